@@ -1,0 +1,75 @@
+# Build: make (library, build/siglip, build/tests) | make test | make run | make CUDA=0 | make test SANITIZE=1
+# ARCH=native by default (AVX2/AVX-512 where the CPU has them); ARCH=x86-64-v2 gives a portable build.
+ARCH ?= native
+CXX ?= g++
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+CUDA ?= $(if $(NVCC),1,0)
+SANITIZE ?= 0
+
+ifeq ($(SANITIZE),1)
+  BUILD := build-san
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  CUDA := 0
+else
+  BUILD := build
+  OPT := -O3 -march=$(ARCH) -g1
+endif
+
+CXXFLAGS += -std=c++20 $(OPT) -fopenmp -Wall -Wextra -Wshadow -Wno-unknown-pragmas -Wno-stringop-overflow -I. -MMD -MP
+LDLIBS := -ldnnl -lopenblas -lfmt -lstb -lz -lpthread
+SAN_LD := -fsanitize=address,undefined
+LDFLAGS += -fopenmp $(if $(filter 1,$(SANITIZE)),$(SAN_LD))
+
+LIB_SRC := $(wildcard tensor/*.cpp tensor/ops/*.cpp autograd/*.cpp cpu/*.cpp nn/*.cpp siglip/*.cpp)
+LIB_SRC := $(filter-out siglip/main.cpp,$(LIB_SRC))
+TEST_SRC := $(wildcard tests/*.cpp)
+CU_SRC := $(if $(filter 1,$(CUDA)),$(wildcard cuda/*.cu),)
+
+ifeq ($(CUDA),1)
+  CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+  CXXFLAGS += -DSG_CUDA -isystem $(CUDA_HOME)/include
+  NVCCFLAGS := -std=c++20 -O3 -gencode=arch=compute_90,code=sm_90 -I. -DSG_CUDA --expt-relaxed-constexpr \
+    -Xcompiler -fopenmp,-Wall -MMD -MP
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart
+endif
+
+LIB_OBJ := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.cu.o)
+TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
+
+all: $(BUILD)/siglip $(BUILD)/tests
+
+$(BUILD)/libsiglip.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	ar rcs $@ $^
+
+$(BUILD)/siglip: $(BUILD)/obj/siglip/main.o $(BUILD)/libsiglip.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libsiglip.a
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.cu.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+deps:
+	@scripts/install-deps.sh
+
+# Tests of one op or family: make test ARGS='-tc=*layer_norm*'  (doctest filters; see README)
+test: deps
+	@$(MAKE) --no-print-directory $(BUILD)/tests $(BUILD)/siglip
+	$(BUILD)/tests $(ARGS)
+
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/siglip
+	scripts/run-default.sh $(BUILD)/siglip
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all deps test run clean
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/obj/siglip/main.d

@@ -1,0 +1,174 @@
+// engine.cpp: recording nodes and the backward pass.
+// backward() is Kahn's algorithm over the nodes reachable from the root: count how many consumers each
+// node has, start from the root, and run a node once all its consumers have handed it their gradient.
+// No recursion, so 10,000-node chains are fine.
+#include <algorithm>
+#include <unordered_map>
+
+#include "autograd/node.h"
+#include "tensor/ops.h"
+
+namespace sg {
+namespace {
+thread_local bool g_grad_enabled = true;
+thread_local std::vector<std::string> g_module_stack;
+uint64_t g_sequence = 0;
+
+Tensor accumulate(const Tensor& acc, const Tensor& g) { return acc.defined() ? add(acc, g) : g; }
+}  // namespace
+
+bool grad_enabled() { return g_grad_enabled; }
+void set_grad_enabled(bool on) { g_grad_enabled = on; }
+
+ModuleScope::ModuleScope(const std::string& name) { g_module_stack.push_back(name); }
+ModuleScope::~ModuleScope() { g_module_stack.pop_back(); }
+std::string current_module_path() {
+  std::string path;
+  for (const auto& s : g_module_stack) {
+    if (s.empty()) continue;
+    if (!path.empty()) path += '.';
+    path += s;
+  }
+  return path;
+}
+
+Tensor record(Tensor out, const char* op, const std::vector<Tensor>& inputs,
+              const std::function<BackwardFn(const Node&)>& make_backward) {
+  if (!g_grad_enabled) return out;
+  bool any = false;
+  for (const auto& t : inputs) any = any || (t.defined() && t.requires_grad());
+  if (!any) return out;
+  auto node = std::make_shared<Node>();
+  node->op = op;
+  node->module_path = current_module_path();
+  node->sequence = g_sequence++;
+  node->output_shape = out.shape();
+  node->output_dtype = out.dtype();
+  for (const auto& t : inputs) {
+    node->input_shapes.push_back(t.defined() ? t.shape() : Shape{});
+    node->inputs.push_back(t.defined() && t.requires_grad() ? t.impl()->meta : nullptr);
+  }
+  node->backward = make_backward(*node);
+  AutogradMeta& m = out.meta();
+  m.requires_grad = true;
+  m.grad_fn = node;
+  node->output = out.impl()->meta;
+  return out;
+}
+
+void visit_graph(const Tensor& root, const std::function<void(const Node&)>& fn) {
+  if (!root.defined() || !root.grad_fn()) return;
+  // Iterative DFS post-order, then reversed: a topological order with outputs first.
+  std::vector<Node*> order;
+  std::unordered_map<Node*, bool> seen;
+  std::vector<std::pair<Node*, size_t>> stack{{root.grad_fn().get(), 0}};
+  seen[root.grad_fn().get()] = true;
+  while (!stack.empty()) {
+    auto& [n, i] = stack.back();
+    if (i < n->inputs.size()) {
+      auto& in = n->inputs[i++];
+      if (in && in->grad_fn && !seen[in->grad_fn.get()]) {
+        seen[in->grad_fn.get()] = true;
+        stack.push_back({in->grad_fn.get(), 0});
+      }
+    } else {
+      order.push_back(n);
+      stack.pop_back();
+    }
+  }
+  for (auto it = order.rbegin(); it != order.rend(); ++it) fn(**it);
+}
+
+void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
+  SG_CHECK(root.defined(), "backward: undefined tensor");
+  SG_CHECK(root.requires_grad(), "backward: tensor {} does not require grad (no input of its graph does)",
+           root.describe());
+  Tensor g0 = grad_root;
+  if (!g0.defined()) {
+    SG_CHECK(root.numel() == 1,
+             "backward: grad can be implied only for a scalar output, got shape {}; pass a gradient of that shape",
+             root.shape_str());
+    g0 = ones(root.shape(), root.dtype(), root.device());
+  } else {
+    SG_CHECK(g0.shape() == root.shape(), "backward: gradient shape {} does not match output shape {}",
+             g0.shape_str(), root.shape_str());
+    SG_CHECK(g0.dtype() == root.dtype() && g0.device() == root.device(),
+             "backward: gradient {} does not match output {} in dtype or device", g0.describe(), root.describe());
+  }
+  NoGradGuard no_grad;  // backward formulas are not themselves recorded (no double backward)
+
+  std::vector<std::pair<std::shared_ptr<AutogradMeta>, Tensor>> leaf_grads;  // in first-touch order
+  std::unordered_map<AutogradMeta*, size_t> leaf_index;
+  auto add_leaf_grad = [&](const std::shared_ptr<AutogradMeta>& m, const Tensor& g) {
+    auto it = leaf_index.find(m.get());
+    if (it == leaf_index.end()) {
+      leaf_index[m.get()] = leaf_grads.size();
+      leaf_grads.push_back({m, g});
+    } else {
+      leaf_grads[it->second].second = accumulate(leaf_grads[it->second].second, g);
+    }
+  };
+
+  std::shared_ptr<Node> root_node = root.grad_fn();
+  if (!root_node) {  // a leaf: its gradient is the given one
+    add_leaf_grad(root.impl()->meta, g0);
+  } else {
+    // Count each node's consumers inside this graph.
+    std::unordered_map<Node*, int> consumers;
+    visit_graph(root, [&](const Node& n) {
+      for (auto& in : n.inputs)
+        if (in && in->grad_fn) consumers[in->grad_fn.get()]++;
+    });
+    std::unordered_map<Node*, Tensor> pending{{root_node.get(), g0}};
+    std::vector<std::shared_ptr<Node>> ready{root_node};
+    while (!ready.empty()) {
+      std::shared_ptr<Node> node = std::move(ready.back());
+      ready.pop_back();
+      SG_CHECK(!node->released,
+               "backward: the graph of '{}' was already freed by an earlier backward; pass retain_graph=true to "
+               "backward twice",
+               node->op);
+      Tensor g = std::move(pending[node.get()]);
+      pending.erase(node.get());
+      if (auto out = node->output.lock()) {
+        for (auto& hook : out->hooks) {
+          Tensor h = hook(g);
+          if (h.defined()) g = h;
+        }
+        if (out->retain_grad) {
+          Tensor prev = out->grad ? Tensor(out->grad) : Tensor();
+          out->grad = accumulate(prev, g.clone()).impl_ptr();
+        }
+      }
+      std::vector<Tensor> grads = node->backward(g);
+      g = Tensor();
+      for (size_t i = 0; i < node->inputs.size(); ++i) {
+        auto& in = node->inputs[i];
+        if (!in || !grads[i].defined()) continue;
+        if (in->grad_fn) {
+          Node* next = in->grad_fn.get();
+          pending[next] = accumulate(pending[next], grads[i]);
+          if (--consumers[next] == 0) ready.push_back(in->grad_fn);
+        } else {
+          add_leaf_grad(in, grads[i]);
+        }
+      }
+      if (!retain_graph) {
+        node->backward = nullptr;  // frees the saved tensors now
+        node->released = true;
+      }
+    }
+  }
+  for (auto& [m, g] : leaf_grads) {
+    Tensor gg = g;
+    for (auto& hook : m->hooks) {
+      Tensor h = hook(gg);
+      if (h.defined()) gg = h;
+    }
+    // A fresh copy: a backward formula may hand the same tensor to several inputs.
+    Tensor prev = m->grad ? Tensor(m->grad) : Tensor();
+    m->grad = (prev.defined() ? add(prev, gg) : gg.clone()).impl_ptr();
+  }
+}
+
+}  // namespace sg

@@ -1,0 +1,129 @@
+#include "tensor/allocator.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "tensor/error.h"
+#ifdef SG_CUDA
+#include "cuda/backend.h"
+#endif
+
+namespace sg {
+namespace {
+
+// Blocks are rounded up to a bucket size: multiples of 512 B below 1 MiB, then 1/8 steps of a power of
+// two (at most 12.5% slack), so that a block freed by one step fits the same request in the next.
+size_t bucket_size(size_t n) {
+  if (n == 0) n = 1;
+  if (n < (1u << 20)) return (n + 511) & ~size_t(511);
+  size_t p = 1;
+  while (p * 2 <= n) p *= 2;
+  size_t step = p / 8;
+  return (n + step - 1) / step * step;
+}
+
+struct Pool {
+  std::mutex mu;
+  std::unordered_map<size_t, std::vector<void*>> free_lists;
+  AllocatorStats stats;
+};
+
+#if defined(__SANITIZE_ADDRESS__)
+bool g_caching = false;
+#else
+bool g_caching = true;
+#endif
+
+Pool& pool(Device d) {
+  static Pool cpu, gpu;
+  return d == Device::CPU ? cpu : gpu;
+}
+
+void* system_alloc(Device d, size_t n) {
+  if (d == Device::CPU) {
+    void* p = std::aligned_alloc(64, n);
+    if (!p) fail("allocate: out of host memory asking for {} bytes", n);
+    return p;
+  }
+#ifdef SG_CUDA
+  return cuda::device_malloc(n);
+#else
+  fail("allocate: this build has no CUDA support (rebuild with nvcc present and CUDA=1)");
+#endif
+}
+
+void system_free(Device d, void* p) {
+  if (d == Device::CPU) {
+    std::free(p);
+    return;
+  }
+#ifdef SG_CUDA
+  cuda::device_free(p);
+#endif
+}
+
+}  // namespace
+
+void allocator_set_caching(bool on) { g_caching = on; }
+
+void* allocate(Device d, size_t nbytes) {
+  size_t n = bucket_size(nbytes);
+  Pool& P = pool(d);
+  {
+    std::lock_guard<std::mutex> lock(P.mu);
+    auto it = P.free_lists.find(n);
+    if (it != P.free_lists.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      P.stats.cached_bytes -= n;
+      P.stats.live_bytes += n;
+      if (P.stats.live_bytes > P.stats.peak_bytes) P.stats.peak_bytes = P.stats.live_bytes;
+      return p;
+    }
+  }
+  void* p = system_alloc(d, n);
+  std::lock_guard<std::mutex> lock(P.mu);
+  P.stats.fresh_allocs++;
+  P.stats.live_bytes += n;
+  if (P.stats.live_bytes > P.stats.peak_bytes) P.stats.peak_bytes = P.stats.live_bytes;
+  return p;
+}
+
+void deallocate(Device d, void* p, size_t nbytes) {
+  if (!p) return;
+  size_t n = bucket_size(nbytes);
+  Pool& P = pool(d);
+  std::lock_guard<std::mutex> lock(P.mu);
+  P.stats.live_bytes -= n;
+  if (g_caching) {
+    P.free_lists[n].push_back(p);
+    P.stats.cached_bytes += n;
+  } else {
+    system_free(d, p);
+  }
+}
+
+AllocatorStats allocator_stats(Device d) {
+  Pool& P = pool(d);
+  std::lock_guard<std::mutex> lock(P.mu);
+  return P.stats;
+}
+
+void allocator_reset_peak(Device d) {
+  Pool& P = pool(d);
+  std::lock_guard<std::mutex> lock(P.mu);
+  P.stats.peak_bytes = P.stats.live_bytes;
+}
+
+void allocator_empty_cache(Device d) {
+  Pool& P = pool(d);
+  std::lock_guard<std::mutex> lock(P.mu);
+  for (auto& [n, list] : P.free_lists)
+    for (void* p : list) system_free(d, p);
+  P.free_lists.clear();
+  P.stats.cached_bytes = 0;
+}
+
+}  // namespace sg

@@ -1,0 +1,27 @@
+// dispatch.h: device choice happens once, in the op. SG_KERNEL(device, fn, args...) calls cpu::fn or
+// cuda::fn, which have the same signature (cpu/kernels.h, cuda/kernels.h).
+#pragma once
+#include "cpu/kernels.h"
+#include "tensor/error.h"
+#ifdef SG_CUDA
+#include "cuda/kernels.h"
+#define SG_KERNEL(dev, fn, ...) \
+  ((dev) == ::sg::Device::CUDA ? ::sg::cuda::fn(__VA_ARGS__) : ::sg::cpu::fn(__VA_ARGS__))
+#else
+#define SG_KERNEL(dev, fn, ...) \
+  ((dev) == ::sg::Device::CUDA ? ::sg::fail("{}: this build has no CUDA support", #fn) : ::sg::cpu::fn(__VA_ARGS__))
+#endif
+
+// SG_FLOAT_TYPES(dtype, op, body): runs body with `T` = float or double; other dtypes are an error naming op.
+#define SG_FLOAT_TYPES(dtype, op, ...)                                                            \
+  do {                                                                                            \
+    if ((dtype) == ::sg::DType::F32) {                                                            \
+      using T = float;                                                                            \
+      __VA_ARGS__;                                                                                \
+    } else if ((dtype) == ::sg::DType::F64) {                                                     \
+      using T = double;                                                                           \
+      __VA_ARGS__;                                                                                \
+    } else {                                                                                      \
+      ::sg::fail("{}: dtype {} is not supported (float32 or float64)", op, ::sg::dtype_name(dtype)); \
+    }                                                                                             \
+  } while (0)

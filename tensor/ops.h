@@ -1,0 +1,90 @@
+// ops.h: every differentiable op users call. Each op checks its inputs (throwing sg::Error that names the op
+// and the shapes), dispatches to the CPU or CUDA kernel, and records its backward formula.
+// Where an op lives: tensor/ops/<family>.cpp (shape rules, forward dispatch, backward formula together).
+#pragma once
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace sg {
+
+// ---- elementwise (tensor/ops/elementwise.cpp); binary ops broadcast like NumPy ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double s);
+Tensor mul(const Tensor& a, double s);
+Tensor neg(const Tensor& a);
+Tensor exp(const Tensor& a);
+Tensor log(const Tensor& a);
+Tensor sqrt(const Tensor& a);
+Tensor rsqrt(const Tensor& a);
+Tensor pow(const Tensor& a, double p);
+Tensor tanh(const Tensor& a);
+Tensor sigmoid(const Tensor& a);
+Tensor log_sigmoid(const Tensor& a);  // min(x, 0) - log1p(exp(-|x|)): stable for any |x|
+Tensor softplus(const Tensor& a);     // max(x, 0) + log1p(exp(-|x|))
+Tensor relu(const Tensor& a);
+Tensor gelu(const Tensor& a);         // tanh form, PyTorch's approximate='tanh'
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+inline Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
+inline Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
+inline Tensor operator+(const Tensor& a, double s) { return add(a, s); }
+
+// The shape both operands broadcast to, or an error naming `op`.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+// Sums `g` down to `shape` (the backward of broadcasting).
+Tensor sum_to(const Tensor& g, const Shape& shape);
+
+// ---- reductions (tensor/ops/reduce.cpp) ----
+Tensor sum(const Tensor& a);  // all elements -> scalar
+Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& a);
+Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor max(const Tensor& a, int64_t dim, bool keepdim = false);  // values; gradient goes to the first maximum
+Tensor argmax(const Tensor& a, int64_t dim);                      // int64 indices, not differentiable
+
+// ---- matmul (tensor/ops/matmul.cpp) ----
+// a: [..., M, K] (or [..., K, M] with trans_a), b: [..., K, N] (or [..., N, K] with trans_b) -> [..., M, N].
+// Batch dims broadcast; a 2-D operand is shared across the batch.
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// x: [..., in] @ w^T (w: [out, in], as nn.Linear stores it) + bias: [out] -> [..., out]
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
+
+// ---- softmax family (tensor/ops/softmax.cpp) ----
+Tensor softmax(const Tensor& a, int64_t dim = -1);
+Tensor log_softmax(const Tensor& a, int64_t dim = -1);
+
+// ---- normalisation (tensor/ops/norm.cpp) ----
+// x: [..., D], weight, bias: [D] -> [..., D]; statistics over the last dim.
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-6);
+// x / max(||x||_2, eps) along `dim`.
+Tensor l2_normalize(const Tensor& x, int64_t dim = -1, double eps = 1e-12);
+
+// ---- indexing and joining (tensor/ops/index.cpp) ----
+// ids: int64 [...], weight: [V, D] -> [..., D]; backward scatter-adds into the rows used.
+Tensor embedding(const Tensor& ids, const Tensor& weight);
+Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index);
+Tensor concat(const std::vector<Tensor>& ts, int64_t dim);
+Tensor stack(const std::vector<Tensor>& ts, int64_t dim);
+
+// ---- patch embedding (tensor/ops/conv.cpp) ----
+// Conv2d with stride = kernel = P, with bias, then flatten(2).transpose(1, 2) as Hugging Face's Siglip does:
+// x: [B, C, H, W], weight: [D, C, P, P], bias: [D] -> [B, (H/P)*(W/P), D]
+Tensor patch_embed(const Tensor& x, const Tensor& weight, const Tensor& bias);
+
+// ---- attention (tensor/ops/attention.cpp) ----
+// Non-causal scaled dot-product attention with a fused forward and backward that never keeps the
+// [N, M] probabilities: the forward saves only the row log-sum-exp; backward recomputes them.
+// q: [B, H, N, Dh], k, v: [B, H, M, Dh], mask (optional, additive, not differentiable): broadcastable to
+// [B, H, N, M]; scale defaults to 1/sqrt(Dh). Returns [B, H, N, Dh].
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask = Tensor(),
+                                    double scale = 0);
+
+}  // namespace sg

@@ -1,0 +1,63 @@
+// attention.cpp: fused non-causal scaled dot-product attention (formulas in cpu/attention.cpp).
+#include <cmath>
+
+#include "tensor/ops/common.h"
+
+namespace sg {
+
+Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& mask_in,
+                                    double scale) {
+  const char* op = "attention";
+  check_pair(op, q_in, k_in);
+  check_pair(op, q_in, v_in);
+  check_dim(op, q_in, 4, "q [B, H, N, Dh]");
+  check_dim(op, k_in, 4, "k [B, H, M, Dh]");
+  check_dim(op, v_in, 4, "v [B, H, M, Dh]");
+  const int64_t B = q_in.size(0), H = q_in.size(1), N = q_in.size(2), Dh = q_in.size(3), M = k_in.size(2);
+  SG_CHECK(k_in.size(0) == B && k_in.size(1) == H && k_in.size(3) == Dh && v_in.shape() == k_in.shape(),
+           "attention: q {}, k {}, v {} do not agree (need k, v: [{}, {}, M, {}])", q_in.shape_str(), k_in.shape_str(),
+           v_in.shape_str(), B, H, Dh);
+  SG_CHECK(M > 0, "attention: no keys (k has shape {})", k_in.shape_str());
+  if (scale == 0) scale = 1.0 / std::sqrt(static_cast<double>(Dh));
+  Tensor q = q_in.detach().contiguous(), k = k_in.detach().contiguous(), v = v_in.detach().contiguous();
+  Tensor mask;
+  cpu::MaskView mv;
+  if (mask_in.defined()) {
+    check_pair(op, q_in, mask_in);
+    SG_CHECK(!mask_in.requires_grad(), "attention: the additive mask is not differentiable; detach it ({})",
+             mask_in.shape_str());
+    SG_CHECK(mask_in.dim() <= 4, "attention: mask {} has more than 4 dims", mask_in.shape_str());
+    Shape full{B, H, N, M};
+    SG_CHECK(broadcast_shapes(mask_in.shape(), full, "attention mask") == full,
+             "attention: mask {} does not broadcast to [{}, {}, {}, {}]", mask_in.shape_str(), B, H, N, M);
+    mask = mask_in.detach().expand(full);
+    mv = cpu::MaskView{mask.data_ptr(), H, mask.stride(0), mask.stride(1), mask.stride(2), mask.stride(3)};
+  }
+  Tensor o = Tensor::empty({B, H, N, Dh}, q.dtype(), q.device());
+  Tensor lse = Tensor::empty({B, H, N}, q.dtype(), q.device());
+  if (o.numel() > 0)
+    SG_FLOAT_TYPES(q.dtype(), op,
+                   SG_KERNEL(q.device(), attention_forward<T>, q.data<T>(), k.data<T>(), v.data<T>(), mv, o.data<T>(),
+                             lse.data<T>(), B * H, N, M, Dh, scale));
+  return record(o, op, {q_in, k_in, v_in}, [q, k, v, mask, mv, o, lse, B, H, N, M, Dh, scale](const Node&) {
+    Tensor os = o.detach();
+    return [q, k, v, mask, mv, os, lse, B, H, N, M, Dh, scale](const Tensor& g_in) {
+      Tensor g = g_in.contiguous();
+      Tensor gq = Tensor::empty(q.shape(), q.dtype(), q.device());
+      Tensor gk = Tensor::empty(k.shape(), k.dtype(), k.device());
+      Tensor gv = Tensor::empty(v.shape(), v.dtype(), v.device());
+      if (g.numel() > 0) {
+        SG_FLOAT_TYPES(q.dtype(), "attention",
+                       SG_KERNEL(q.device(), attention_backward<T>, q.data<T>(), k.data<T>(), v.data<T>(), mv,
+                                 os.data<T>(), lse.data<T>(), g.data<T>(), gq.data<T>(), gk.data<T>(), gv.data<T>(),
+                                 B * H, N, M, Dh, scale));
+      } else {
+        gk.fill_(0);
+        gv.fill_(0);
+      }
+      return std::vector<Tensor>{gq, gk, gv};
+    };
+  });
+}
+
+}  // namespace sg

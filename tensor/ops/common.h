@@ -1,0 +1,42 @@
+// common.h: input checks shared by the ops; each error names the op and the tensors at fault.
+#pragma once
+#include "autograd/node.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops.h"
+
+namespace sg {
+
+inline void check_defined(const char* op, const Tensor& t, const char* what) {
+  SG_CHECK(t.defined(), "{}: {} is an undefined tensor", op, what);
+}
+inline void check_float(const char* op, const Tensor& t) {
+  check_defined(op, t, "input");
+  SG_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, "{}: expected float32 or float64, got {}", op,
+           t.describe());
+}
+// Same dtype and device, both floating.
+inline void check_pair(const char* op, const Tensor& a, const Tensor& b) {
+  check_float(op, a);
+  check_float(op, b);
+  SG_CHECK(a.device() == b.device(), "{}: tensors on different devices: {} and {}", op, a.describe(), b.describe());
+  SG_CHECK(a.dtype() == b.dtype(), "{}: dtypes differ: {} and {}", op, a.describe(), b.describe());
+}
+inline void check_dim(const char* op, const Tensor& t, int64_t d, const char* what) {
+  SG_CHECK(t.dim() == d, "{}: {} must be {}-d, got shape {}", op, what, d, t.shape_str());
+}
+
+// [outer, r, inner] around dim d of a shape.
+struct DimSplit {
+  int64_t outer = 1, r = 1, inner = 1;
+};
+inline DimSplit split_at(const Shape& s, int64_t d) {
+  DimSplit p;
+  for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i) {
+    if (i < d) p.outer *= s[i];
+    else if (i == d) p.r = s[i];
+    else p.inner *= s[i];
+  }
+  return p;
+}
+
+}  // namespace sg

@@ -1,0 +1,134 @@
+// elementwise.cpp: unary maps and broadcasting binary ops, each with its derivative.
+//   add: ga = g, gb = g;  sub: ga = g, gb = -g;  mul: ga = g*b, gb = g*a;  div: ga = g/b, gb = -g*a/b^2
+// Gradients of broadcast operands are summed back to their shapes (sum_to).
+#include <cmath>
+
+#include "tensor/ops/common.h"
+
+namespace sg {
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t x = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t y = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    SG_CHECK(x == y || x == 1 || y == 1, "{}: shapes {} and {} do not broadcast (dim {}: {} vs {})", op, shape_str(a),
+             shape_str(b), i, x, y);
+    out[i] = x == 1 ? y : x;
+  }
+  return out;
+}
+
+Tensor sum_to(const Tensor& g, const Shape& shape) {
+  if (g.shape() == shape) return g;
+  const int64_t lead = g.dim() - static_cast<int64_t>(shape.size());
+  std::vector<int64_t> dims;
+  for (int64_t i = 0; i < g.dim(); ++i)
+    if (i < lead || (shape[i - lead] == 1 && g.shape()[i] != 1)) dims.push_back(i);
+  Tensor s = dims.empty() ? g : sum(g, dims, true);
+  return s.reshape(shape);
+}
+
+namespace {
+
+// Strides of `t` broadcast to `shape` (0 where t has size 1 or lacks the dim).
+Shape broadcast_strides(const Tensor& t, const Shape& shape) {
+  Shape st(shape.size(), 0);
+  size_t lead = shape.size() - t.shape().size();
+  for (size_t i = lead; i < shape.size(); ++i)
+    st[i] = t.shape()[i - lead] == 1 ? 0 : t.strides()[i - lead];
+  return st;
+}
+
+Tensor binary_forward(cpu::Binary kind, const char* op, const Tensor& a, const Tensor& b) {
+  check_pair(op, a, b);
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  if (out.numel() == 0) return out;
+  SG_FLOAT_TYPES(a.dtype(), op,
+                 SG_KERNEL(a.device(), binary<T>, kind, a.data<T>(), broadcast_strides(a, shape), b.data<T>(),
+                           broadcast_strides(b, shape), out.data<T>(), shape));
+  return out;
+}
+
+Tensor unary_op(cpu::Unary kind, const char* op, const Tensor& a_in, double param = 0) {
+  check_float(op, a_in);
+  Tensor a = a_in.contiguous();
+  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+  if (out.numel() > 0)
+    SG_FLOAT_TYPES(a.dtype(), op,
+                   SG_KERNEL(a.device(), unary<T>, kind, a.data<T>(), out.data<T>(), a.numel(), param));
+  return record(out, op, {a_in}, [a_saved = a.detach(), out, kind, param, op](const Node&) {
+    // Saved tensors are detached: keeping `out` itself would make a reference cycle through its node.
+    Tensor x = a_saved, y = out.detach();
+    return [x, y, kind, param, op](const Tensor& g_in) {
+      Tensor g = g_in.contiguous();
+      Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+      if (gx.numel() > 0)
+        SG_FLOAT_TYPES(x.dtype(), op,
+                       SG_KERNEL(x.device(), unary_backward<T>, kind, x.data<T>(), y.data<T>(), g.data<T>(),
+                                 gx.data<T>(), x.numel(), param));
+      return std::vector<Tensor>{gx};
+    };
+  });
+}
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(cpu::Binary::Add, "add", a, b);
+  Shape sa = a.shape(), sb = b.shape();
+  return record(out, "add", {a, b}, [sa, sb](const Node&) {
+    return [sa, sb](const Tensor& g) { return std::vector<Tensor>{sum_to(g, sa), sum_to(g, sb)}; };
+  });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(cpu::Binary::Sub, "sub", a, b);
+  Shape sa = a.shape(), sb = b.shape();
+  return record(out, "sub", {a, b}, [sa, sb](const Node&) {
+    return [sa, sb](const Tensor& g) { return std::vector<Tensor>{sum_to(g, sa), sum_to(neg(g), sb)}; };
+  });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(cpu::Binary::Mul, "mul", a, b);
+  return record(out, "mul", {a, b}, [a, b](const Node& n) {
+    Tensor ad = a.detach(), bd = b.detach();
+    bool ga = n.needs_grad(0), gb = n.needs_grad(1);
+    return [ad, bd, ga, gb](const Tensor& g) {
+      return std::vector<Tensor>{ga ? sum_to(mul(g, bd), ad.shape()) : Tensor(),
+                                 gb ? sum_to(mul(g, ad), bd.shape()) : Tensor()};
+    };
+  });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(cpu::Binary::Div, "div", a, b);
+  return record(out, "div", {a, b}, [a, b, out](const Node& n) {
+    Tensor ad = a.detach(), bd = b.detach(), y = out.detach();
+    bool ga = n.needs_grad(0), gb = n.needs_grad(1);
+    return [ad, bd, y, ga, gb](const Tensor& g) {
+      Tensor g_over_b = div(g, bd);
+      return std::vector<Tensor>{ga ? sum_to(g_over_b, ad.shape()) : Tensor(),
+                                 gb ? sum_to(neg(mul(g_over_b, y)), bd.shape()) : Tensor()};
+    };
+  });
+}
+
+Tensor add(const Tensor& a, double s) { return unary_op(cpu::Unary::AddScalar, "add_scalar", a, s); }
+Tensor mul(const Tensor& a, double s) { return unary_op(cpu::Unary::MulScalar, "mul_scalar", a, s); }
+Tensor neg(const Tensor& a) { return unary_op(cpu::Unary::Neg, "neg", a); }
+Tensor exp(const Tensor& a) { return unary_op(cpu::Unary::Exp, "exp", a); }
+Tensor log(const Tensor& a) { return unary_op(cpu::Unary::Log, "log", a); }
+Tensor sqrt(const Tensor& a) { return unary_op(cpu::Unary::Sqrt, "sqrt", a); }
+Tensor rsqrt(const Tensor& a) { return unary_op(cpu::Unary::Rsqrt, "rsqrt", a); }
+Tensor pow(const Tensor& a, double p) { return unary_op(cpu::Unary::Pow, "pow", a, p); }
+Tensor tanh(const Tensor& a) { return unary_op(cpu::Unary::Tanh, "tanh", a); }
+Tensor sigmoid(const Tensor& a) { return unary_op(cpu::Unary::Sigmoid, "sigmoid", a); }
+Tensor log_sigmoid(const Tensor& a) { return unary_op(cpu::Unary::LogSigmoid, "log_sigmoid", a); }
+Tensor softplus(const Tensor& a) { return unary_op(cpu::Unary::Softplus, "softplus", a); }
+Tensor relu(const Tensor& a) { return unary_op(cpu::Unary::Relu, "relu", a); }
+Tensor gelu(const Tensor& a) { return unary_op(cpu::Unary::Gelu, "gelu", a); }
+
+}  // namespace sg

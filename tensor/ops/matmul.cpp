@@ -1,0 +1,127 @@
+// matmul.cpp: (batched) matrix products with transposes as flags.
+// C = op(A) @ op(B), op(X) = X or X^T. Backward, for the four flag combinations:
+//   gA = g @ op(B)^T          (or op(B) @ g^T when A is stored transposed)
+//   gB = op(A)^T @ g          (or g^T @ op(A) when B is stored transposed)
+// then summed over broadcast batch dims. A matrix whose last two dims are column-major (e.g. x.transpose(-1,-2))
+// is passed to the GEMM with the flag flipped instead of being copied.
+#include "tensor/ops/common.h"
+
+namespace sg {
+namespace {
+
+struct MatOperand {
+  Tensor t;        // memory to read (last two dims row-major with leading dim `ld`)
+  bool trans;      // as the GEMM should read it
+  int64_t ld;
+  Shape batch_strides;  // per broadcast batch dim (0 where broadcast)
+};
+
+// Makes the last two dims of `x` a plain row-major or column-major matrix, flipping `trans` for the latter.
+MatOperand prepare(const Tensor& x, bool trans, const Shape& batch) {
+  Tensor t = x;
+  const int64_t r = x.size(-2), c = x.size(-1);
+  const int64_t sr = x.stride(-2), sc = x.stride(-1);
+  MatOperand m;
+  if (sc == 1 && (sr == c || r == 1)) {
+    m.trans = trans;
+    m.ld = c;
+  } else if (sr == 1 && (sc == r || c == 1) && r > 1) {
+    m.trans = !trans;  // column-major: the transpose is row-major with leading dim r
+    m.ld = r;
+  } else {
+    t = x.contiguous();
+    m.trans = trans;
+    m.ld = c;
+  }
+  m.t = t;
+  const size_t nb = batch.size(), xb = static_cast<size_t>(t.dim() - 2);
+  m.batch_strides.assign(nb, 0);
+  for (size_t i = 0; i < xb; ++i)
+    m.batch_strides[nb - xb + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+  return m;
+}
+
+template <typename T>
+void batched_gemm(const MatOperand& A, const MatOperand& B, T* C, const Shape& batch, int64_t M, int64_t N, int64_t K,
+                  Device dev) {
+  const int64_t nbatch = shape_numel(batch);
+  // A 2-D weight shared by a packed, non-transposed batch: one big GEMM with batch*M rows (nn.Linear).
+  bool a_packed = !A.trans && A.ld == K;
+  int64_t expect = M * K;
+  for (int64_t d = static_cast<int64_t>(batch.size()) - 1; d >= 0 && a_packed; --d) {
+    a_packed = batch[d] == 1 || A.batch_strides[d] == expect;
+    expect *= batch[d];
+  }
+  bool b_shared = true;
+  for (auto s : B.batch_strides) b_shared = b_shared && s == 0;
+  if (nbatch > 1 && a_packed && b_shared) {
+    SG_KERNEL(dev, gemm<T>, A.trans, B.trans, nbatch * M, N, K, T(1), A.t.template data<T>(), A.ld,
+              B.t.template data<T>(), B.ld, T(0), C, N);
+    return;
+  }
+  for (int64_t bi = 0; bi < nbatch; ++bi) {
+    int64_t rem = bi, oa = 0, ob = 0;
+    for (int64_t d = static_cast<int64_t>(batch.size()) - 1; d >= 0; --d) {
+      int64_t i = rem % batch[d];
+      rem /= batch[d];
+      oa += i * A.batch_strides[d];
+      ob += i * B.batch_strides[d];
+    }
+    SG_KERNEL(dev, gemm<T>, A.trans, B.trans, M, N, K, T(1), A.t.template data<T>() + oa, A.ld,
+              B.t.template data<T>() + ob, B.ld, T(0), C + bi * M * N, N);
+  }
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  check_pair("matmul", a, b);
+  SG_CHECK(a.dim() >= 2 && b.dim() >= 2, "matmul: operands must be at least 2-d, got {} and {}", a.shape_str(),
+           b.shape_str());
+  const int64_t M = ta ? a.size(-1) : a.size(-2), Ka = ta ? a.size(-2) : a.size(-1);
+  const int64_t Kb = tb ? b.size(-1) : b.size(-2), N = tb ? b.size(-2) : b.size(-1);
+  SG_CHECK(Ka == Kb, "matmul: {}{} @ {}{}: inner sizes differ ({} vs {})", a.shape_str(), ta ? "^T" : "", b.shape_str(),
+           tb ? "^T" : "", Ka, Kb);
+  Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
+  Shape batch = broadcast_shapes(ba, bb, "matmul");
+  Shape out_shape = batch;
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
+  if (out.numel() > 0) {
+    if (Ka == 0) {
+      out.fill_(0);
+    } else {
+      MatOperand A = prepare(a.detach(), ta, batch), B = prepare(b.detach(), tb, batch);
+      SG_FLOAT_TYPES(a.dtype(), "matmul", batched_gemm<T>(A, B, out.data<T>(), batch, M, N, Ka, a.device()));
+    }
+  }
+  return record(out, "matmul", {a, b}, [a, b, ta, tb](const Node& n) {
+    Tensor ad = a.detach(), bd = b.detach();
+    bool ga = n.needs_grad(0), gb = n.needs_grad(1);
+    return [ad, bd, ta, tb, ga, gb](const Tensor& g) {
+      Tensor gA, gB;
+      if (ga) gA = sum_to(ta ? matmul(bd, g, tb, true) : matmul(g, bd, false, !tb), ad.shape());
+      if (gb) gB = sum_to(tb ? matmul(g, ad, true, ta) : matmul(ad, g, !ta, false), bd.shape());
+      return std::vector<Tensor>{gA, gB};
+    };
+  });
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  check_pair("linear", x, w);
+  check_dim("linear", w, 2, "weight");
+  SG_CHECK(x.dim() >= 1 && x.size(-1) == w.size(1), "linear: input {} does not match weight {} (in_features {})",
+           x.shape_str(), w.shape_str(), w.size(1));
+  Tensor x2 = x.dim() == 1 ? x.unsqueeze(0) : x;
+  Tensor y = matmul(x2, w, false, true);
+  if (bias.defined()) {
+    check_pair("linear", x, bias);
+    SG_CHECK(bias.dim() == 1 && bias.size(0) == w.size(0), "linear: bias {} does not match weight {}",
+             bias.shape_str(), w.shape_str());
+    y = add(y, bias);
+  }
+  return x.dim() == 1 ? y.squeeze(0) : y;
+}
+
+}  // namespace sg
