@@ -17,6 +17,23 @@ uint64_t g_sequence = 0;
 Tensor accumulate(const Tensor& acc, const Tensor& g) { return acc.defined() ? add(acc, g) : g; }
 }  // namespace
 
+Node::~Node() {
+  // Dropping the last reference to a deep chain would recurse once per node through shared_ptr destructors.
+  // Instead, take over the producers that only this node keeps alive and release them one by one.
+  std::vector<std::shared_ptr<Node>> stack;
+  auto take = [&stack](std::vector<std::shared_ptr<AutogradMeta>>& ins) {
+    for (auto& m : ins)
+      if (m && m.use_count() == 1 && m->grad_fn && m->grad_fn.use_count() == 1) stack.push_back(std::move(m->grad_fn));
+    ins.clear();
+  };
+  take(inputs);
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    take(n->inputs);
+  }  // n dies here with no inputs left: no recursion
+}
+
 bool grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool on) { g_grad_enabled = on; }
 

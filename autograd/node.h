@@ -27,6 +27,10 @@ struct Node {
   uint64_t sequence = 0;  // creation order, for stable traversal and inspection
 
   bool needs_grad(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  ~Node();  // frees long chains iteratively: no recursion, whatever the graph's depth
 };
 
 // Records `out` as the result of `op` over `inputs` when grad mode is on and any input requires grad.

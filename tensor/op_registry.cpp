@@ -1,0 +1,703 @@
+// op_registry.cpp: the cases of every op, their plain references, and the harness that checks them.
+#include "tensor/op_registry.h"
+
+#include <cmath>
+
+#include "autograd/node.h"
+#ifdef SG_CUDA
+#include "cuda/backend.h"
+#endif
+
+namespace sg {
+namespace {
+
+// ---------------------------------------------------------------- reference helpers (plain f64 loops)
+
+// A host copy of a tensor, indexed by a full index vector.
+struct Ref {
+  std::vector<double> v;
+  Shape shape, st;
+  explicit Ref(const Tensor& t) : v(t.to_vector<double>()), shape(t.shape()), st(contiguous_strides(t.shape())) {}
+  double at(const Shape& idx) const {
+    int64_t o = 0;
+    for (size_t d = 0; d < idx.size(); ++d) o += idx[d] * st[d];
+    return v[static_cast<size_t>(o)];
+  }
+  // Element at an output index under broadcasting (trailing dims aligned, size-1 dims read at 0).
+  double bcast(const Shape& out_idx) const {
+    int64_t o = 0;
+    size_t lead = out_idx.size() - shape.size();
+    for (size_t d = 0; d < shape.size(); ++d) o += (shape[d] == 1 ? 0 : out_idx[lead + d]) * st[d];
+    return v[static_cast<size_t>(o)];
+  }
+  int64_t size(int64_t d) const { return shape[d < 0 ? d + static_cast<int64_t>(shape.size()) : d]; }
+};
+
+// An f64 tensor of `shape` whose element at idx is f(idx).
+Tensor build(const Shape& shape, const std::function<double(const Shape&)>& f) {
+  std::vector<double> out(static_cast<size_t>(shape_numel(shape)));
+  Shape idx(shape.size(), 0);
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = f(idx);
+    for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+      if (++idx[d] < shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return from_vector(out, shape, DType::F64);
+}
+
+Shape bshape(const Shape& a, const Shape& b) { return broadcast_shapes(a, b, "reference"); }
+
+// Random inputs: normal, or uniform in [lo, hi) (positive where the op needs it).
+using Maker = std::function<std::vector<Tensor>(DType, Generator&)>;
+Maker normals(std::vector<Shape> shapes, double scale = 1.0) {
+  return [shapes, scale](DType dt, Generator& g) {
+    std::vector<Tensor> r;
+    for (const auto& s : shapes) r.push_back(mul(randn(s, DType::F64, &g), scale).to(dt));
+    return r;
+  };
+}
+Maker uniforms(std::vector<Shape> shapes, double lo, double hi) {
+  return [shapes, lo, hi](DType dt, Generator& g) {
+    std::vector<Tensor> r;
+    for (const auto& s : shapes) r.push_back(uniform(s, lo, hi, dt, &g));
+    return r;
+  };
+}
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// ---------------------------------------------------------------- the cases
+
+void add_elementwise(std::vector<OpCase>& cases) {
+  struct B { const char* op; Tensor (*f)(const Tensor&, const Tensor&); double (*r)(double, double); };
+  const B binaries[] = {
+      {"add", add, [](double a, double b) { return a + b; }},
+      {"sub", sub, [](double a, double b) { return a - b; }},
+      {"mul", mul, [](double a, double b) { return a * b; }},
+      {"div", div, [](double a, double b) { return a / b; }},
+  };
+  const std::pair<const char*, std::vector<Shape>> shapes[] = {
+      {"same", {{3, 4}, {3, 4}}},
+      {"broadcast_rows_cols", {{3, 1}, {1, 4}}},
+      {"broadcast_trailing", {{2, 3, 4}, {4}}},
+      {"broadcast_scalar", {{}, {2, 3}}},
+      {"size1_middle", {{2, 1, 3}, {2, 4, 3}}},
+  };
+  for (const auto& b : binaries)
+    for (const auto& [name, sh] : shapes) {
+      bool is_div = std::string(b.op) == "div";
+      Maker mk = is_div ? Maker([sh = sh](DType dt, Generator& g) {
+        // divisor bounded away from zero, with both signs
+        Tensor a = randn(sh[0], dt, &g);
+        Tensor s = uniform(sh[1], 0.5, 2.0, dt, &g);
+        Tensor sign = add(mul(randint(sh[1], 0, 2, &g).to(dt), 2.0), -1.0);
+        return std::vector<Tensor>{a, mul(s, sign)};
+      })
+                        : normals(sh);
+      auto f = b.f;
+      auto r = b.r;
+      cases.push_back({b.op, name, mk, [f](const std::vector<Tensor>& x) { return f(x[0], x[1]); },
+                       [r](const std::vector<Tensor>& x) {
+                         Ref a(x[0]), c(x[1]);
+                         return build(bshape(a.shape, c.shape), [&](const Shape& i) { return r(a.bcast(i), c.bcast(i)); });
+                       },
+                       {}});
+    }
+
+  struct U { const char* op; std::function<Tensor(const Tensor&)> f; double (*r)(double); double lo, hi; };
+  const double c = std::sqrt(2.0 / M_PI);
+  const U unaries[] = {
+      {"neg", [](const Tensor& x) { return neg(x); }, [](double x) { return -x; }, 0, 0},
+      {"exp", [](const Tensor& x) { return exp(x); }, [](double x) { return std::exp(x); }, 0, 0},
+      {"log", [](const Tensor& x) { return log(x); }, [](double x) { return std::log(x); }, 0.2, 3},
+      {"sqrt", [](const Tensor& x) { return sqrt(x); }, [](double x) { return std::sqrt(x); }, 0.2, 3},
+      {"rsqrt", [](const Tensor& x) { return rsqrt(x); }, [](double x) { return 1 / std::sqrt(x); }, 0.2, 3},
+      {"pow", [](const Tensor& x) { return pow(x, 2.5); }, [](double x) { return std::pow(x, 2.5); }, 0.2, 3},
+      {"tanh", [](const Tensor& x) { return tanh(x); }, [](double x) { return std::tanh(x); }, 0, 0},
+      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, [](double x) { return 1 / (1 + std::exp(-x)); }, 0, 0},
+      {"log_sigmoid", [](const Tensor& x) { return log_sigmoid(x); },
+       [](double x) { return -std::log(1 + std::exp(-x)); }, 0, 0},
+      {"softplus", [](const Tensor& x) { return softplus(x); }, [](double x) { return std::log(1 + std::exp(x)); }, 0, 0},
+      {"relu", [](const Tensor& x) { return relu(x); }, [](double x) { return x > 0 ? x : 0; }, 0, 0},
+      {"gelu", [](const Tensor& x) { return gelu(x); }, nullptr, 0, 0},
+      {"add_scalar", [](const Tensor& x) { return add(x, 0.75); }, [](double x) { return x + 0.75; }, 0, 0},
+      {"mul_scalar", [](const Tensor& x) { return mul(x, -1.5); }, [](double x) { return x * -1.5; }, 0, 0},
+  };
+  for (const auto& u : unaries) {
+    auto r = u.r;
+    std::function<double(double)> ref = r ? std::function<double(double)>(r) : [c](double x) {
+      return 0.5 * x * (1 + std::tanh(c * (x + 0.044715 * x * x * x)));
+    };
+    Maker mk = u.lo < u.hi ? uniforms({{3, 5}}, u.lo, u.hi) : normals({{3, 5}}, 1.5);
+    auto f = u.f;
+    Fn fwd = [f](const std::vector<Tensor>& x) { return f(x[0]); };
+    Fn rf = [ref](const std::vector<Tensor>& x) {
+      Ref a(x[0]);
+      return build(a.shape, [&](const Shape& i) { return ref(a.at(i)); });
+    };
+    cases.push_back({u.op, "random", mk, fwd, rf, {}});
+    std::string op = u.op;
+    if (op == "log_sigmoid" || op == "softplus" || op == "sigmoid")  // stability far out in both tails
+      cases.push_back({u.op, "large_magnitude", normals({{4, 6}}, 30.0), fwd, rf, {}});
+  }
+}
+
+void add_reductions(std::vector<OpCase>& cases) {
+  auto sum_ref = [](const Ref& a, const std::vector<int64_t>& dims, bool keep) {
+    Shape kept = a.shape;
+    for (auto d : dims) kept[d] = 1;
+    Tensor k = build(kept, [&](const Shape& i) {
+      double s = 0;
+      Shape j = i;
+      // iterate the reduced dims
+      std::vector<int64_t> ds = dims;
+      std::function<void(size_t)> rec = [&](size_t n) {
+        if (n == ds.size()) {
+          s += a.at(j);
+          return;
+        }
+        for (int64_t t = 0; t < a.shape[ds[n]]; ++t) {
+          j[ds[n]] = t;
+          rec(n + 1);
+        }
+      };
+      rec(0);
+      return s;
+    });
+    if (keep) return k;
+    Shape s;
+    for (int64_t d = 0; d < static_cast<int64_t>(a.shape.size()); ++d)
+      if (std::find(dims.begin(), dims.end(), d) == dims.end()) s.push_back(a.shape[d]);
+    return k.reshape(s);
+  };
+  cases.push_back({"sum", "all", normals({{3, 4}}), [](const std::vector<Tensor>& x) { return sum(x[0]); },
+                   [=](const std::vector<Tensor>& x) { return sum_ref(Ref(x[0]), {0, 1}, false); }, {}});
+  cases.push_back({"sum", "dim1_keepdim", normals({{3, 4, 2}}),
+                   [](const std::vector<Tensor>& x) { return sum(x[0], {1}, true); },
+                   [=](const std::vector<Tensor>& x) { return sum_ref(Ref(x[0]), {1}, true); }, {}});
+  cases.push_back({"sum", "dims_0_2", normals({{3, 4, 2}}),
+                   [](const std::vector<Tensor>& x) { return sum(x[0], {0, -1}); },
+                   [=](const std::vector<Tensor>& x) { return sum_ref(Ref(x[0]), {0, 2}, false); }, {}});
+  cases.push_back({"mean", "last_dim", normals({{3, 5}}), [](const std::vector<Tensor>& x) { return mean(x[0], {-1}); },
+                   [=](const std::vector<Tensor>& x) { return mul(sum_ref(Ref(x[0]), {1}, false), 1.0 / 5); }, {}});
+  cases.push_back({"mean", "all", normals({{2, 3, 2}}), [](const std::vector<Tensor>& x) { return mean(x[0]); },
+                   [=](const std::vector<Tensor>& x) { return mul(sum_ref(Ref(x[0]), {0, 1, 2}, false), 1.0 / 12); }, {}});
+  for (int64_t dim : {0, 1}) {
+    for (bool keep : {false, true}) {
+      cases.push_back({"max", fmt::format("dim{}{}", dim, keep ? "_keepdim" : ""), normals({{4, 5}}),
+                       [dim, keep](const std::vector<Tensor>& x) { return max(x[0], dim, keep); },
+                       [dim, keep](const std::vector<Tensor>& x) {
+                         Ref a(x[0]);
+                         Shape s = a.shape;
+                         s[dim] = 1;
+                         Tensor k = build(s, [&](const Shape& i) {
+                           Shape j = i;
+                           double m = -INFINITY;
+                           for (int64_t t = 0; t < a.shape[dim]; ++t) j[dim] = t, m = std::max(m, a.at(j));
+                           return m;
+                         });
+                         return keep ? k : k.squeeze(dim);
+                       },
+                       {}});
+    }
+  }
+}
+
+Tensor matmul_ref(const Tensor& x, const Tensor& y, bool ta, bool tb) {
+  Ref a(x), b(y);
+  const int64_t M = ta ? a.size(-1) : a.size(-2), K = ta ? a.size(-2) : a.size(-1), N = tb ? b.size(-2) : b.size(-1);
+  Shape ba(a.shape.begin(), a.shape.end() - 2), bb(b.shape.begin(), b.shape.end() - 2);
+  Shape out = bshape(ba, bb);
+  out.push_back(M);
+  out.push_back(N);
+  return build(out, [&](const Shape& i) {
+    const size_t nb = i.size() - 2;
+    auto index = [&](const Ref& r, int64_t row, int64_t col) {
+      Shape j(r.shape.size());
+      size_t lead = nb - (r.shape.size() - 2);
+      for (size_t d = 0; d + 2 < r.shape.size(); ++d) j[d] = r.shape[d] == 1 ? 0 : i[lead + d];
+      j[j.size() - 2] = row;
+      j[j.size() - 1] = col;
+      return r.at(j);
+    };
+    double s = 0;
+    for (int64_t k = 0; k < K; ++k)
+      s += (ta ? index(a, k, i[nb]) : index(a, i[nb], k)) * (tb ? index(b, i[nb + 1], k) : index(b, k, i[nb + 1]));
+    return s;
+  });
+}
+
+void add_matmul(std::vector<OpCase>& cases) {
+  struct C { const char* name; Shape a, b; bool ta, tb; };
+  const C mm[] = {
+      {"plain", {3, 4}, {4, 5}, false, false},     {"trans_a", {4, 3}, {4, 5}, true, false},
+      {"trans_b", {3, 4}, {5, 4}, false, true},    {"trans_both", {4, 3}, {5, 4}, true, true},
+      {"batched", {2, 3, 4}, {2, 4, 5}, false, false}, {"batch_shared_weight", {2, 3, 4}, {4, 5}, false, false},
+      {"batch_broadcast", {1, 3, 4}, {2, 4, 5}, false, false},
+      {"batch4d_trans_b", {2, 2, 3, 4}, {2, 1, 5, 4}, false, true},
+      {"single_row", {1, 4}, {4, 3}, false, false},
+  };
+  for (const auto& c : mm) {
+    bool ta = c.ta, tb = c.tb;
+    cases.push_back({"matmul", c.name, normals({c.a, c.b}),
+                     [ta, tb](const std::vector<Tensor>& x) { return matmul(x[0], x[1], ta, tb); },
+                     [ta, tb](const std::vector<Tensor>& x) { return matmul_ref(x[0], x[1], ta, tb); }, {}});
+  }
+  cases.push_back({"linear", "with_bias", normals({{2, 3, 4}, {5, 4}, {5}}),
+                   [](const std::vector<Tensor>& x) { return linear(x[0], x[1], x[2]); },
+                   [](const std::vector<Tensor>& x) {
+                     Ref b(x[2]);
+                     Tensor y = matmul_ref(x[0], x[1], false, true);
+                     Ref r(y);
+                     return build(r.shape, [&](const Shape& i) { return r.at(i) + b.v[i.back()]; });
+                   },
+                   {}});
+}
+
+void add_softmax(std::vector<OpCase>& cases) {
+  for (bool lg : {false, true}) {
+    const char* op = lg ? "log_softmax" : "softmax";
+    for (int64_t dim : {-1, 0, 1}) {
+      // offset 100: exp(x) overflows f32 unless the row max is subtracted first
+      for (double offset : {0.0, 100.0}) {
+        std::string name = fmt::format("dim{}{}", dim, offset > 0 ? "_large_logits" : "");
+        Maker mk = [offset](DType dt, Generator& g) {
+          return std::vector<Tensor>{add(randn({3, 4, 5}, DType::F64, &g), offset).to(dt)};
+        };
+        cases.push_back({op, name, mk,
+                         [lg, dim](const std::vector<Tensor>& x) { return lg ? log_softmax(x[0], dim) : softmax(x[0], dim); },
+                         [lg, dim](const std::vector<Tensor>& x) {
+                           Ref a(x[0]);
+                           int64_t d = dim < 0 ? dim + 3 : dim;
+                           return build(a.shape, [&](const Shape& i) {
+                             Shape j = i;
+                             double m = -INFINITY, s = 0;
+                             for (int64_t t = 0; t < a.shape[d]; ++t) j[d] = t, m = std::max(m, a.at(j));
+                             for (int64_t t = 0; t < a.shape[d]; ++t) j[d] = t, s += std::exp(a.at(j) - m);
+                             return lg ? a.at(i) - m - std::log(s) : std::exp(a.at(i) - m) / s;
+                           });
+                         },
+                         {}});
+        if (offset > 0 && dim != -1) cases.pop_back();  // large logits: last dim is enough
+      }
+    }
+  }
+}
+
+void add_norms(std::vector<OpCase>& cases) {
+  Fn ln_ref = [](const std::vector<Tensor>& x) {
+    Ref a(x[0]), w(x[1]), b(x[2]);
+    const int64_t D = a.shape.back();
+    return build(a.shape, [&](const Shape& i) {
+      Shape j = i;
+      double mu = 0, var = 0;
+      for (int64_t t = 0; t < D; ++t) j.back() = t, mu += a.at(j);
+      mu /= static_cast<double>(D);
+      for (int64_t t = 0; t < D; ++t) j.back() = t, var += (a.at(j) - mu) * (a.at(j) - mu);
+      var /= static_cast<double>(D);
+      return (a.at(i) - mu) / std::sqrt(var + 1e-6) * w.v[i.back()] + b.v[i.back()];
+    });
+  };
+  cases.push_back({"layer_norm", "rows", normals({{2, 3, 8}, {8}, {8}}),
+                   [](const std::vector<Tensor>& x) { return layer_norm(x[0], x[1], x[2], 1e-6); }, ln_ref, {}});
+  cases.push_back({"layer_norm", "offset_scaled_rows",
+                   [](DType dt, Generator& g) {
+                     return std::vector<Tensor>{add(mul(randn({4, 16}, dt, &g), 3.0), 5.0), randn({16}, dt, &g),
+                                                randn({16}, dt, &g)};
+                   },
+                   [](const std::vector<Tensor>& x) { return layer_norm(x[0], x[1], x[2], 1e-6); }, ln_ref, {}});
+  for (int64_t dim : {-1, 0}) {
+    cases.push_back({"l2_normalize", fmt::format("dim{}", dim), normals({{4, 6}}),
+                     [dim](const std::vector<Tensor>& x) { return l2_normalize(x[0], dim); },
+                     [dim](const std::vector<Tensor>& x) {
+                       Ref a(x[0]);
+                       int64_t d = dim < 0 ? dim + 2 : dim;
+                       return build(a.shape, [&](const Shape& i) {
+                         Shape j = i;
+                         double s = 0;
+                         for (int64_t t = 0; t < a.shape[d]; ++t) j[d] = t, s += a.at(j) * a.at(j);
+                         return a.at(i) / std::sqrt(s);
+                       });
+                     },
+                     {}});
+  }
+}
+
+void add_indexing(std::vector<OpCase>& cases) {
+  cases.push_back({"embedding", "repeated_ids",
+                   [](DType dt, Generator& g) {
+                     return std::vector<Tensor>{from_vector(std::vector<int64_t>{1, 4, 1, 0, 3, 1}, {2, 3}),
+                                                randn({5, 4}, dt, &g)};
+                   },
+                   [](const std::vector<Tensor>& x) { return embedding(x[0], x[1]); },
+                   [](const std::vector<Tensor>& x) {
+                     std::vector<int64_t> ids = x[0].to_vector<int64_t>();
+                     Ref w(x[1]);
+                     return build({2, 3, 4}, [&](const Shape& i) { return w.at({ids[i[0] * 3 + i[1]], i[2]}); });
+                   },
+                   {}});
+  for (int64_t dim : {0, 1}) {
+    cases.push_back({"index_select", fmt::format("dim{}", dim),
+                     [](DType dt, Generator& g) {
+                       return std::vector<Tensor>{randn({4, 3, 2}, dt, &g), from_vector(std::vector<int64_t>{2, 0, 2}, {3})};
+                     },
+                     [dim](const std::vector<Tensor>& x) { return index_select(x[0], dim, x[1]); },
+                     [dim](const std::vector<Tensor>& x) {
+                       Ref a(x[0]);
+                       std::vector<int64_t> idx = x[1].to_vector<int64_t>();
+                       Shape s = a.shape;
+                       s[dim] = 3;
+                       return build(s, [&](const Shape& i) {
+                         Shape j = i;
+                         j[dim] = idx[i[dim]];
+                         return a.at(j);
+                       });
+                     },
+                     {}});
+  }
+  for (int64_t dim : {0, 1}) {
+    Shape s1{2, 3}, s2{2, 1}, s3{2, 2};
+    if (dim == 0) s1 = {3, 2}, s2 = {1, 2}, s3 = {2, 2};
+    cases.push_back({"concat", fmt::format("dim{}", dim), normals({s1, s2, s3}),
+                     [dim](const std::vector<Tensor>& x) { return concat(x, dim); },
+                     [dim](const std::vector<Tensor>& x) {
+                       Ref a(x[0]), b(x[1]), c(x[2]);
+                       Shape s = a.shape;
+                       s[dim] = a.shape[dim] + b.shape[dim] + c.shape[dim];
+                       return build(s, [&](const Shape& i) {
+                         Shape j = i;
+                         int64_t k = i[dim];
+                         if (k < a.shape[dim]) return a.at(j);
+                         k -= a.shape[dim];
+                         if (k < b.shape[dim]) return j[dim] = k, b.at(j);
+                         j[dim] = k - b.shape[dim];
+                         return c.at(j);
+                       });
+                     },
+                     {}});
+  }
+  cases.push_back({"stack", "dim1", normals({{2, 3}, {2, 3}, {2, 3}}),
+                   [](const std::vector<Tensor>& x) { return stack(x, 1); },
+                   [](const std::vector<Tensor>& x) {
+                     std::vector<Ref> r;
+                     for (const auto& t : x) r.emplace_back(t);
+                     return build({2, 3, 3}, [&](const Shape& i) { return r[i[1]].at({i[0], i[2]}); });
+                   },
+                   {}});
+}
+
+void add_patch_and_attention(std::vector<OpCase>& cases) {
+  cases.push_back({"patch_embed", "2x2_patches", normals({{2, 3, 4, 6}, {5, 3, 2, 2}, {5}}),
+                   [](const std::vector<Tensor>& x) { return patch_embed(x[0], x[1], x[2]); },
+                   [](const std::vector<Tensor>& x) {  // Conv2d(stride = kernel), then flatten(2).transpose(1, 2)
+                     Ref img(x[0]), w(x[1]), b(x[2]);
+                     const int64_t C = 3, P = 2, Wp = 3;
+                     return build({2, 6, 5}, [&](const Shape& i) {
+                       const int64_t ph = i[1] / Wp, pw = i[1] % Wp;
+                       double s = b.v[i[2]];
+                       for (int64_t c = 0; c < C; ++c)
+                         for (int64_t u = 0; u < P; ++u)
+                           for (int64_t v = 0; v < P; ++v) s += w.at({i[2], c, u, v}) * img.at({i[0], c, ph * P + u, pw * P + v});
+                       return s;
+                     });
+                   },
+                   {}});
+  auto attn_ref = [](const std::vector<Tensor>& x) {
+    Ref q(x[0]), k(x[1]), v(x[2]);
+    const bool has_mask = x.size() > 3;
+    Ref m(has_mask ? x[3] : x[0]);
+    const int64_t M = k.size(2), Dh = q.size(3);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(Dh));
+    return build(q.shape, [&](const Shape& i) {
+      std::vector<double> s(static_cast<size_t>(M));
+      double mx = -INFINITY;
+      for (int64_t j = 0; j < M; ++j) {
+        double d = 0;
+        for (int64_t c = 0; c < Dh; ++c) d += q.at({i[0], i[1], i[2], c}) * k.at({i[0], i[1], j, c});
+        s[j] = d * scale + (has_mask ? m.bcast({i[0], i[1], i[2], j}) : 0.0);
+        mx = std::max(mx, s[j]);
+      }
+      double z = 0, o = 0;
+      for (int64_t j = 0; j < M; ++j) z += std::exp(s[j] - mx);
+      for (int64_t j = 0; j < M; ++j) o += std::exp(s[j] - mx) / z * v.at({i[0], i[1], j, i[3]});
+      return o;
+    });
+  };
+  cases.push_back({"attention", "self", normals({{2, 2, 5, 4}, {2, 2, 5, 4}, {2, 2, 5, 4}}),
+                   [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, attn_ref,
+                   {}});
+  cases.push_back({"attention", "cross_probe_n1", normals({{3, 2, 1, 4}, {3, 2, 6, 4}, {3, 2, 6, 4}}),
+                   [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, attn_ref,
+                   {}});
+  cases.push_back({"attention", "additive_mask",
+                   [](DType dt, Generator& g) {
+                     std::vector<Tensor> r{randn({2, 2, 3, 4}, dt, &g), randn({2, 2, 5, 4}, dt, &g),
+                                           randn({2, 2, 5, 4}, dt, &g), randn({1, 1, 3, 5}, dt, &g)};
+                     return r;
+                   },
+                   [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3]); },
+                   attn_ref, {3}});
+  cases.push_back({"attention", "padding_mask",
+                   [](DType dt, Generator& g) {
+                     std::vector<Tensor> r{randn({2, 2, 3, 4}, dt, &g), randn({2, 2, 5, 4}, dt, &g),
+                                           randn({2, 2, 5, 4}, dt, &g)};
+                     // key padding: batch 0 masks its last key, batch 1 its last two
+                     r.push_back(from_vector(std::vector<double>{0, 0, 0, 0, -1e9, 0, 0, 0, -1e9, -1e9}, {2, 1, 1, 5}, dt));
+                     return r;
+                   },
+                   [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3]); },
+                   attn_ref, {3}});
+}
+
+void add_views(std::vector<OpCase>& cases) {
+  cases.push_back({"reshape", "3x4_to_2x6", normals({{3, 4}}),
+                   [](const std::vector<Tensor>& x) { return x[0].reshape({2, -1}); },
+                   [](const std::vector<Tensor>& x) { return from_vector(x[0].to_vector<double>(), {2, 6}, DType::F64); }, {}});
+  cases.push_back({"permute", "201", normals({{2, 3, 4}}),
+                   [](const std::vector<Tensor>& x) { return x[0].permute({2, 0, 1}); },
+                   [](const std::vector<Tensor>& x) {
+                     Ref a(x[0]);
+                     return build({4, 2, 3}, [&](const Shape& i) { return a.at({i[1], i[2], i[0]}); });
+                   },
+                   {}});
+  cases.push_back({"transpose", "last_two", normals({{2, 3, 4}}),
+                   [](const std::vector<Tensor>& x) { return x[0].transpose(-1, -2); },
+                   [](const std::vector<Tensor>& x) {
+                     Ref a(x[0]);
+                     return build({2, 4, 3}, [&](const Shape& i) { return a.at({i[0], i[2], i[1]}); });
+                   },
+                   {}});
+  cases.push_back({"slice", "step2", normals({{3, 7}}),
+                   [](const std::vector<Tensor>& x) { return x[0].slice(1, 1, 7, 2); },
+                   [](const std::vector<Tensor>& x) {
+                     Ref a(x[0]);
+                     return build({3, 3}, [&](const Shape& i) { return a.at({i[0], 1 + 2 * i[1]}); });
+                   },
+                   {}});
+  cases.push_back({"narrow", "dim0", normals({{5, 3}}),
+                   [](const std::vector<Tensor>& x) { return x[0].narrow(0, 1, 3); },
+                   [](const std::vector<Tensor>& x) {
+                     Ref a(x[0]);
+                     return build({3, 3}, [&](const Shape& i) { return a.at({i[0] + 1, i[1]}); });
+                   },
+                   {}});
+  cases.push_back({"unsqueeze", "middle", normals({{3, 4}}),
+                   [](const std::vector<Tensor>& x) { return x[0].unsqueeze(1); },
+                   [](const std::vector<Tensor>& x) { return from_vector(x[0].to_vector<double>(), {3, 1, 4}, DType::F64); }, {}});
+  cases.push_back({"squeeze", "middle", normals({{3, 1, 4}}),
+                   [](const std::vector<Tensor>& x) { return x[0].squeeze(1); },
+                   [](const std::vector<Tensor>& x) { return from_vector(x[0].to_vector<double>(), {3, 4}, DType::F64); }, {}});
+  cases.push_back({"expand", "broadcast", normals({{3, 1}}),
+                   [](const std::vector<Tensor>& x) { return x[0].expand({2, 3, 4}); },
+                   [](const std::vector<Tensor>& x) {
+                     Ref a(x[0]);
+                     return build({2, 3, 4}, [&](const Shape& i) { return a.at({i[1], 0}); });
+                   },
+                   {}});
+  cases.push_back({"contiguous", "of_transpose", normals({{3, 4}}),
+                   [](const std::vector<Tensor>& x) { return x[0].transpose(0, 1).contiguous(); },
+                   [](const std::vector<Tensor>& x) {
+                     Ref a(x[0]);
+                     return build({4, 3}, [&](const Shape& i) { return a.at({i[1], i[0]}); });
+                   },
+                   {}});
+}
+
+std::vector<OpCase> make_cases() {
+  std::vector<OpCase> cases;
+  add_elementwise(cases);
+  add_reductions(cases);
+  add_matmul(cases);
+  add_softmax(cases);
+  add_norms(cases);
+  add_indexing(cases);
+  add_patch_and_attention(cases);
+  add_views(cases);
+  return cases;
+}
+
+// ---------------------------------------------------------------- bad inputs
+
+std::vector<BadInputCase> make_bad_cases() {
+  auto f32 = [](Shape s) { return randn(s); };
+  std::vector<BadInputCase> b;
+  b.push_back({"matmul", "inner_mismatch", [=] { matmul(f32({4, 3}), f32({5, 2})); },
+               {"matmul", "[4, 3]", "[5, 2]", "inner sizes differ (3 vs 5)"}});
+  b.push_back({"matmul", "1d_operand", [=] { matmul(f32({4}), f32({4, 2})); }, {"matmul", "at least 2-d", "[4]"}});
+  b.push_back({"matmul", "batch_mismatch", [=] { matmul(f32({2, 3, 4}), f32({3, 4, 5})); },
+               {"matmul", "[2]", "[3]", "do not broadcast"}});
+  b.push_back({"add", "no_broadcast", [=] { add(f32({2, 3}), f32({4})); }, {"add", "[2, 3]", "[4]", "do not broadcast"}});
+  b.push_back({"mul", "mixed_dtypes", [=] { mul(f32({2}), randn({2}, DType::F64)); },
+               {"mul", "float32", "float64", "dtypes differ"}});
+  b.push_back({"exp", "int_input", [=] { exp(from_vector(std::vector<int64_t>{1, 2}, {2})); }, {"exp", "int64"}});
+  b.push_back({"sum", "dim_out_of_range", [=] { sum(f32({2, 3}), {2}); }, {"sum", "dim 2 out of range", "2-d"}});
+  b.push_back({"softmax", "dim_out_of_range", [=] { softmax(f32({2, 3}), -3); }, {"softmax", "dim -3"}});
+  b.push_back({"layer_norm", "weight_shape", [=] { layer_norm(f32({2, 8}), f32({7}), f32({8})); },
+               {"layer_norm", "[2, 8]", "[8]", "[7]"}});
+  b.push_back({"embedding", "id_out_of_range", [=] { embedding(from_vector(std::vector<int64_t>{0, 7}, {2}), f32({5, 3})); },
+               {"embedding", "index 7", "[0, 5)"}});
+  b.push_back({"embedding", "float_ids", [=] { embedding(f32({2}), f32({5, 3})); }, {"embedding", "int64", "float32"}});
+  b.push_back({"index_select", "bad_index", [=] { index_select(f32({3, 2}), 0, from_vector(std::vector<int64_t>{3}, {1})); },
+               {"index_select", "index 3", "[0, 3)"}});
+  b.push_back({"concat", "shape_mismatch", [=] { concat({f32({2, 3}), f32({3, 3})}, 1); },
+               {"concat", "[3, 3]", "[2, 3]", "dim 1"}});
+  b.push_back({"stack", "shape_mismatch", [=] { stack({f32({2, 3}), f32({3, 2})}, 0); }, {"stack", "[3, 2]", "[2, 3]"}});
+  b.push_back({"patch_embed", "not_divisible", [=] { patch_embed(f32({1, 3, 5, 4}), f32({6, 3, 2, 2}), f32({6})); },
+               {"patch_embed", "5x4", "2x2"}});
+  b.push_back({"patch_embed", "channels", [=] { patch_embed(f32({1, 1, 4, 4}), f32({6, 3, 2, 2}), f32({6})); },
+               {"patch_embed", "[6, 3, 2, 2]", "[1, 1, 4, 4]"}});
+  b.push_back({"attention", "head_dim_mismatch",
+               [=] { scaled_dot_product_attention(f32({1, 2, 3, 4}), f32({1, 2, 3, 5}), f32({1, 2, 3, 5})); },
+               {"attention", "[1, 2, 3, 4]", "[1, 2, 3, 5]"}});
+  b.push_back({"attention", "mask_shape",
+               [=] { scaled_dot_product_attention(f32({1, 2, 3, 4}), f32({1, 2, 5, 4}), f32({1, 2, 5, 4}), f32({1, 1, 3, 4})); },
+               {"attention", "mask", "[1, 1, 3, 4]"}});
+  b.push_back({"reshape", "numel_mismatch", [=] { f32({3, 4}).reshape({5, 2}); }, {"reshape", "[3, 4]", "[5, 2]"}});
+  b.push_back({"view", "needs_copy", [=] { f32({3, 4}).transpose(0, 1).view({12}); }, {"view", "[4, 3]", "reshape"}});
+  b.push_back({"expand", "bad_size", [=] { f32({3, 2}).expand({3, 4}); }, {"expand", "[3, 2]", "[3, 4]"}});
+  b.push_back({"backward", "non_scalar", [=] {
+                 Tensor x = f32({3});
+                 x.requires_grad_();
+                 mul(x, 2.0).backward();
+               },
+               {"backward", "scalar", "[3]"}});
+  b.push_back({"backward", "no_grad_graph", [=] { sum(f32({3})).backward(); }, {"backward", "does not require grad"}});
+  b.push_back({"backward", "graph_freed", [=] {
+                 Tensor x = f32({3});
+                 x.requires_grad_();
+                 Tensor y = sum(exp(x));
+                 y.backward();
+                 y.backward();
+               },
+               {"backward", "retain_graph"}});
+  b.push_back({"to", "cuda_without_gpu_or_build", [=] {
+#ifdef SG_CUDA
+                 if (cuda::available()) throw Error("to: cuda check skipped (a GPU is present)");
+#endif
+                 f32({2}).to(Device::CUDA);
+               },
+               {"cuda"}});
+  b.push_back({"from_vector", "count", [=] { from_vector(std::vector<double>{1, 2, 3}, {2, 2}); },
+               {"from_vector", "3 values", "[2, 2]"}});
+  return b;
+}
+
+}  // namespace
+
+const std::vector<OpCase>& op_cases() {
+  static const std::vector<OpCase> cases = make_cases();
+  return cases;
+}
+const std::vector<BadInputCase>& bad_input_cases() {
+  static const std::vector<BadInputCase> cases = make_bad_cases();
+  return cases;
+}
+
+// ---------------------------------------------------------------- the harness
+
+const char* layout_name(Layout l) {
+  switch (l) {
+    case Layout::Contiguous: return "contiguous";
+    case Layout::Strided: return "strided";
+    case Layout::Transposed: return "transposed";
+  }
+  return "?";
+}
+
+Tensor relayout(const Tensor& t, Layout l) {
+  if (l == Layout::Contiguous || t.dim() == 0) return t;
+  if (l == Layout::Strided) {
+    // every other element of a buffer twice as long in the last dim: strides double, offset stays 0
+    Shape s = t.shape();
+    s.push_back(2);
+    return t.unsqueeze(-1).expand(s).contiguous().select(-1, 0);
+  }
+  if (t.dim() < 2) return t;
+  return t.transpose(-1, -2).contiguous().transpose(-1, -2);  // column-major storage
+}
+
+namespace {
+std::vector<Tensor> make_inputs(const OpCase& c, DType dt, Layout l, uint64_t seed) {
+  Generator g(seed);
+  std::vector<Tensor> xs = c.make_inputs(dt, g);
+  for (auto& x : xs) x = relayout(x, l);
+  return xs;
+}
+}  // namespace
+
+double forward_error(const OpCase& c, DType dtype, Layout layout, uint64_t seed) {
+  NoGradGuard ng;
+  std::vector<Tensor> xs = make_inputs(c, dtype, layout, seed);
+  Tensor y = c.forward(xs);
+  std::vector<Tensor> x64;
+  for (const auto& x : xs) x64.push_back(x.dtype() == DType::I64 ? x : x.to(DType::F64));
+  Tensor r = c.reference(x64);
+  SG_CHECK(y.shape() == r.shape(), "{}: output shape {} differs from the reference's {}", c.full_name(), y.shape_str(),
+           r.shape_str());
+  std::vector<double> a = y.to_vector<double>(), b = r.to_vector<double>();
+  double err = 0, scale = 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
+    err = std::max(err, std::abs(a[i] - b[i]));
+    scale = std::max(scale, std::abs(b[i]));
+  }
+  return err / scale;
+}
+
+GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed) {
+  Generator g(seed);
+  std::vector<Tensor> xs = c.make_inputs(DType::F64, g);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    bool no_grad = std::find(c.no_grad_inputs.begin(), c.no_grad_inputs.end(), i) != c.no_grad_inputs.end();
+    if (xs[i].dtype() == DType::F64 && !no_grad) xs[i].requires_grad_();
+  }
+  auto f = [&](const std::vector<Tensor>& in) {
+    std::vector<Tensor> r;
+    for (const auto& x : in) r.push_back(relayout(x, layout));
+    return c.forward(r);
+  };
+  return gradcheck(f, xs);
+}
+
+#ifdef SG_CUDA
+double cuda_parity_error(const OpCase& c, uint64_t seed) {
+  // The same f32 inputs on both devices; forward, then backward with the same random cotangent.
+  auto run = [&](Device dev, std::vector<double>& out, std::vector<std::vector<double>>& grads) {
+    Generator g(seed);
+    std::vector<Tensor> xs = c.make_inputs(DType::F32, g);
+    for (size_t i = 0; i < xs.size(); ++i) {
+      xs[i] = xs[i].to(dev);
+      bool no_grad = std::find(c.no_grad_inputs.begin(), c.no_grad_inputs.end(), i) != c.no_grad_inputs.end();
+      if (xs[i].dtype() == DType::F32 && !no_grad) xs[i].requires_grad_();
+    }
+    Tensor y = c.forward(xs);
+    Generator gw(seed + 1);
+    Tensor w = randn(y.shape(), DType::F32, &gw).to(dev);
+    if (y.requires_grad()) sum(mul(y, w)).backward();
+    out = y.to_vector<double>();
+    grads.clear();
+    for (const auto& x : xs) grads.push_back(x.grad().defined() ? x.grad().to_vector<double>() : std::vector<double>());
+  };
+  std::vector<double> yc, yg;
+  std::vector<std::vector<double>> gc, gg;
+  run(Device::CPU, yc, gc);
+  run(Device::CUDA, yg, gg);
+  auto rel = [](const std::vector<double>& a, const std::vector<double>& b) {
+    if (a.size() != b.size()) return INFINITY;
+    double err = 0, scale = 1e-30;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
+      err = std::max(err, std::abs(a[i] - b[i]));
+      scale = std::max(scale, std::abs(a[i]));
+    }
+    return a.empty() ? 0.0 : err / scale;
+  };
+  double e = rel(yc, yg);
+  for (size_t i = 0; i < gc.size(); ++i) e = std::max(e, rel(gc[i], gg[i]));
+  return e;
+}
+#endif
+
+}  // namespace sg

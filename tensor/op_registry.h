@@ -1,0 +1,51 @@
+// op_registry.h: one registry of ops drives every op test (ggml's test-backend-ops, PyTorch's OpInfo).
+// Each case names an op, makes random inputs (never all zeros), runs the op, and computes the same result
+// with a plain reference (loops in f64). From one entry the harness derives: forward against the reference
+// (f32 and f64), the same on strided and transposed inputs, backward against f64 central differences
+// (contiguous and strided), and CPU against CUDA where a GPU is present. Adding an op = adding entries here.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/gradcheck.h"
+#include "tensor/ops.h"
+
+namespace sg {
+
+struct OpCase {
+  std::string op;    // the op's name, as in ops.h ("matmul")
+  std::string name;  // what this case covers ("batched_broadcast")
+  // Inputs in the given float dtype (index inputs stay int64). Random, seeded by the harness.
+  std::function<std::vector<Tensor>(DType, Generator&)> make_inputs;
+  std::function<Tensor(const std::vector<Tensor>&)> forward;    // the op under test
+  std::function<Tensor(const std::vector<Tensor>&)> reference;  // plain f64 loops; returns an f64 tensor
+  std::vector<size_t> no_grad_inputs;  // float inputs that are not differentiated (masks)
+  std::string full_name() const { return op + "/" + name; }
+};
+
+struct BadInputCase {
+  std::string op, name;
+  std::function<void()> run;  // must throw sg::Error
+  std::vector<std::string> expect;  // substrings the message must contain
+};
+
+const std::vector<OpCase>& op_cases();
+const std::vector<BadInputCase>& bad_input_cases();
+
+// Input layouts the harness tries: as made, every input a stride-2 view, every >=2-d input column-major.
+enum class Layout { Contiguous, Strided, Transposed };
+const char* layout_name(Layout l);
+// Same values in the given layout; differentiable (built from views and copies).
+Tensor relayout(const Tensor& t, Layout l);
+
+// Forward: max |op - reference| / max(1, max |reference|).
+double forward_error(const OpCase& c, DType dtype, Layout layout, uint64_t seed = 7);
+// Backward at f64 against central differences, inputs in `layout`.
+GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed = 7);
+#ifdef SG_CUDA
+// CPU against CUDA (f32): max relative error of the output and of every input gradient.
+double cuda_parity_error(const OpCase& c, uint64_t seed = 7);
+#endif
+
+}  // namespace sg

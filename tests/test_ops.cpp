@@ -1,0 +1,103 @@
+// test_ops.cpp: every case of the op registry (tensor/op_registry.cpp), checked every way it can be.
+// Each op case is a SUBCASE named "<op>/<case>", so `build/tests -sc='matmul*'` runs one op's checks.
+#include <doctest/doctest.h>
+
+#include <set>
+
+#include "tensor/op_registry.h"
+#ifdef SG_CUDA
+#include "cuda/backend.h"
+#endif
+
+using namespace sg;
+
+namespace {
+// Which cases to visit: all of them, each as its own subcase.
+template <typename F>
+void for_each_case(F check) {
+  for (const OpCase& c : op_cases()) {
+    SUBCASE(c.full_name().c_str()) { check(c); }
+  }
+}
+}  // namespace
+
+TEST_CASE("ops: forward matches the plain reference (f32 and f64)") {
+  for_each_case([](const OpCase& c) {
+    double e32 = forward_error(c, DType::F32, Layout::Contiguous);
+    double e64 = forward_error(c, DType::F64, Layout::Contiguous);
+    INFO(c.full_name(), ": f32 error ", e32, ", f64 error ", e64);
+    CHECK(e32 < 1e-5);
+    CHECK(e64 < 1e-12);
+  });
+}
+
+TEST_CASE("ops: forward on strided and transposed inputs") {
+  for_each_case([](const OpCase& c) {
+    for (Layout l : {Layout::Strided, Layout::Transposed}) {
+      double e = forward_error(c, DType::F64, l);
+      INFO(c.full_name(), " ", layout_name(l), ": error ", e);
+      CHECK(e < 1e-12);
+    }
+  });
+}
+
+TEST_CASE("ops: backward matches f64 central differences") {
+  for_each_case([](const OpCase& c) {
+    for (Layout l : {Layout::Contiguous, Layout::Strided}) {
+      GradcheckResult r = gradient_check(c, l);
+      INFO(c.full_name(), " ", layout_name(l), ": max abs ", r.max_abs, ", max rel ", r.max_rel);
+      CHECK(r.passed);
+      CHECK(!r.inputs.empty());
+    }
+  });
+}
+
+TEST_CASE("ops: CPU and CUDA agree") {
+#ifdef SG_CUDA
+  if (!cuda::available()) {
+    MESSAGE("CUDA parity skipped: no GPU present (the CUDA code is compiled in; run scripts/gpu-check.sh on a GPU)");
+    return;
+  }
+  for_each_case([](const OpCase& c) {
+    double e = cuda_parity_error(c);
+    INFO(c.full_name(), ": CPU vs CUDA relative error ", e);
+    CHECK(e < 1e-4);
+  });
+#else
+  MESSAGE("CUDA parity skipped: built without CUDA (make CUDA=0 or no nvcc)");
+#endif
+}
+
+TEST_CASE("ops: bad input raises sg::Error naming the op and shapes") {
+  for (const BadInputCase& b : bad_input_cases()) {
+    SUBCASE((b.op + "/" + b.name).c_str()) {
+      std::string msg;
+      try {
+        b.run();
+      } catch (const Error& e) {
+        msg = e.what();
+      }
+      INFO(b.op, "/", b.name, ": message '", msg, "'");
+      REQUIRE(!msg.empty());
+      if (msg.find("skipped") != std::string::npos) return;
+      for (const auto& s : b.expect) CHECK(msg.find(s) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("ops: every registered op has a gradient case and a bad-input case or is a view") {
+  std::set<std::string> ops, bad;
+  for (const auto& c : op_cases()) ops.insert(c.op);
+  for (const auto& b : bad_input_cases()) bad.insert(b.op);
+  const std::set<std::string> needed = {"matmul", "linear", "add", "sub", "mul", "div", "neg", "exp", "log", "sqrt",
+                                        "rsqrt", "pow", "tanh", "sigmoid", "log_sigmoid", "softplus", "relu", "gelu",
+                                        "sum", "mean", "max", "softmax", "log_softmax", "layer_norm", "embedding",
+                                        "patch_embed", "concat", "stack", "index_select", "attention", "l2_normalize",
+                                        "reshape", "permute", "transpose", "slice", "narrow", "unsqueeze", "squeeze",
+                                        "expand", "contiguous"};
+  for (const auto& op : needed) {
+    INFO("op ", op);
+    CHECK(ops.count(op) == 1);
+  }
+  CHECK(bad.size() >= 15);
+}
