@@ -1,6 +1,7 @@
 // elementwise.cpp: unary and binary maps, and the unary ops' derivatives.
 #include <cmath>
 
+#include "cpu/fast_math.h"
 #include "cpu/kernels.h"
 #include "cpu/strided.h"
 
@@ -29,17 +30,17 @@ void unary(Unary op, const T* x, T* y, int64_t n, double param) {
   return
   switch (op) {
     case Unary::Neg: SG_MAP(-v);
-    case Unary::Exp: SG_MAP(std::exp(v));
+    case Unary::Exp: SG_MAP(fast_exp(v));
     case Unary::Log: SG_MAP(std::log(v));
     case Unary::Sqrt: SG_MAP(std::sqrt(v));
     case Unary::Rsqrt: SG_MAP(T(1) / std::sqrt(v));
     case Unary::Pow: SG_MAP(std::pow(v, p));
-    case Unary::Tanh: SG_MAP(std::tanh(v));
+    case Unary::Tanh: SG_MAP(fast_tanh(v));
     case Unary::Sigmoid: SG_MAP(sigmoid_of(v));
     case Unary::LogSigmoid: SG_MAP(std::min(v, T(0)) - std::log1p(std::exp(-std::abs(v))));
     case Unary::Softplus: SG_MAP(std::max(v, T(0)) + std::log1p(std::exp(-std::abs(v))));
     case Unary::Relu: SG_MAP(v > T(0) ? v : T(0));
-    case Unary::Gelu: SG_MAP(T(0.5) * v * (T(1) + std::tanh(T(kGeluC) * (v + T(kGeluA) * v * v * v))));
+    case Unary::Gelu: SG_MAP(T(0.5) * v * (T(1) + fast_tanh(T(kGeluC) * (v + T(kGeluA) * v * v * v))));
     case Unary::AddScalar: SG_MAP(v + p);
     case Unary::MulScalar: SG_MAP(v * p);
   }
@@ -71,7 +72,7 @@ void unary_backward(Unary op, const T* x, const T* y, const T* gy, T* gx, int64_
       for (int64_t i = 0; i < n; ++i) {
         const T v = x[i];
         const T u = T(kGeluC) * (v + T(kGeluA) * v * v * v);
-        const T t = std::tanh(u);
+        const T t = fast_tanh(u);
         const T du = T(kGeluC) * (T(1) + T(3 * kGeluA) * v * v);
         gx[i] = gy[i] * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du);
       }

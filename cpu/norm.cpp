@@ -17,14 +17,14 @@ void layer_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rs
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * D;
     T* yr = y + r * D;
-    double s = 0;
+    T s = 0;
 #pragma omp simd reduction(+ : s)
     for (int64_t i = 0; i < D; ++i) s += xr[i];
-    const T mu = static_cast<T>(s / static_cast<double>(D));
-    double v = 0;
+    const T mu = s / static_cast<T>(D);
+    T v = 0;
 #pragma omp simd reduction(+ : v)
-    for (int64_t i = 0; i < D; ++i) v += static_cast<double>((xr[i] - mu) * (xr[i] - mu));
-    const T rs = static_cast<T>(1.0 / std::sqrt(v / static_cast<double>(D) + eps));
+    for (int64_t i = 0; i < D; ++i) v += (xr[i] - mu) * (xr[i] - mu);
+    const T rs = static_cast<T>(1.0 / std::sqrt(static_cast<double>(v) / static_cast<double>(D) + eps));
 #pragma omp simd
     for (int64_t i = 0; i < D; ++i) yr[i] = (xr[i] - mu) * rs * w[i] + b[i];
     mean[r] = mu;
@@ -36,16 +36,17 @@ template <typename T>
 void layer_norm_backward(const T* x, const T* w, const T* mean, const T* rstd, const T* gy, T* gx, T* gw, T* gb,
                          int64_t rows, int64_t D) {
   const int64_t chunks = std::min<int64_t>(rows, 32);
-  std::vector<double> pw(static_cast<size_t>(chunks * D), 0.0), pb(static_cast<size_t>(chunks * D), 0.0);
+  std::vector<T> pw(static_cast<size_t>(chunks * D), T(0)), pb(static_cast<size_t>(chunks * D), T(0));
 #pragma omp parallel for if (rows * D > (1 << 14))
   for (int64_t c = 0; c < chunks; ++c) {
-    double* cw = pw.data() + c * D;
-    double* cb = pb.data() + c * D;
+    T* cw = pw.data() + c * D;
+    T* cb = pb.data() + c * D;
     for (int64_t r = rows * c / chunks; r < rows * (c + 1) / chunks; ++r) {
       const T* xr = x + r * D;
       const T* gr = gy + r * D;
       const T mu = mean[r], rs = rstd[r];
-      double sg = 0, sgx = 0;
+      T sg = 0, sgx = 0;
+#pragma omp simd reduction(+ : sg, sgx)
       for (int64_t i = 0; i < D; ++i) {
         const T xhat = (xr[i] - mu) * rs;
         const T g = gr[i] * w[i];
@@ -54,7 +55,7 @@ void layer_norm_backward(const T* x, const T* w, const T* mean, const T* rstd, c
         cw[i] += gr[i] * xhat;
         cb[i] += gr[i];
       }
-      const T mg = static_cast<T>(sg / static_cast<double>(D)), mgx = static_cast<T>(sgx / static_cast<double>(D));
+      const T mg = sg / static_cast<T>(D), mgx = sgx / static_cast<T>(D);
       T* gxr = gx + r * D;
 #pragma omp simd
       for (int64_t i = 0; i < D; ++i) {

@@ -4,12 +4,40 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu/fast_math.h"
 #include "cpu/kernels.h"
 
 namespace sg::cpu {
 
 template <typename T>
 void softmax_forward(const T* x, T* y, int64_t outer, int64_t r, int64_t inner, bool log) {
+  if (inner == 1) {  // rows contiguous: vectorised passes (max, exp and sum, scale)
+#pragma omp parallel for if (outer * r > (1 << 14))
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* xr = x + o * r;
+      T* yr = y + o * r;
+      T m = xr[0];
+#pragma omp simd reduction(max : m)
+      for (int64_t k = 0; k < r; ++k) m = std::max(m, xr[k]);
+      T s = 0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t k = 0; k < r; ++k) {
+        const T e = fast_exp(xr[k] - m);
+        if (!log) yr[k] = e;
+        s += e;
+      }
+      if (log) {
+        const T ls = m + std::log(s);
+#pragma omp simd
+        for (int64_t k = 0; k < r; ++k) yr[k] = xr[k] - ls;
+      } else {
+        const T inv = T(1) / s;
+#pragma omp simd
+        for (int64_t k = 0; k < r; ++k) yr[k] *= inv;
+      }
+    }
+    return;
+  }
 #pragma omp parallel for collapse(2) if (outer * r * inner > (1 << 14))
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < inner; ++i) {
@@ -31,6 +59,27 @@ void softmax_forward(const T* x, T* y, int64_t outer, int64_t r, int64_t inner, 
 
 template <typename T>
 void softmax_backward(const T* y, const T* gy, T* gx, int64_t outer, int64_t r, int64_t inner, bool log) {
+  if (inner == 1) {
+#pragma omp parallel for if (outer * r > (1 << 14))
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* yr = y + o * r;
+      const T* gr = gy + o * r;
+      T* xr = gx + o * r;
+      T s = 0;
+      if (log) {
+#pragma omp simd reduction(+ : s)
+        for (int64_t k = 0; k < r; ++k) s += gr[k];
+#pragma omp simd
+        for (int64_t k = 0; k < r; ++k) xr[k] = gr[k] - fast_exp(yr[k]) * s;
+      } else {
+#pragma omp simd reduction(+ : s)
+        for (int64_t k = 0; k < r; ++k) s += gr[k] * yr[k];
+#pragma omp simd
+        for (int64_t k = 0; k < r; ++k) xr[k] = yr[k] * (gr[k] - s);
+      }
+    }
+    return;
+  }
 #pragma omp parallel for collapse(2) if (outer * r * inner > (1 << 14))
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < inner; ++i) {
