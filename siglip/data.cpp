@@ -528,6 +528,16 @@ std::string decode_image(const CaptionEntry& e, int S, int channels, std::vector
 
 }  // namespace
 
+std::vector<float> load_image(const std::string& path, int image_size, int channels) {
+  CaptionEntry e;
+  e.rel = path;
+  e.resolved = fs::path(path);
+  std::vector<float> out;
+  std::string err = decode_image(e, image_size, channels, out);
+  SG_CHECK(err.empty(), "image: {}", err);
+  return out;
+}
+
 Dataset load_caption_file(const std::string& path, int image_size, double test_fraction, uint64_t seed, int channels) {
   (void)seed;  // the split is by position, not random: the same file always gives the same split
   SG_CHECK(image_size >= 1, "data: {}: image_size must be positive (got {})", path, image_size);

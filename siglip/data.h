@@ -104,6 +104,9 @@ Dataset load_caption_file(const std::string& path, int image_size, double test_f
 //       "fashion-mnist" (all of kFashionMnistDir) or "fashion-mnist:LIMIT_TRAIN:LIMIT_TEST";
 //       a path ending in .tsv or .jsonl (test_fraction 0.1).
 // channels <= 0 picks the dataset's natural count (fashion-mnist 1, the others 3); shapes needs 3.
+// One image file (PNG, JPEG, ...) as [channels, S, S] in [-1, 1], resized like the caption-file loader does.
+std::vector<float> load_image(const std::string& path, int image_size, int channels);
+
 Dataset load_dataset(const std::string& spec, int image_size, int channels, uint64_t seed);
 
 }  // namespace sg

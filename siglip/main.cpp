@@ -11,6 +11,13 @@ namespace {
 void usage() {
   fmt::print(
       "usage: siglip <command> [options]\n"
+      "  train [--data shapes|fashion-mnist|FILE.tsv|FILE.jsonl] [--config FILE.json|tiny|micro|b16] [--steps N]\n"
+      "        [--batch N] [--lr X] [--warmup N] [--loss sigmoid|softmax] [--positives diagonal|caption|label]\n"
+      "        [--init-bias auto|X] [--init-temp X] [--device cpu|cuda] [--seed N] [--out DIR] [--resume DIR]\n"
+      "        [--lock-image CHECKPOINT] [--log-every N] [--ckpt-every N] [--eval-limit N] [--no-eval]\n"
+      "  eval --checkpoint DIR [--data ...] [--limit N] [--json]   zero-shot accuracy and retrieval R@1/R@5\n"
+      "  classify --checkpoint DIR IMAGE \"text 1\" \"text 2\" ...    sigmoid probability of each text\n"
+      "  embed --checkpoint DIR (--images FILES... | --texts TEXTS...) --out FILE(.safetensors|.json)\n"
       "  gradcheck [OP...] [--json]   every op's backward against f64 central differences\n"
       "  bench ops                    GEMM GFLOP/s vs the raw library; layer_norm/softmax/gelu GB/s vs memcpy\n");
 }
@@ -25,6 +32,10 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "gradcheck") return sg::cmd_gradcheck(argc, argv);
     if (cmd == "bench") return sg::cmd_bench(argc, argv);
+    if (cmd == "train") return sg::cmd_train(argc, argv);
+    if (cmd == "eval") return sg::cmd_eval(argc, argv);
+    if (cmd == "classify") return sg::cmd_classify(argc, argv);
+    if (cmd == "embed") return sg::cmd_embed(argc, argv);
     fmt::print(stderr, "siglip: unknown command '{}'\n", cmd);
     usage();
     return 2;

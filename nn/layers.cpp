@@ -1,0 +1,123 @@
+#include "nn/layers.h"
+
+namespace sg::nn {
+
+Linear::Linear(int64_t in, int64_t out, bool with_bias, DType dtype) {
+  weight = zeros({out, in}, dtype);
+  register_parameter("weight", &weight);
+  if (with_bias) {
+    bias = zeros({out}, dtype);
+    register_parameter("bias", &bias);
+  }
+}
+Tensor Linear::forward(const Tensor& x) {
+  ModuleScope scope(name());
+  return linear(x, weight, bias);
+}
+
+LayerNorm::LayerNorm(int64_t dim, double eps_, DType dtype) : eps(eps_) {
+  weight = ones({dim}, dtype);
+  bias = zeros({dim}, dtype);
+  register_parameter("weight", &weight);
+  register_parameter("bias", &bias);
+}
+Tensor LayerNorm::forward(const Tensor& x) {
+  ModuleScope scope(name());
+  return layer_norm(x, weight, bias, eps);
+}
+
+Embedding::Embedding(int64_t num, int64_t dim, DType dtype) {
+  weight = zeros({num, dim}, dtype);
+  register_parameter("weight", &weight);
+}
+Tensor Embedding::forward(const Tensor& ids) {
+  ModuleScope scope(name());
+  return embedding(ids, weight);
+}
+
+MLP::MLP(int64_t dim, int64_t hidden, DType dtype) : fc1(dim, hidden, true, dtype), fc2(hidden, dim, true, dtype) {
+  register_module("fc1", &fc1);
+  register_module("fc2", &fc2);
+}
+Tensor MLP::forward(const Tensor& x) {
+  ModuleScope scope(name());
+  return fc2.forward(gelu(fc1.forward(x)));
+}
+
+Tensor split_heads(const Tensor& x, int64_t heads) {
+  const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
+  SG_CHECK(D % heads == 0, "attention: width {} is not divisible by {} heads", D, heads);
+  return x.reshape({B, N, heads, D / heads}).transpose(1, 2);
+}
+Tensor merge_heads(const Tensor& x) {
+  const int64_t B = x.size(0), H = x.size(1), N = x.size(2), Dh = x.size(3);
+  return x.transpose(1, 2).reshape({B, N, H * Dh});
+}
+
+SelfAttention::SelfAttention(int64_t dim, int64_t heads_, DType dtype)
+    : heads(heads_), k_proj(dim, dim, true, dtype), v_proj(dim, dim, true, dtype), q_proj(dim, dim, true, dtype),
+      out_proj(dim, dim, true, dtype) {
+  SG_CHECK(dim % heads == 0, "SelfAttention: width {} is not divisible by {} heads", dim, heads);
+  register_module("k_proj", &k_proj);
+  register_module("v_proj", &v_proj);
+  register_module("q_proj", &q_proj);
+  register_module("out_proj", &out_proj);
+}
+Tensor SelfAttention::forward(const Tensor& x) {
+  ModuleScope scope(name());
+  // x: [B, N, D] -> q, k, v: [B, H, N, Dh]
+  Tensor q = split_heads(q_proj.forward(x), heads);
+  Tensor k = split_heads(k_proj.forward(x), heads);
+  Tensor v = split_heads(v_proj.forward(x), heads);
+  return out_proj.forward(merge_heads(scaled_dot_product_attention(q, k, v)));
+}
+
+MultiheadAttention::MultiheadAttention(int64_t dim, int64_t heads_, DType dtype)
+    : heads(heads_), out_proj(dim, dim, true, dtype) {
+  SG_CHECK(dim % heads == 0, "MultiheadAttention: width {} is not divisible by {} heads", dim, heads);
+  in_proj_weight = zeros({3 * dim, dim}, dtype);
+  in_proj_bias = zeros({3 * dim}, dtype);
+  register_parameter("in_proj_weight", &in_proj_weight);
+  register_parameter("in_proj_bias", &in_proj_bias);
+  register_module("out_proj", &out_proj);
+}
+Tensor MultiheadAttention::forward(const Tensor& query, const Tensor& kv) {
+  ModuleScope scope(name());
+  const int64_t D = in_proj_weight.size(1);
+  // The packed projection, q;k;v stacked along the output dim as torch stores them.
+  Tensor q = linear(query, in_proj_weight.narrow(0, 0, D), in_proj_bias.narrow(0, 0, D));
+  Tensor k = linear(kv, in_proj_weight.narrow(0, D, D), in_proj_bias.narrow(0, D, D));
+  Tensor v = linear(kv, in_proj_weight.narrow(0, 2 * D, D), in_proj_bias.narrow(0, 2 * D, D));
+  Tensor o = scaled_dot_product_attention(split_heads(q, heads), split_heads(k, heads), split_heads(v, heads));
+  return out_proj.forward(merge_heads(o));
+}
+
+EncoderLayer::EncoderLayer(int64_t dim, int64_t heads, int64_t mlp_dim, double eps, DType dtype)
+    : layer_norm1(dim, eps, dtype), self_attn(dim, heads, dtype), layer_norm2(dim, eps, dtype), mlp(dim, mlp_dim, dtype) {
+  register_module("layer_norm1", &layer_norm1);
+  register_module("self_attn", &self_attn);
+  register_module("layer_norm2", &layer_norm2);
+  register_module("mlp", &mlp);
+}
+Tensor EncoderLayer::forward(const Tensor& x) {
+  ModuleScope scope(name());
+  Tensor h = add(x, self_attn.forward(layer_norm1.forward(x)));
+  return add(h, mlp.forward(layer_norm2.forward(h)));
+}
+
+Encoder::Encoder(int64_t n, int64_t dim, int64_t heads, int64_t mlp_dim, double eps, DType dtype) {
+  register_module("layers", &layers_);
+  for (int64_t i = 0; i < n; ++i) {
+    layers.push_back(std::make_unique<EncoderLayer>(dim, heads, mlp_dim, eps, dtype));
+    layers_.add(std::to_string(i), layers.back().get());
+  }
+}
+Tensor Encoder::forward(const Tensor& x) {
+  ModuleScope scope(name());
+  ModuleScope layers_scope("layers");
+  Tensor h = x;
+  for (auto& l : layers) h = l->forward(h);
+  return h;
+}
+
+}  // namespace sg::nn

@@ -1,0 +1,96 @@
+#include "nn/optim.h"
+
+#include <cmath>
+
+#include "autograd/node.h"
+#include "tensor/dispatch.h"
+#include "tensor/ops.h"
+
+namespace sg::nn {
+
+AdamW::AdamW(std::vector<std::pair<std::string, Tensor*>> params, AdamWConfig cfg,
+             const std::function<bool(const std::string&, const Tensor&)>& decay)
+    : cfg_(cfg) {
+  for (auto& [name, p] : params) {
+    if (!p->requires_grad()) continue;  // frozen (e.g. a locked image tower): no state at all
+    slots_.push_back({name, p, zeros_like(*p), zeros_like(*p), decay(name, *p)});
+  }
+}
+
+void AdamW::step(double lr) {
+  NoGradGuard ng;
+  ++t_;
+  const double bc1 = 1 - std::pow(cfg_.beta1, static_cast<double>(t_));
+  const double bc2 = 1 - std::pow(cfg_.beta2, static_cast<double>(t_));
+  for (auto& s : slots_) {
+    Tensor g = s.param->grad();
+    if (!g.defined()) continue;
+    g = g.contiguous();
+    Tensor p = s.param->detach();
+    SG_CHECK(p.is_contiguous() && g.shape() == p.shape(), "AdamW: parameter '{}' {} has gradient {}", s.name,
+             p.describe(), g.describe());
+    const double wd = s.decay ? cfg_.weight_decay : 0.0;
+    SG_FLOAT_TYPES(p.dtype(), "adamw",
+                   SG_KERNEL(p.device(), adamw_step<T>, p.data<T>(), g.data<T>(), s.m.data<T>(), s.v.data<T>(),
+                             p.numel(), lr, cfg_.beta1, cfg_.beta2, cfg_.eps, wd, bc1, bc2));
+  }
+}
+
+void AdamW::zero_grad() {
+  for (auto& s : slots_) s.param->zero_grad();
+}
+
+std::vector<std::pair<std::string, Tensor>> AdamW::state() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (const auto& s : slots_) {
+    out.emplace_back("m." + s.name, s.m);
+    out.emplace_back("v." + s.name, s.v);
+  }
+  return out;
+}
+
+void AdamW::load_state(const std::map<std::string, Tensor>& st, int64_t steps) {
+  for (auto& s : slots_) {
+    const std::pair<const char*, Tensor*> moments[] = {{"m.", &s.m}, {"v.", &s.v}};
+    for (const auto& [key, dst] : moments) {
+      auto it = st.find(key + s.name);
+      SG_CHECK(it != st.end(), "AdamW: optimiser state has no '{}{}'", key, s.name);
+      SG_CHECK(it->second.shape() == dst->shape(), "AdamW: state '{}{}' has shape {}, parameter has {}", key, s.name,
+               it->second.shape_str(), dst->shape_str());
+      dst->copy_(it->second);
+    }
+  }
+  t_ = steps;
+}
+
+void AdamW::to(Device d) {
+  for (auto& s : slots_) {
+    s.m = s.m.to(d);
+    s.v = s.v.to(d);
+  }
+}
+
+double lr_at(int64_t step, int64_t total, int64_t warmup, double peak, double final_frac) {
+  if (warmup > 0 && step < warmup) return peak * static_cast<double>(step + 1) / static_cast<double>(warmup);
+  const double span = std::max<int64_t>(1, total - warmup);
+  const double progress = std::min(1.0, static_cast<double>(step - warmup) / span);
+  return peak * (final_frac + (1 - final_frac) * 0.5 * (1 + std::cos(M_PI * progress)));
+}
+
+double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm) {
+  NoGradGuard ng;
+  double sq = 0;
+  for (Tensor* p : params) {
+    Tensor g = p->grad();
+    if (g.defined()) sq += sum(mul(g, g)).item();
+  }
+  const double norm = std::sqrt(sq);
+  if (max_norm > 0 && norm > max_norm) {
+    const double s = max_norm / (norm + 1e-6);
+    for (Tensor* p : params)
+      if (p->grad().defined()) p->set_grad(mul(p->grad(), s));
+  }
+  return norm;
+}
+
+}  // namespace sg::nn

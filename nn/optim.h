@@ -1,0 +1,56 @@
+// optim.h: AdamW (decoupled weight decay, bias correction), the learning-rate schedule (linear warm-up then
+// cosine decay) and global gradient-norm clipping.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace sg::nn {
+
+struct AdamWConfig {
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.95;  // the SigLIP paper's advice for stability
+  double eps = 1e-8;
+  double weight_decay = 1e-4;
+};
+
+class AdamW {
+ public:
+  // Parameters whose name is in `no_decay` (biases, norms, logit_scale/bias, ...) get no weight decay.
+  AdamW(std::vector<std::pair<std::string, Tensor*>> params, AdamWConfig cfg,
+        const std::function<bool(const std::string&, const Tensor&)>& decay);
+  // p <- p - lr * (m_hat / (sqrt(v_hat) + eps) + wd * p) for every parameter that has a gradient.
+  void step(double lr);
+  void zero_grad();
+  int64_t steps() const { return t_; }
+  // Moments by parameter name ("m.<name>", "v.<name>") for checkpoints; load_state restores them.
+  std::vector<std::pair<std::string, Tensor>> state() const;
+  void load_state(const std::map<std::string, Tensor>& s, int64_t steps);
+  void to(Device d);
+  const AdamWConfig& config() const { return cfg_; }
+
+ private:
+  struct Slot {
+    std::string name;
+    Tensor* param;
+    Tensor m, v;
+    bool decay;
+  };
+  std::vector<Slot> slots_;
+  AdamWConfig cfg_;
+  int64_t t_ = 0;
+};
+
+// lr at `step` (0-based): linear warm-up over `warmup` steps to `peak`, then cosine decay to `peak * final_frac`.
+double lr_at(int64_t step, int64_t total, int64_t warmup, double peak, double final_frac = 0.0);
+
+// Scales all gradients so that their global L2 norm is at most max_norm (when max_norm > 0).
+// Returns the norm before clipping.
+double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm);
+
+}  // namespace sg::nn

@@ -1,0 +1,61 @@
+#include "siglip/checkpoint.h"
+
+#include <filesystem>
+
+#include "nn/fileio.h"
+#include "nn/safetensors.h"
+
+namespace sg {
+namespace fs = std::filesystem;
+
+std::string resolve_checkpoint(const std::string& dir) {
+  if (file_exists(dir + "/model.safetensors")) return dir;
+  SG_CHECK(file_exists(dir + "/latest"), "checkpoint: {} has neither model.safetensors nor a 'latest' pointer", dir);
+  std::string name = read_file(dir + "/latest");
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  std::string step_dir = dir + "/" + name;
+  SG_CHECK(file_exists(step_dir + "/model.safetensors"), "checkpoint: {}/latest names '{}', which has no model.safetensors",
+           dir, name);
+  return step_dir;
+}
+
+int load_parameters(SiglipModel& model, const std::map<std::string, Tensor>& tensors, const std::string& source,
+                    const std::string& prefix) {
+  NoGradGuard ng;
+  int n = 0;
+  for (auto& [name, p] : model.named_parameters()) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    auto it = tensors.find(name);
+    SG_CHECK(it != tensors.end(), "checkpoint: {}: parameter '{}' is missing", source, name);
+    SG_CHECK(it->second.shape() == p->shape(), "checkpoint: {}: parameter '{}' has shape {} in the file but {} in the config",
+             source, name, it->second.shape_str(), p->shape_str());
+    p->detach().copy_(it->second);
+    ++n;
+  }
+  SG_CHECK(n > 0, "checkpoint: {}: no parameters start with '{}'", source, prefix);
+  return n;
+}
+
+LoadedModel load_checkpoint(const std::string& dir_in) {
+  LoadedModel lm;
+  lm.dir = resolve_checkpoint(dir_in);
+  SiglipConfig cfg = SiglipConfig::load(lm.dir + "/config.json");
+  lm.model = std::make_unique<SiglipModel>(cfg);
+  load_parameters(*lm.model, load_safetensors(lm.dir + "/model.safetensors"), lm.dir + "/model.safetensors");
+  lm.tokenizer = Tokenizer::load(lm.dir + "/tokenizer.json");
+  SG_CHECK(lm.tokenizer.vocab_size() <= cfg.text.vocab_size,
+           "checkpoint: {}: tokenizer has {} words but the config's vocab_size is {}", lm.dir, lm.tokenizer.vocab_size(),
+           cfg.text.vocab_size);
+  return lm;
+}
+
+void save_model_files(const std::string& step_dir, SiglipModel& model, const Tokenizer& tok) {
+  make_dirs(step_dir);
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (auto& [name, p] : model.named_parameters()) tensors.emplace_back(name, *p);
+  save_safetensors(step_dir + "/model.safetensors", tensors, {{"format", "pt"}});
+  write_file_atomic(step_dir + "/config.json", model.config.to_json().dump(2) + "\n");
+  tok.save(step_dir + "/tokenizer.json");
+}
+
+}  // namespace sg

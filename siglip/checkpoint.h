@@ -1,0 +1,37 @@
+// checkpoint.h: a run directory and its checkpoints.
+//   RUN/step-000500/{model.safetensors, config.json, tokenizer.json, optimizer.safetensors, trainer_state.json}
+//   RUN/latest         -> "step-000500", rewritten atomically only after the step directory is complete
+//   RUN/metrics.jsonl, RUN/train.png
+// Every file is written atomically (temp file, fsync, rename), and `latest` moves last: a run killed at any
+// moment leaves the previous checkpoint intact and pointed to. The two newest step directories are kept.
+#pragma once
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "siglip/model.h"
+#include "siglip/tokenizer.h"
+
+namespace sg {
+
+// A directory holding model.safetensors, or a run directory whose `latest` names one.
+std::string resolve_checkpoint(const std::string& dir);
+
+// Loads the model (config.json + model.safetensors) and tokenizer of a checkpoint. Shapes are checked
+// against the config: a mismatch names the parameter and both shapes.
+struct LoadedModel {
+  std::unique_ptr<SiglipModel> model;
+  Tokenizer tokenizer;
+  std::string dir;
+};
+LoadedModel load_checkpoint(const std::string& dir);
+
+// Copies tensors into the model's parameters by HF name; `prefix` restricts to names starting with it.
+// Throws on missing names or shape mismatches (naming file, parameter, shapes); returns the count loaded.
+int load_parameters(SiglipModel& model, const std::map<std::string, Tensor>& tensors, const std::string& source,
+                    const std::string& prefix = "");
+
+void save_model_files(const std::string& step_dir, SiglipModel& model, const Tokenizer& tok);
+
+}  // namespace sg

@@ -1,0 +1,54 @@
+#include "siglip/loss.h"
+
+#include <cmath>
+
+#include "tensor/ops.h"
+
+namespace sg {
+
+Tensor sigmoid_loss(const Tensor& logits, const Tensor& labels) {
+  SG_CHECK(logits.dim() == 2 && labels.shape() == logits.shape(), "sigmoid_loss: logits {} and labels {} must be [B, B]",
+           logits.shape_str(), labels.shape_str());
+  const double B = static_cast<double>(logits.size(0));
+  return mul(sum(log_sigmoid(mul(labels, logits))), -1.0 / B);
+}
+
+Tensor softmax_loss(const Tensor& logits, const Tensor& labels) {
+  SG_CHECK(logits.dim() == 2 && labels.shape() == logits.shape(), "softmax_loss: logits {} and labels {} must be [B, B]",
+           logits.shape_str(), labels.shape_str());
+  const double B = static_cast<double>(logits.size(0));
+  Tensor pos = mul(add(labels, 1.0), 0.5);  // 1 for positives, 0 elsewhere
+  Tensor row_target = div(pos, sum(pos, {1}, true));
+  Tensor col_target = div(pos, sum(pos, {0}, true));
+  Tensor rows = sum(mul(row_target, log_softmax(logits, 1)));
+  Tensor cols = sum(mul(col_target, log_softmax(logits, 0)));
+  return mul(add(rows, cols), -0.5 / B);
+}
+
+Tensor positive_labels(const std::string& mode, const std::vector<std::string>& captions, const std::vector<int>& labels) {
+  const int64_t B = static_cast<int64_t>(captions.size());
+  std::vector<double> z(static_cast<size_t>(B * B), -1.0);
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t j = 0; j < B; ++j) {
+      bool positive = i == j;
+      if (mode == "caption") positive = positive || captions[i] == captions[j];
+      else if (mode == "label") {
+        SG_CHECK(labels.size() == captions.size(), "positives: mode 'label' needs a label per example");
+        positive = positive || (labels[i] >= 0 && labels[i] == labels[j]);
+      } else {
+        SG_CHECK(mode == "diagonal", "positives: unknown mode '{}' (diagonal, caption, label)", mode);
+      }
+      if (positive) z[i * B + j] = 1.0;
+    }
+  return from_vector(z, {B, B});
+}
+
+double collapsed_sigmoid_loss(int64_t B, double p) {
+  // Every logit equal to c: L(c) = -(1/B) [B p log s(c) + B (B - p) log s(-c)], minimised at s(c) = p / B.
+  const double s = p / static_cast<double>(B);
+  const double c = std::log(s / (1 - s));
+  auto log_sig = [](double x) { return -std::log1p(std::exp(-x)); };
+  return -(p * log_sig(c) + (static_cast<double>(B) - p) * log_sig(-c));
+}
+
+}  // namespace sg
