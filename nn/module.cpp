@@ -53,6 +53,16 @@ void Module::to(Device device) {
   }
 }
 
+void Module::to(DType dtype) {
+  for (Tensor* t : parameters()) {
+    if (t->dtype() == dtype) continue;
+    bool rg = t->requires_grad();
+    Tensor converted = t->detach().to(dtype);
+    if (rg) converted.requires_grad_();
+    *t = converted;
+  }
+}
+
 int64_t Module::num_parameters() {
   int64_t n = 0;
   for (Tensor* t : parameters()) n += t->numel();

@@ -30,6 +30,8 @@ class Module {
   void set_requires_grad(bool on);
   // Moves every parameter (and its gradient, if any) to a device; the module keeps the new tensors.
   void to(Device device);
+  // Converts every parameter to a dtype (float64 for gradient checks of whole models).
+  void to(DType dtype);
   int64_t num_parameters();
 
  protected:

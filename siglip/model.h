@@ -75,6 +75,7 @@ class SiglipModel : public nn::Module {
   Tensor text_embeds(const Tensor& ids);      // L2-normalised [B, D]
   // logits[i, j] = exp(t') x_i . y_j + b   ([B_img, B_txt])
   Tensor logits(const Tensor& img_emb, const Tensor& txt_emb);
+  using nn::Module::to;
   void to(Device d);
   Device device() const { return device_; }
 

@@ -1,0 +1,258 @@
+// test_model.cpp: the SigLIP model: HF names, whole-model gradients against f64 central differences, losses,
+// checkpoints, training with resume (bit for bit on the CPU) and SigLiT locking.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <unistd.h>
+
+#include "nn/fileio.h"
+#include "nn/safetensors.h"
+#include "siglip/checkpoint.h"
+#include "siglip/loss.h"
+#include "siglip/model.h"
+#include "siglip/train.h"
+
+using namespace sg;
+namespace fs = std::filesystem;
+
+namespace {
+SiglipConfig small_config() {
+  SiglipConfig c;
+  c.vision.hidden_size = c.text.hidden_size = c.text.projection_size = 8;
+  c.vision.intermediate_size = c.text.intermediate_size = 12;
+  c.vision.num_hidden_layers = c.text.num_hidden_layers = 1;
+  c.vision.num_attention_heads = c.text.num_attention_heads = 2;
+  c.vision.image_size = 8;
+  c.vision.patch_size = 4;
+  c.vision.num_channels = 3;
+  c.text.vocab_size = 11;
+  c.text.max_position_embeddings = 4;
+  c.init_bias = -1.0;
+  return c;
+}
+
+Tensor model_loss(SiglipModel& m, const Tensor& images, const Tensor& ids, const std::string& kind) {
+  Tensor logits = m.logits(m.image_embeds(images), m.text_embeds(ids));
+  Tensor labels = positive_labels("diagonal", std::vector<std::string>(static_cast<size_t>(images.size(0)), ""), {});
+  labels = labels.to(logits.dtype());
+  return kind == "sigmoid" ? sigmoid_loss(logits, labels) : softmax_loss(logits, labels);
+}
+
+std::string temp_dir(const std::string& name) {
+  std::string d = (fs::temp_directory_path() / ("sg_test_" + name + "_" + std::to_string(::getpid()))).string();
+  fs::remove_all(d);
+  return d;
+}
+
+std::vector<double> metric_losses(const std::string& path) {
+  std::vector<double> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("loss")) out.push_back(j["loss"].get<double>());
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("model: parameter names are Hugging Face SiglipModel's") {
+  SiglipModel m(small_config());
+  std::set<std::string> names;
+  for (auto& [n, p] : m.named_parameters()) names.insert(n);
+  for (const char* n : {"vision_model.embeddings.patch_embedding.weight", "vision_model.embeddings.patch_embedding.bias",
+                        "vision_model.embeddings.position_embedding.weight",
+                        "vision_model.encoder.layers.0.self_attn.q_proj.weight",
+                        "vision_model.encoder.layers.0.layer_norm1.weight", "vision_model.encoder.layers.0.mlp.fc1.weight",
+                        "vision_model.post_layernorm.weight", "vision_model.head.probe",
+                        "vision_model.head.attention.in_proj_weight", "vision_model.head.attention.out_proj.weight",
+                        "vision_model.head.layernorm.bias", "vision_model.head.mlp.fc2.bias",
+                        "text_model.embeddings.token_embedding.weight", "text_model.embeddings.position_embedding.weight",
+                        "text_model.encoder.layers.0.self_attn.out_proj.bias", "text_model.final_layer_norm.weight",
+                        "text_model.head.weight", "logit_scale", "logit_bias"}) {
+    INFO(n);
+    CHECK(names.count(n) == 1);
+  }
+  CHECK(names.size() == m.named_parameters().size());  // no duplicates
+}
+
+TEST_CASE("model: whole-model loss and gradients agree with f64 central differences") {
+  for (std::string kind : {"sigmoid", "softmax"}) {
+    CAPTURE(kind);
+    SiglipModel m(small_config());
+    m.init_weights(3);
+    m.to(DType::F64);
+    Generator g(5);
+    Tensor images = randn({3, 3, 8, 8}, DType::F64, &g);
+    Tensor ids = randint({3, 4}, 0, 11, &g);
+    Tensor loss = model_loss(m, images, ids, kind);
+    loss.backward();
+    NoGradGuard ng;
+    int checked = 0;
+    for (auto& [name, p] : m.named_parameters()) {
+      Tensor grad = p->grad();
+      if (kind == "softmax" && name == "logit_bias") {  // b cancels in a softmax
+        CHECK((!grad.defined() || std::sqrt(sum(mul(grad, grad)).item()) < 1e-12));
+        continue;
+      }
+      INFO(name);
+      REQUIRE(grad.defined());
+      // Every parameter gets a gradient, except the key bias: q.(k + c) shifts all scores of a query by the
+      // same amount, which softmax ignores, so its gradient is exactly zero in theory (PyTorch's too).
+      if (name.find("k_proj.bias") == std::string::npos) CHECK(std::sqrt(sum(mul(grad, grad)).item()) > 1e-8);
+      std::vector<double> ga = grad.to_vector<double>();
+      double* x = p->data<double>();
+      const int64_t n = p->numel();
+      double max_err = 0, max_num = 0;
+      for (int64_t k : {int64_t(0), n / 2, n - 1}) {  // a sample of elements of every tensor
+        const double orig = x[k], eps = 1e-6;
+        x[k] = orig + eps;
+        const double lp = model_loss(m, images, ids, kind).item();
+        x[k] = orig - eps;
+        const double lm = model_loss(m, images, ids, kind).item();
+        x[k] = orig;
+        const double num = (lp - lm) / (2 * eps);
+        max_err = std::max(max_err, std::abs(num - ga[k]));
+        max_num = std::max(max_num, std::abs(num));
+      }
+      INFO("max abs err ", max_err, " max |numeric| ", max_num);
+      CHECK(max_err <= 1e-6 * std::max(max_num, 1e-2));  // floor: central-difference noise ~1e-9
+      ++checked;
+    }
+    CHECK(checked >= 30);
+  }
+}
+
+TEST_CASE("model: losses match their formulas") {
+  Tensor logits = from_vector(std::vector<double>{2.0, -1.0, 0.5, 3.0}, {2, 2}, DType::F64);
+  Tensor z = positive_labels("diagonal", {"a", "b"}, {});
+  auto ls = [](double x) { return -std::log1p(std::exp(-x)); };
+  double expect = -(ls(2.0) + ls(1.0) + ls(-0.5) + ls(3.0)) / 2;
+  CHECK(sigmoid_loss(logits, z.to(DType::F64)).item() == doctest::Approx(expect).epsilon(1e-12));
+  // all logits at the best constant -> the collapsed value
+  const int64_t B = 8;
+  const double c = std::log((1.0 / B) / (1 - 1.0 / B));
+  Tensor flat = full({B, B}, c, DType::F64);
+  Tensor zd = positive_labels("diagonal", std::vector<std::string>(B, "x"), {}).to(DType::F64);
+  CHECK(sigmoid_loss(flat, zd).item() == doctest::Approx(collapsed_sigmoid_loss(B)).epsilon(1e-12));
+  // caption positives mark repeated captions
+  Tensor zc = positive_labels("caption", {"a", "b", "a"}, {});
+  CHECK(zc.to_vector<float>() == std::vector<float>{1, -1, 1, -1, 1, -1, 1, -1, 1});
+  Tensor zl = positive_labels("label", {"x", "y", "z"}, {2, 2, -1});
+  CHECK(zl.to_vector<float>() == std::vector<float>{1, 1, -1, 1, 1, -1, -1, -1, 1});
+  // softmax loss with diagonal labels = CLIP's symmetric cross-entropy
+  double row0 = -(2.0 - std::log(std::exp(2.0) + std::exp(-1.0))), row1 = -(3.0 - std::log(std::exp(0.5) + std::exp(3.0)));
+  double col0 = -(2.0 - std::log(std::exp(2.0) + std::exp(0.5))), col1 = -(3.0 - std::log(std::exp(-1.0) + std::exp(3.0)));
+  CHECK(softmax_loss(logits, z.to(DType::F64)).item() == doctest::Approx((row0 + row1 + col0 + col1) / 4).epsilon(1e-12));
+  CHECK_THROWS_WITH_AS(positive_labels("every", {"a"}, {}), doctest::Contains("unknown mode 'every'"), Error);
+}
+
+TEST_CASE("model: checkpoints round-trip; mismatched shapes are named") {
+  const std::string dir = temp_dir("ckpt");
+  SiglipModel m(small_config());
+  m.init_weights(1);
+  Tokenizer tok = Tokenizer::build({"a red circle", "a blue square"});
+  save_model_files(dir, m, tok);
+  LoadedModel lm = load_checkpoint(dir);
+  Generator g(2);
+  Tensor images = randn({2, 3, 8, 8}, DType::F32, &g);
+  Tensor ids = randint({2, 4}, 0, 5, &g);
+  NoGradGuard ng;
+  CHECK(m.logits(m.image_embeds(images), m.text_embeds(ids)).to_vector<float>() ==
+        lm.model->logits(lm.model->image_embeds(images), lm.model->text_embeds(ids)).to_vector<float>());
+  // a config that does not match the weights
+  SiglipConfig other = small_config();
+  other.text.intermediate_size = 16;
+  write_file_atomic(dir + "/config.json", other.to_json().dump());
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir), doctest::Contains("text_model.encoder.layers.0.mlp.fc1.weight"), Error);
+  write_file_atomic(dir + "/config.json", "{\"text_config\": {\"hidden_size\": \"wide\"}}");
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir), doctest::Contains("text_config.hidden_size"), Error);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("train: a resumed run continues the same loss curve bit for bit (CPU)") {
+  TrainOptions o;
+  o.data = "shapes:256:32";
+  o.config = "micro";
+  o.image_size = 16;
+  o.batch = 16;
+  o.steps = 6;
+  o.lr = 2e-3;
+  o.warmup = 2;
+  o.eval = false;
+  o.log_every = 100;
+  o.out = temp_dir("straight");
+  o.ckpt_every = 3;
+  train(o);
+  TrainOptions half = o;
+  half.out = temp_dir("resumed");
+  half.steps = 3;
+  half.ckpt_every = 0;
+  train(half);
+  TrainOptions cont;
+  cont.resume = half.out;
+  cont.steps = 6;
+  train(cont);
+  std::vector<double> a = metric_losses(o.out + "/metrics.jsonl"), b = metric_losses(half.out + "/metrics.jsonl");
+  REQUIRE(a.size() == 6);
+  REQUIRE(b.size() == 6);
+  for (size_t i = 0; i < 6; ++i) {
+    INFO("step ", i + 1, ": ", a[i], " vs ", b[i]);
+    CHECK(a[i] == b[i]);
+  }
+  CHECK(file_exists(o.out + "/train.png"));
+  CHECK(read_file(o.out + "/latest") == "step-000006\n");
+  fs::remove_all(o.out);
+  fs::remove_all(half.out);
+}
+
+TEST_CASE("train: SigLiT locks the image tower (no gradients, unchanged weights)") {
+  TrainOptions base;
+  base.data = "shapes:128:16";
+  base.config = "micro";
+  base.image_size = 16;
+  base.batch = 16;
+  base.steps = 2;
+  base.eval = false;
+  base.out = temp_dir("base");
+  train(base);
+  TrainOptions lit = base;
+  lit.out = temp_dir("lit");
+  lit.lock_image = base.out;
+  lit.steps = 3;
+  train(lit);
+  auto before = load_safetensors(resolve_checkpoint(base.out) + "/model.safetensors");
+  auto after = load_safetensors(resolve_checkpoint(lit.out) + "/model.safetensors");
+  int vision = 0, text_changed = 0;
+  for (auto& [name, t] : after) {
+    if (name.rfind("vision_model.", 0) == 0) {
+      ++vision;
+      CHECK(t.to_vector<float>() == before.at(name).to_vector<float>());
+    } else if (name.rfind("text_model.", 0) == 0) {
+      text_changed += t.to_vector<float>() != before.at(name).to_vector<float>();
+    }
+  }
+  CHECK(vision > 10);
+  CHECK(text_changed > 0);
+  fs::remove_all(base.out);
+  fs::remove_all(lit.out);
+}
+
+TEST_CASE("train: bad options fail with clear messages") {
+  TrainOptions o;
+  o.config = "micro";
+  o.data = "shapes:64:8";
+  o.out = temp_dir("bad");
+  o.loss = "hinge";
+  CHECK_THROWS_WITH_AS(train(o), doctest::Contains("--loss must be sigmoid or softmax"), Error);
+  o.loss = "sigmoid";
+  o.batch = 1000;
+  CHECK_THROWS_WITH_AS(train(o), doctest::Contains("batch 1000 is larger than the 64 training examples"), Error);
+  o.batch = 8;
+  o.config = "/nonexistent/config.json";
+  CHECK_THROWS_WITH_AS(train(o), doctest::Contains("unknown preset"), Error);
+  fs::remove_all(o.out);
+}
