@@ -84,4 +84,10 @@ void gather_rows(const T* src, const int64_t* idx, T* out, int64_t n, int64_t D)
 template <typename T>
 void scatter_add_rows(const T* gout, const int64_t* idx, T* gsrc, int64_t n, int64_t D, int64_t V);
 
+// ---- optim.cpp ---- one AdamW step over a parameter buffer (decoupled decay, bias corrections bc1, bc2):
+//   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr * ((m/bc1) / (sqrt(v/bc2) + eps) + wd p)
+template <typename T>
+void adamw_step(T* p, const T* g, T* m, T* v, int64_t n, double lr, double b1, double b2, double eps, double wd,
+                double bc1, double bc2);
+
 }  // namespace sg::cpu
