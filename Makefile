@@ -11,7 +11,7 @@ ifeq ($(SANITIZE),1)
   OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   CUDA := 0
 else
-  BUILD := build
+  BUILD ?= build
   OPT := -O3 -march=$(ARCH) -g1
 endif
 

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -622,7 +623,9 @@ Dataset load_dataset(const std::string& spec, int image_size, int channels, uint
   }
   if (spec == "fashion-mnist" || spec.rfind("fashion-mnist:", 0) == 0) {
     auto [ltr, lte] = parse_counts(spec, "fashion-mnist", 0, 0);
-    return load_fashion_mnist(kFashionMnistDir, image_size, channels <= 0 ? 1 : channels, ltr, lte, seed);
+    const char* dir = std::getenv("SG_FASHION_MNIST_DIR");  // elsewhere than Debian's path (e.g. a GPU machine)
+    return load_fashion_mnist(dir && *dir ? dir : kFashionMnistDir, image_size, channels <= 0 ? 1 : channels, ltr, lte,
+                              seed);
   }
   std::string ext = lower(fs::path(spec).extension().string());
   if (ext == ".tsv" || ext == ".jsonl") return load_caption_file(spec, image_size, 0.1, seed, channels <= 0 ? 3 : channels);

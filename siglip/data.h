@@ -101,7 +101,7 @@ Dataset load_caption_file(const std::string& path, int image_size, double test_f
 
 // ---- Dispatch --------------------------------------------------------------------------------------------
 // spec: "shapes" (20000 train / 2000 test) or "shapes:N_TRAIN:N_TEST";
-//       "fashion-mnist" (all of kFashionMnistDir) or "fashion-mnist:LIMIT_TRAIN:LIMIT_TEST";
+//       "fashion-mnist" (all of kFashionMnistDir, or of $SG_FASHION_MNIST_DIR when set) or "fashion-mnist:LIMIT_TRAIN:LIMIT_TEST";
 //       a path ending in .tsv or .jsonl (test_fraction 0.1).
 // channels <= 0 picks the dataset's natural count (fashion-mnist 1, the others 3); shapes needs 3.
 // One image file (PNG, JPEG, ...) as [channels, S, S] in [-1, 1], resized like the caption-file loader does.
