@@ -45,7 +45,9 @@ for cfg in tiny; do
     rows+=("pytorch $cfg B=256 f32 | $(tail -1 $out/torch_${cfg}.log)")
   fi
 done
-if [ -d /tmp/fmnist-gpu ] && python3 -c "import transformers" 2>/dev/null && [ -f /tmp/fmnist-gpu/interop.safetensors ]; then
+if [ -d /tmp/fmnist-gpu ] && python3 -c "import transformers" 2>/dev/null; then
+  run interop_inputs 60 python3 scripts/torch_reference.py make-inputs --checkpoint /tmp/fmnist-gpu \
+    --out /tmp/fmnist-gpu/interop.safetensors --siglip $bin/siglip
   run interop 120 python3 scripts/torch_reference.py check --checkpoint /tmp/fmnist-gpu --inputs /tmp/fmnist-gpu/interop.safetensors
   rows+=("HF transformers interop | $(tail -1 $out/interop.log)")
 fi

@@ -20,6 +20,7 @@ nlohmann::json SiglipConfig::to_json() const {
         {"layer_norm_eps", text.layer_norm_eps},
         {"hidden_act", "gelu_pytorch_tanh"},
         {"pad_token_id", 0},
+        {"bos_token_id", 0},
         {"eos_token_id", 0}}},
       {"vision_config",
        {{"hidden_size", vision.hidden_size},

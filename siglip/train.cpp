@@ -234,7 +234,16 @@ double train(TrainOptions opt) {
     Tensor img = run.model->image_embeds(batch.images);
     Tensor txt = run.model->text_embeds(batch.ids);
     Tensor logits = run.model->logits(img, txt);
-    Tensor labels = positive_labels(opt.positives, batch.captions, batch.labels).to(run.device);
+    Tensor labels = positive_labels(opt.positives, batch.captions, batch.labels);
+    if (run.step == 0 && opt.init_bias == "auto" && opt.positives != "diagonal") {
+      // With p positives per row on average, sigmoid(b) = p / B is the best constant start: b = log(p / (B - p)).
+      const double p = (sum(labels).item() / static_cast<double>(opt.batch) + static_cast<double>(opt.batch)) / 2;
+      NoGradGuard ng;
+      run.model->logit_bias.detach().fill_(std::log(p / (static_cast<double>(opt.batch) - p)));
+      fmt::print("init bias: {:.2f} positives per row in the first batch, b = log(p / (B - p)) = {:.3f}\n", p,
+                 run.model->logit_bias.item());
+    }
+    labels = labels.to(run.device);
     Tensor loss = opt.loss == "sigmoid" ? sigmoid_loss(logits, labels) : softmax_loss(logits, labels);
     loss.backward();
     const double gnorm = nn::clip_grad_norm(params, opt.clip);
