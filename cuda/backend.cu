@@ -5,6 +5,9 @@ namespace sg::cuda {
 
 void check(cudaError_t e, const char* what) {
   if (e == cudaSuccess) return;
+  // Clear the runtime's last-error state: a non-sticky error (a bad argument) must not be reported again
+  // by the next launch's cudaGetLastError. A sticky one (a kernel fault) stays and is reported again.
+  (void)cudaGetLastError();
   fail("{}: {}: {}", what, cudaGetErrorName(e), cudaGetErrorString(e));
 }
 
