@@ -684,7 +684,7 @@ double cuda_parity_error(const OpCase& c, uint64_t seed) {
   std::vector<std::vector<double>> gc, gg;
   run(Device::CPU, yc, gc);
   run(Device::CUDA, yg, gg);
-  auto rel = [](const std::vector<double>& a, const std::vector<double>& b) {
+  auto rel = [](const std::vector<double>& a, const std::vector<double>& b) -> double {
     if (a.size() != b.size()) return INFINITY;
     double err = 0, scale = 1e-30;
     for (size_t i = 0; i < a.size(); ++i) {

@@ -65,14 +65,16 @@ TEST_CASE("cuda: whole-model loss and gradients match the CPU") {
   auto [lg, gg] = loss_and_grads(Device::CUDA);
   CHECK(lg == doctest::Approx(lc).epsilon(1e-5));
   REQUIRE(gc.size() == gg.size());
+  // Errors relative to the largest gradient of the whole model: some gradients are exactly zero in theory
+  // (the key biases: softmax ignores a shift shared by a query's scores) and hold only rounding noise.
+  double global = 1e-12;
+  for (const auto& g : gc)
+    for (float v : g) global = std::max(global, static_cast<double>(std::abs(v)));
   for (size_t i = 0; i < gc.size(); ++i) {
-    double err = 0, scale = 1e-12;
-    for (size_t k = 0; k < gc[i].size(); ++k) {
-      err = std::max(err, static_cast<double>(std::abs(gc[i][k] - gg[i][k])));
-      scale = std::max(scale, static_cast<double>(std::abs(gc[i][k])));
-    }
-    INFO("parameter ", i, ": max abs err ", err, " relative to max |grad| ", scale);
-    CHECK(err / scale < 1e-3);
+    double err = 0;
+    for (size_t k = 0; k < gc[i].size(); ++k) err = std::max(err, static_cast<double>(std::abs(gc[i][k] - gg[i][k])));
+    INFO("parameter ", i, ": max abs err ", err, " relative to the model's max |grad| ", global);
+    CHECK(err / global < 1e-4);
   }
 }
 
