@@ -3,5 +3,5 @@
 # Runs in a few minutes on 2 CPU cores. Output: runs/default (checkpoint, metrics.jsonl, train.png).
 set -euo pipefail
 bin=${1:-build/siglip}
-exec "$bin" train --data shapes --config micro --steps 600 --batch 128 --lr 1e-3 --log-every 50 \
+exec "$bin" train --data shapes --config micro --image-size 32 --steps 1500 --batch 128 --lr 2e-3 --log-every 100 \
   --out runs/default "${@:2}"
