@@ -21,10 +21,10 @@ ldd $bin/siglip | grep -E "not found" && { echo "missing shared libraries"; exit
 
 run() {  # name, timeout seconds, command...: runs with a time limit, logs to $out/name.log
   local name=$1 limit=$2; shift 2
-  local t0=$(date +%s.%N)
+  local t0=$SECONDS
   timeout "$limit" "$@" > "$out/$name.log" 2>&1
-  local rc=$? t=$(echo "$(date +%s.%N) - $t0" | bc)
-  echo "--- $name: exit $rc, ${t}s"; tail -5 "$out/$name.log"
+  local rc=$?
+  echo "--- $name: exit $rc, $((SECONDS - t0)) s"; tail -5 "$out/$name.log"
   return $rc
 }
 
