@@ -20,11 +20,15 @@ void softmax_forward(const T* x, T* y, int64_t outer, int64_t r, int64_t inner, 
 #pragma omp simd reduction(max : m)
       for (int64_t k = 0; k < r; ++k) m = std::max(m, xr[k]);
       T s = 0;
+      if (log) {
 #pragma omp simd reduction(+ : s)
-      for (int64_t k = 0; k < r; ++k) {
-        const T e = fast_exp(xr[k] - m);
-        if (!log) yr[k] = e;
-        s += e;
+        for (int64_t k = 0; k < r; ++k) s += fast_exp(xr[k] - m);
+      } else {
+#pragma omp simd reduction(+ : s)
+        for (int64_t k = 0; k < r; ++k) {
+          yr[k] = fast_exp(xr[k] - m);
+          s += yr[k];
+        }
       }
       if (log) {
         const T ls = m + std::log(s);

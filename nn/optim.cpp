@@ -79,12 +79,13 @@ double lr_at(int64_t step, int64_t total, int64_t warmup, double peak, double fi
 
 double clip_grad_norm(const std::vector<Tensor*>& params, double max_norm) {
   NoGradGuard ng;
-  double sq = 0;
+  // One scalar per gradient, summed on the device: a single host sync instead of one per parameter.
+  std::vector<Tensor> squares;
   for (Tensor* p : params) {
     Tensor g = p->grad();
-    if (g.defined()) sq += sum(mul(g, g)).item();
+    if (g.defined()) squares.push_back(sum(mul(g, g)));
   }
-  const double norm = std::sqrt(sq);
+  const double norm = squares.empty() ? 0.0 : std::sqrt(sum(stack(squares, 0)).item());
   if (max_norm > 0 && norm > max_norm) {
     const double s = max_norm / (norm + 1e-6);
     for (Tensor* p : params)

@@ -20,9 +20,9 @@ namespace {
 bool gpu_present(const char* what) {
 #ifdef SG_CUDA
   if (cuda::available()) return true;
-  MESSAGE(what, ": skipped, no GPU present (CUDA code compiled in; run scripts/gpu-check.sh on a GPU)");
+  MESSAGE(std::string(what), ": skipped, no GPU present (CUDA code compiled in; run scripts/gpu-check.sh on a GPU)");
 #else
-  MESSAGE(what, ": skipped, built without CUDA");
+  MESSAGE(std::string(what), ": skipped, built without CUDA");
 #endif
   return false;
 }
