@@ -578,7 +578,7 @@ std::vector<BadInputCase> make_bad_cases() {
 #endif
                  f32({2}).to(Device::CUDA);
                },
-               {"cuda"}});
+               {"to", "cuda", "[2] float32"}});
   b.push_back({"from_vector", "count", [=] { from_vector(std::vector<double>{1, 2, 3}, {2, 2}); },
                {"from_vector", "3 values", "[2, 2]"}});
   return b;

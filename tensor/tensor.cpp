@@ -108,6 +108,7 @@ Tensor Tensor::to(DType dt) const {
 Tensor Tensor::to(Device dev) const {
   if (dev == device()) return *this;
 #ifdef SG_CUDA
+  SG_CHECK(cuda::available(), "to: cannot move {} to cuda: no CUDA GPU is available", describe());
   Tensor src = contiguous();
   Tensor out = Tensor::empty(shape(), dtype(), dev);
   size_t nbytes = static_cast<size_t>(numel()) * dtype_size(dtype());
