@@ -25,15 +25,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-uint64_t splitmix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 // A seed for stream (a, b, c) of `seed`: distinct streams are independent for all practical purposes.
 uint64_t derive_seed(uint64_t seed, uint64_t a, uint64_t b = 0) {
-  return splitmix(splitmix(splitmix(seed) ^ (a * 0x9e3779b97f4a7c15ull)) ^ (b + 0x632be59bd9b4e019ull));
+  return splitmix64(splitmix64(splitmix64(seed) ^ (a * 0x9e3779b97f4a7c15ull)) ^ (b + 0x632be59bd9b4e019ull));
 }
 
 int rand_int(Generator& g, int n) { return static_cast<int>(g.next_u64() % static_cast<uint64_t>(n)); }

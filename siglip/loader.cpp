@@ -9,15 +9,6 @@
 
 namespace sg {
 
-namespace {
-uint64_t splitmix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-}  // namespace
-
 BatchLoader::BatchLoader(const std::vector<Example>& examples, const Tokenizer& tok, int batch_size, int text_len,
                          int channels, int height, int width, uint64_t seed, int prefetch)
     : examples_(examples),
@@ -53,7 +44,7 @@ BatchLoader::~BatchLoader() {
 std::vector<uint32_t> BatchLoader::epoch_order(uint64_t epoch) const {
   std::vector<uint32_t> order(examples_.size());
   std::iota(order.begin(), order.end(), 0u);
-  Generator g(splitmix(splitmix(seed_) ^ splitmix(epoch + 0x5851f42d4c957f2dull)));
+  Generator g(splitmix64(splitmix64(seed_) ^ splitmix64(epoch + 0x5851f42d4c957f2dull)));
   for (size_t i = order.size(); i > 1; --i) {  // Fisher-Yates
     size_t j = static_cast<size_t>(g.next_u64() % i);
     std::swap(order[i - 1], order[j]);

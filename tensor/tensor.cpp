@@ -247,19 +247,23 @@ Tensor arange(double start, double end, double step, DType dtype) {
 
 // ---------------------------------------------------------------- random numbers
 
-namespace {
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
 }
+
+namespace {
 uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 }  // namespace
 
 void Generator::manual_seed(uint64_t seed) {
   uint64_t x = seed;
-  for (auto& w : s_) w = splitmix64(x);
+  for (auto& w : s_) {  // the SplitMix64 sequence from `seed`
+    w = splitmix64(x);
+    x += 0x9e3779b97f4a7c15ull;
+  }
 }
 uint64_t Generator::next_u64() {  // xoshiro256**
   uint64_t result = rotl(s_[1] * 5, 7) * 9;

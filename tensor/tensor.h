@@ -149,6 +149,8 @@ class Generator {
   uint64_t s_[4]{};
 };
 Generator& default_generator();
+// SplitMix64: a well-mixed 64-bit hash of x (seeds, derived streams). Also Generator's seeding function.
+uint64_t splitmix64(uint64_t x);
 void manual_seed(uint64_t seed);  // seeds default_generator()
 
 Tensor rand(const Shape& shape, DType dtype = DType::F32, Generator* gen = nullptr);                    // U[0, 1)
