@@ -24,30 +24,10 @@
 namespace sg {
 namespace fs = std::filesystem;
 
-nlohmann::json TrainOptions::to_json() const {
-  return {{"data", data},           {"config", config},     {"steps", steps},
-          {"batch", batch},         {"lr", lr},             {"warmup", warmup},
-          {"weight_decay", weight_decay}, {"beta2", beta2}, {"clip", clip},
-          {"loss", loss},           {"positives", positives}, {"init_bias", init_bias},
-          {"init_temp", init_temp}, {"device", device},     {"seed", seed},
-          {"out", out},             {"lock_image", lock_image}, {"log_every", log_every},
-          {"ckpt_every", ckpt_every}, {"eval_limit", eval_limit}, {"eval", eval},
-          {"image_size", image_size}, {"channels", channels}};
-}
-
-TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
-  TrainOptions o;
-  auto get = [&](const char* k, auto& v) {
-    if (j.contains(k)) v = j.at(k).get<std::decay_t<decltype(v)>>();
-  };
-  get("data", o.data), get("config", o.config), get("steps", o.steps), get("batch", o.batch), get("lr", o.lr);
-  get("warmup", o.warmup), get("weight_decay", o.weight_decay), get("beta2", o.beta2), get("clip", o.clip);
-  get("loss", o.loss), get("positives", o.positives), get("init_bias", o.init_bias), get("init_temp", o.init_temp);
-  get("device", o.device), get("seed", o.seed), get("out", o.out), get("lock_image", o.lock_image);
-  get("log_every", o.log_every), get("ckpt_every", o.ckpt_every), get("eval_limit", o.eval_limit), get("eval", o.eval);
-  get("image_size", o.image_size), get("channels", o.channels);
-  return o;
-}
+// One list of fields for both directions; keys missing from a saved file keep their defaults.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainOptions, data, config, steps, batch, lr, warmup, weight_decay, beta2,
+                                                clip, loss, positives, init_bias, init_temp, device, seed, out, resume,
+                                                lock_image, log_every, ckpt_every, eval_limit, eval, image_size, channels)
 
 namespace {
 
@@ -105,7 +85,7 @@ struct Run {
     nlohmann::json st = {{"step", at_step},
                          {"optimizer_steps", optim->steps()},
                          {"loader", {{"epoch", pos.epoch}, {"index", pos.index}}},
-                         {"options", opt.to_json()}};
+                         {"options", nlohmann::json(opt)}};
     write_file_atomic(dir + "/trainer_state.json", st.dump(2) + "\n");
     write_file_atomic(opt.out + "/latest", name + "\n");  // the checkpoint becomes current only now
     // keep the two newest step directories
@@ -126,7 +106,7 @@ double train(TrainOptions opt) {
     const std::string dir = resolve_checkpoint(opt.resume);
     resume_state = nlohmann::json::parse(read_file(dir + "/trainer_state.json"), nullptr, false);
     SG_CHECK(!resume_state.is_discarded(), "train: {}/trainer_state.json is malformed", dir);
-    TrainOptions saved = TrainOptions::from_json(resume_state["options"]);
+    TrainOptions saved = resume_state["options"].get<TrainOptions>();
     if (opt.steps > 0) saved.steps = opt.steps;  // --steps given with --resume: extend (or shorten) the run
     saved.out = opt.resume;
     opt = saved;

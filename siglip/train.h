@@ -32,9 +32,7 @@ struct TrainOptions {
   bool eval = true;
   int image_size = 0;          // 0: the config's
   int channels = 0;            // 0: the dataset's own
-
-  nlohmann::json to_json() const;
-  static TrainOptions from_json(const nlohmann::json& j);
+  // Saved in trainer_state.json as JSON (siglip/train.cpp lists the fields once).
 };
 
 // Runs training; returns the final loss. Throws sg::Error on bad input (nothing saved is damaged).
