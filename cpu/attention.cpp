@@ -41,7 +41,7 @@ void scores(const T* q, const T* k, const MaskView& mask, int64_t bh, int64_t N,
 }  // namespace
 
 template <typename T>
-void attention_forward(const T* q, const T* k, const T* v, const MaskView& mask, T* o, T* lse, int64_t BH, int64_t N,
+void attention_forward(const T* q, const T* k, const T* v, const MaskView& mask, T* o, acc_t<T>* lse, int64_t BH, int64_t N,
                        int64_t M, int64_t Dh, double scale) {
 #pragma omp parallel
   {
@@ -68,7 +68,7 @@ void attention_forward(const T* q, const T* k, const T* v, const MaskView& mask,
 }
 
 template <typename T>
-void attention_backward(const T* q, const T* k, const T* v, const MaskView& mask, const T* o, const T* lse,
+void attention_backward(const T* q, const T* k, const T* v, const MaskView& mask, const T* o, const acc_t<T>* lse,
                         const T* go, T* gq, T* gk, T* gv, int64_t BH, int64_t N, int64_t M, int64_t Dh, double scale) {
 #pragma omp parallel
   {

@@ -40,5 +40,7 @@ template void im2col_patches<float>(const float*, float*, int64_t, int64_t, int6
 template void im2col_patches<double>(const double*, double*, int64_t, int64_t, int64_t, int64_t, int64_t);
 template void col2im_patches<float>(const float*, float*, int64_t, int64_t, int64_t, int64_t, int64_t);
 template void col2im_patches<double>(const double*, double*, int64_t, int64_t, int64_t, int64_t, int64_t);
+template void im2col_patches<bf16>(const bf16*, bf16*, int64_t, int64_t, int64_t, int64_t, int64_t);
+template void col2im_patches<bf16>(const bf16*, bf16*, int64_t, int64_t, int64_t, int64_t, int64_t);
 
 }  // namespace sg::cpu

@@ -11,7 +11,7 @@
 namespace sg::cpu {
 
 template <typename T>
-void layer_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t D,
+void layer_norm_forward(const T* x, const T* w, const T* b, T* y, acc_t<T>* mean, acc_t<T>* rstd, int64_t rows, int64_t D,
                         double eps) {
 #pragma omp parallel for if (rows * D > (1 << 14))
   for (int64_t r = 0; r < rows; ++r) {
@@ -33,7 +33,7 @@ void layer_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rs
 }
 
 template <typename T>
-void layer_norm_backward(const T* x, const T* w, const T* mean, const T* rstd, const T* gy, T* gx, T* gw, T* gb,
+void layer_norm_backward(const T* x, const T* w, const acc_t<T>* mean, const acc_t<T>* rstd, const T* gy, T* gx, T* gw, T* gb,
                          int64_t rows, int64_t D) {
   const int64_t chunks = std::min<int64_t>(rows, 32);
   std::vector<T> pw(static_cast<size_t>(chunks * D), T(0)), pb(static_cast<size_t>(chunks * D), T(0));

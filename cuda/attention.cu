@@ -13,7 +13,8 @@
 // at rows ty + 16 a, columns tx + 16 b (strided, so that shared-memory reads do not conflict). Tiles live
 // in shared memory with rows padded by one element. The head dim is rounded up to a compile-time DH of
 // 32, 64, 96 or 128 (zero padding); f32 uses 64 x 64 tiles, f64 32 x 32 (the shared-memory limit).
-// Plain FMA arithmetic (no tensor cores): correctness first; see docs/cuda-notes.md.
+// Plain FMA arithmetic (no tensor cores): correctness first; see docs/cuda-notes.md. bf16 q, k, v, go are
+// widened to float as tiles are loaded: shared memory, registers, lse and D are float; outputs rounded once.
 #include "cuda/common.cuh"
 
 namespace sg::cuda {
@@ -71,14 +72,15 @@ __device__ __forceinline__ void zero(T (&acc)[R][C]) {
 
 // Copies rows [row0, row0 + ROWS) of a [total, Dh] matrix into a [ROWS][DH + 1] shared tile, zero past the
 // end (rows >= total, columns >= Dh).
-template <typename T, int ROWS, int DH>
-__device__ __forceinline__ void load_tile(T* __restrict__ dst, const T* __restrict__ src, int64_t row0, int64_t total,
+// The tile holds the compute type A (float for bf16 storage T).
+template <int ROWS, int DH, typename A, typename T>
+__device__ __forceinline__ void load_tile(A* __restrict__ dst, const T* __restrict__ src, int64_t row0, int64_t total,
                                           int Dh) {
   constexpr int LDD = DH + 1;
   for (int e = static_cast<int>(threadIdx.x); e < ROWS * DH; e += kAttnThreads) {
     const int r = e / DH, c = e - r * DH;
-    T v = T(0);
-    if (row0 + r < total && c < Dh) v = src[(row0 + r) * Dh + c];
+    A v = A(0);
+    if (row0 + r < total && c < Dh) v = A(src[(row0 + r) * Dh + c]);
     dst[r * LDD + c] = v;
   }
 }
@@ -90,19 +92,19 @@ constexpr size_t fwd_smem_bytes() {
 }
 
 // Two blocks fit an SM's shared memory (83 KB each for f32 at DH = 128): ask for registers to match.
-template <typename T, int DH, int BQ, int BK>
+template <typename T, int DH, int BQ, int BK, typename A = acc_t<T>>
 __global__ void __launch_bounds__(kAttnThreads, 2)
     attn_fwd_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, Mask<T> mask,
-                    T* __restrict__ o, T* __restrict__ lse, int64_t N, int64_t M, int Dh, T scale, int64_t bh0) {
-  using Tl = Tiles<T, BQ, BK>;
+                    T* __restrict__ o, A* __restrict__ lse, int64_t N, int64_t M, int Dh, A scale, int64_t bh0) {
+  using Tl = Tiles<A, BQ, BK>;
   constexpr int LDD = DH + 1, LDS = Tl::LDS, RQ = Tl::RQ, RK = Tl::RK, CD = DH / 16;
   constexpr int TPR = kAttnThreads / BQ;  // threads per row for the softmax statistics
-  T* Qs = reinterpret_cast<T*>(attn_smem);  // [BQ][LDD]
-  T* KVs = Qs + BQ * LDD;                   // [BK][LDD]: K, then V, of the current key tile
-  T* Ss = KVs + BK * LDD;                   // [BQ][LDS]: scores, then probabilities
-  T* m_s = Ss + BQ * LDS;                   // [BQ] running max
-  T* l_s = m_s + BQ;                        // [BQ] running sum
-  T* alpha_s = l_s + BQ;                    // [BQ] rescale factor of this step
+  A* Qs = reinterpret_cast<A*>(attn_smem);  // [BQ][LDD]
+  A* KVs = Qs + BQ * LDD;                   // [BK][LDD]: K, then V, of the current key tile
+  A* Ss = KVs + BK * LDD;                   // [BQ][LDS]: scores, then probabilities
+  A* m_s = Ss + BQ * LDS;                   // [BQ] running max
+  A* l_s = m_s + BQ;                        // [BQ] running sum
+  A* alpha_s = l_s + BQ;                    // [BQ] rescale factor of this step
 
   const int tid = static_cast<int>(threadIdx.x), ty = tid >> 4, tx = tid & 15;
   const int64_t bh = bh0 + blockIdx.y;
@@ -111,35 +113,35 @@ __global__ void __launch_bounds__(kAttnThreads, 2)
   const T* kb = k + bh * M * Dh;
   const T* vb = v + bh * M * Dh;
   const T* mb = mask.for_bh(bh);
-  const T inf = d_inf<T>();
+  const A inf = d_inf<A>();
 
-  load_tile<T, BQ, DH>(Qs, qb, i0, N, Dh);
+  load_tile<BQ, DH>(Qs, qb, i0, N, Dh);
   if (tid < BQ) {
     m_s[tid] = -inf;
-    l_s[tid] = T(0);
+    l_s[tid] = A(0);
   }
-  T acc[RQ][CD];
+  A acc[RQ][CD];
   zero(acc);
 
   for (int64_t j0 = 0; j0 < M; j0 += BK) {
     __syncthreads();  // the previous step is done with KVs (V)
-    load_tile<T, BK, DH>(KVs, kb, j0, M, Dh);
+    load_tile<BK, DH>(KVs, kb, j0, M, Dh);
     __syncthreads();
     {
-      T s[RQ][RK];
+      A s[RQ][RK];
       zero(s);
-      tile_mma<T, RQ, RK, DH, false, true>(s, Qs, LDD, KVs, LDD, ty, tx);
+      tile_mma<A, RQ, RK, DH, false, true>(s, Qs, LDD, KVs, LDD, ty, tx);
 #pragma unroll
       for (int a = 0; a < RQ; ++a)
 #pragma unroll
         for (int b = 0; b < RK; ++b) {
           const int r = ty + 16 * a, c = tx + 16 * b;
           const int64_t i = i0 + r, j = j0 + c;
-          T val = s[a][b] * scale;
+          A val = s[a][b] * scale;
           if (j >= M)
             val = -inf;
           else if (mb && i < N)
-            val += mb[i * mask.si + j * mask.sj];
+            val += A(mb[i * mask.si + j * mask.sj]);
           Ss[r * LDS + c] = val;
         }
     }
@@ -147,16 +149,16 @@ __global__ void __launch_bounds__(kAttnThreads, 2)
     {
       // Online softmax: TPR consecutive threads share a row.
       const int row = tid / TPR, part = tid % TPR;
-      const T m_old = m_s[row];
-      T mx = -inf;
+      const A m_old = m_s[row];
+      A mx = -inf;
       for (int c = part; c < BK; c += TPR) mx = d_max(mx, Ss[row * LDS + c]);
 #pragma unroll
       for (int off = TPR / 2; off > 0; off >>= 1) mx = d_max(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-      const T m_new = d_max(m_old, mx);
-      const T m_use = m_new == -inf ? T(0) : m_new;  // all -inf so far: exp(-inf - 0) = 0, no NaN
-      T sum = T(0);
+      const A m_new = d_max(m_old, mx);
+      const A m_use = m_new == -inf ? A(0) : m_new;  // all -inf so far: exp(-inf - 0) = 0, no NaN
+      A sum = A(0);
       for (int c = part; c < BK; c += TPR) {
-        const T p = d_exp(Ss[row * LDS + c] - m_use);
+        const A p = d_exp(Ss[row * LDS + c] - m_use);
         Ss[row * LDS + c] = p;
         sum += p;
       }
@@ -164,64 +166,65 @@ __global__ void __launch_bounds__(kAttnThreads, 2)
       for (int off = TPR / 2; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
       __syncwarp();  // every lane of the row has read m_s[row] before lane 0 of the row rewrites it
       if (part == 0) {
-        const T al = d_exp(m_old - m_use);
+        const A al = d_exp(m_old - m_use);
         alpha_s[row] = al;
         l_s[row] = l_s[row] * al + sum;
         m_s[row] = m_new;
       }
     }
-    load_tile<T, BK, DH>(KVs, vb, j0, M, Dh);  // K is no longer read: the barrier above came after S
+    load_tile<BK, DH>(KVs, vb, j0, M, Dh);  // K is no longer read: the barrier above came after S
     __syncthreads();
 #pragma unroll
     for (int a = 0; a < RQ; ++a) {
-      const T al = alpha_s[ty + 16 * a];
+      const A al = alpha_s[ty + 16 * a];
 #pragma unroll
       for (int c = 0; c < CD; ++c) acc[a][c] *= al;
     }
-    tile_mma<T, RQ, CD, BK, false, false>(acc, Ss, LDS, KVs, LDD, ty, tx);
+    tile_mma<A, RQ, CD, BK, false, false>(acc, Ss, LDS, KVs, LDD, ty, tx);
   }
 
   // m_s and l_s were last written before the last barrier.
-  const T nan = inf - inf;
+  const A nan = inf - inf;
 #pragma unroll
   for (int a = 0; a < RQ; ++a) {
     const int r = ty + 16 * a;
     const int64_t i = i0 + r;
     if (i >= N) continue;
-    const T l = l_s[r];
-    const T inv = l > T(0) ? T(1) / l : nan;  // a row with every score -inf: NaN, as on the CPU
+    const A l = l_s[r];
+    const A inv = l > A(0) ? A(1) / l : nan;  // a row with every score -inf: NaN, as on the CPU
 #pragma unroll
     for (int c = 0; c < CD; ++c) {
       const int col = tx + 16 * c;
-      if (col < Dh) o[(bh * N + i) * Dh + col] = acc[a][c] * inv;
+      if (col < Dh) o[(bh * N + i) * Dh + col] = T(acc[a][c] * inv);
     }
   }
   if (tid < BQ && i0 + tid < N) {
-    const T l = l_s[tid];
-    lse[bh * N + i0 + tid] = l > T(0) ? m_s[tid] + d_log(l) : nan;
+    const A l = l_s[tid];
+    lse[bh * N + i0 + tid] = l > A(0) ? m_s[tid] + d_log(l) : nan;
   }
 }
 
 // D[row] = sum_c go[row, c] * o[row, c], one warp per row.
-template <typename T>
-__global__ void attn_rowdot_kernel(const T* __restrict__ go, const T* __restrict__ o, T* __restrict__ D, int64_t rows,
+template <typename T, typename A = acc_t<T>>
+__global__ void attn_rowdot_kernel(const T* __restrict__ go, const T* __restrict__ o, A* __restrict__ D, int64_t rows,
                                    int Dh) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x >> 5);
   for (int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x >> 5) + (threadIdx.x >> 5); r < rows; r += warps) {
-    T s = T(0);
-    for (int c = lane; c < Dh; c += 32) s += go[r * Dh + c] * o[r * Dh + c];
+    A s = A(0);
+    for (int c = lane; c < Dh; c += 32) s += A(go[r * Dh + c]) * A(o[r * Dh + c]);
     s = warp_sum(s);
     if (lane == 0) D[r] = s;
   }
 }
 
 // P and gS for a (query tile, key tile) pair, written to shared memory, from the thread's S and gP tiles.
-template <typename T, int BQ, int BK>
+// T: compute type; S: the mask's storage type.
+template <typename T, int BQ, int BK, typename S>
 __device__ __forceinline__ void probs_and_grads(const T (&s)[BQ / 16][BK / 16], const T (&dp)[BQ / 16][BK / 16],
                                                 T* __restrict__ Ps, T* __restrict__ dSs, const T* __restrict__ lse_s,
-                                                const T* __restrict__ D_s, const T* __restrict__ mb,
-                                                const Mask<T>& mask, int64_t i0, int64_t j0, int64_t N, int64_t M,
+                                                const T* __restrict__ D_s, const S* __restrict__ mb,
+                                                const Mask<S>& mask, int64_t i0, int64_t j0, int64_t N, int64_t M,
                                                 T scale, int ty, int tx) {
   constexpr int LDS = BK + 1;
 #pragma unroll
@@ -233,7 +236,7 @@ __device__ __forceinline__ void probs_and_grads(const T (&s)[BQ / 16][BK / 16], 
       T p = T(0);
       if (i < N && j < M) {
         T val = s[a][b] * scale;
-        if (mb) val += mb[i * mask.si + j * mask.sj];
+        if (mb) val += T(mb[i * mask.si + j * mask.sj]);
         p = d_exp(val - lse_s[r]);
       }
       if (Ps) Ps[r * LDS + c] = p;
@@ -247,21 +250,21 @@ constexpr size_t dkdv_smem_bytes() {
                       2 * static_cast<size_t>(BQ) * (BK + 1) + 2 * static_cast<size_t>(BQ));
 }
 
-template <typename T, int DH, int BQ, int BK>
+template <typename T, int DH, int BQ, int BK, typename A = acc_t<T>>
 __global__ void __launch_bounds__(kAttnThreads)
     attn_dkdv_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, Mask<T> mask,
-                     const T* __restrict__ lse, const T* __restrict__ Dv, const T* __restrict__ go, T* __restrict__ gk,
-                     T* __restrict__ gv, int64_t N, int64_t M, int Dh, T scale, int64_t bh0) {
-  using Tl = Tiles<T, BQ, BK>;
+                     const A* __restrict__ lse, const A* __restrict__ Dv, const T* __restrict__ go, T* __restrict__ gk,
+                     T* __restrict__ gv, int64_t N, int64_t M, int Dh, A scale, int64_t bh0) {
+  using Tl = Tiles<A, BQ, BK>;
   constexpr int LDD = DH + 1, LDS = Tl::LDS, RQ = Tl::RQ, RK = Tl::RK, CD = DH / 16;
-  T* Ks = reinterpret_cast<T*>(attn_smem);  // [BK][LDD]
-  T* Vs = Ks + BK * LDD;                    // [BK][LDD]
-  T* Qs = Vs + BK * LDD;                    // [BQ][LDD]
-  T* dOs = Qs + BQ * LDD;                   // [BQ][LDD]
-  T* Ps = dOs + BQ * LDD;                   // [BQ][LDS]
-  T* dSs = Ps + BQ * LDS;                   // [BQ][LDS]
-  T* lse_s = dSs + BQ * LDS;                // [BQ]
-  T* D_s = lse_s + BQ;                      // [BQ]
+  A* Ks = reinterpret_cast<A*>(attn_smem);  // [BK][LDD]
+  A* Vs = Ks + BK * LDD;                    // [BK][LDD]
+  A* Qs = Vs + BK * LDD;                    // [BQ][LDD]
+  A* dOs = Qs + BQ * LDD;                   // [BQ][LDD]
+  A* Ps = dOs + BQ * LDD;                   // [BQ][LDS]
+  A* dSs = Ps + BQ * LDS;                   // [BQ][LDS]
+  A* lse_s = dSs + BQ * LDS;                // [BQ]
+  A* D_s = lse_s + BQ;                      // [BQ]
 
   const int tid = static_cast<int>(threadIdx.x), ty = tid >> 4, tx = tid & 15;
   const int64_t bh = bh0 + blockIdx.y;
@@ -270,33 +273,33 @@ __global__ void __launch_bounds__(kAttnThreads)
   const T* gob = go + bh * N * Dh;
   const T* mb = mask.for_bh(bh);
 
-  load_tile<T, BK, DH>(Ks, k + bh * M * Dh, j0, M, Dh);
-  load_tile<T, BK, DH>(Vs, v + bh * M * Dh, j0, M, Dh);
-  T dk[RK][CD], dv[RK][CD];
+  load_tile<BK, DH>(Ks, k + bh * M * Dh, j0, M, Dh);
+  load_tile<BK, DH>(Vs, v + bh * M * Dh, j0, M, Dh);
+  A dk[RK][CD], dv[RK][CD];
   zero(dk);
   zero(dv);
 
   for (int64_t i0 = 0; i0 < N; i0 += BQ) {
     __syncthreads();  // the previous step is done with Qs, dOs, Ps, dSs
-    load_tile<T, BQ, DH>(Qs, qb, i0, N, Dh);
-    load_tile<T, BQ, DH>(dOs, gob, i0, N, Dh);
+    load_tile<BQ, DH>(Qs, qb, i0, N, Dh);
+    load_tile<BQ, DH>(dOs, gob, i0, N, Dh);
     if (tid < BQ) {
       const bool in = i0 + tid < N;
-      lse_s[tid] = in ? lse[bh * N + i0 + tid] : T(0);
-      D_s[tid] = in ? Dv[bh * N + i0 + tid] : T(0);
+      lse_s[tid] = in ? lse[bh * N + i0 + tid] : A(0);
+      D_s[tid] = in ? Dv[bh * N + i0 + tid] : A(0);
     }
     __syncthreads();
     {
-      T s[RQ][RK], dp[RQ][RK];
+      A s[RQ][RK], dp[RQ][RK];
       zero(s);
       zero(dp);
-      tile_mma<T, RQ, RK, DH, false, true>(s, Qs, LDD, Ks, LDD, ty, tx);    // S[i][j] = q_i . k_j
-      tile_mma<T, RQ, RK, DH, false, true>(dp, dOs, LDD, Vs, LDD, ty, tx);  // gP[i][j] = go_i . v_j
-      probs_and_grads<T, BQ, BK>(s, dp, Ps, dSs, lse_s, D_s, mb, mask, i0, j0, N, M, scale, ty, tx);
+      tile_mma<A, RQ, RK, DH, false, true>(s, Qs, LDD, Ks, LDD, ty, tx);    // S[i][j] = q_i . k_j
+      tile_mma<A, RQ, RK, DH, false, true>(dp, dOs, LDD, Vs, LDD, ty, tx);  // gP[i][j] = go_i . v_j
+      probs_and_grads<A, BQ, BK, T>(s, dp, Ps, dSs, lse_s, D_s, mb, mask, i0, j0, N, M, scale, ty, tx);
     }
     __syncthreads();
-    tile_mma<T, RK, CD, BQ, true, false>(dv, Ps, LDS, dOs, LDD, ty, tx);   // gv[j] += sum_i P[i][j] go_i
-    tile_mma<T, RK, CD, BQ, true, false>(dk, dSs, LDS, Qs, LDD, ty, tx);   // gk[j] += sum_i gS[i][j] q_i
+    tile_mma<A, RK, CD, BQ, true, false>(dv, Ps, LDS, dOs, LDD, ty, tx);   // gv[j] += sum_i P[i][j] go_i
+    tile_mma<A, RK, CD, BQ, true, false>(dk, dSs, LDS, Qs, LDD, ty, tx);   // gk[j] += sum_i gS[i][j] q_i
   }
 
 #pragma unroll
@@ -307,8 +310,8 @@ __global__ void __launch_bounds__(kAttnThreads)
     for (int c = 0; c < CD; ++c) {
       const int col = tx + 16 * c;
       if (col < Dh) {
-        gk[(bh * M + j) * Dh + col] = dk[a][c] * scale;
-        gv[(bh * M + j) * Dh + col] = dv[a][c];
+        gk[(bh * M + j) * Dh + col] = T(dk[a][c] * scale);
+        gv[(bh * M + j) * Dh + col] = T(dv[a][c]);
       }
     }
   }
@@ -320,20 +323,20 @@ constexpr size_t dq_smem_bytes() {
                       static_cast<size_t>(BQ) * (BK + 1) + 2 * static_cast<size_t>(BQ));
 }
 
-template <typename T, int DH, int BQ, int BK>
+template <typename T, int DH, int BQ, int BK, typename A = acc_t<T>>
 __global__ void __launch_bounds__(kAttnThreads)
     attn_dq_kernel(const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v, Mask<T> mask,
-                   const T* __restrict__ lse, const T* __restrict__ Dv, const T* __restrict__ go, T* __restrict__ gq,
-                   int64_t N, int64_t M, int Dh, T scale, int64_t bh0) {
-  using Tl = Tiles<T, BQ, BK>;
+                   const A* __restrict__ lse, const A* __restrict__ Dv, const T* __restrict__ go, T* __restrict__ gq,
+                   int64_t N, int64_t M, int Dh, A scale, int64_t bh0) {
+  using Tl = Tiles<A, BQ, BK>;
   constexpr int LDD = DH + 1, LDS = Tl::LDS, RQ = Tl::RQ, RK = Tl::RK, CD = DH / 16;
-  T* Qs = reinterpret_cast<T*>(attn_smem);  // [BQ][LDD]
-  T* dOs = Qs + BQ * LDD;                   // [BQ][LDD]
-  T* Ks = dOs + BQ * LDD;                   // [BK][LDD]
-  T* Vs = Ks + BK * LDD;                    // [BK][LDD]
-  T* dSs = Vs + BK * LDD;                   // [BQ][LDS]
-  T* lse_s = dSs + BQ * LDS;                // [BQ]
-  T* D_s = lse_s + BQ;                      // [BQ]
+  A* Qs = reinterpret_cast<A*>(attn_smem);  // [BQ][LDD]
+  A* dOs = Qs + BQ * LDD;                   // [BQ][LDD]
+  A* Ks = dOs + BQ * LDD;                   // [BK][LDD]
+  A* Vs = Ks + BK * LDD;                    // [BK][LDD]
+  A* dSs = Vs + BK * LDD;                   // [BQ][LDS]
+  A* lse_s = dSs + BQ * LDS;                // [BQ]
+  A* D_s = lse_s + BQ;                      // [BQ]
 
   const int tid = static_cast<int>(threadIdx.x), ty = tid >> 4, tx = tid & 15;
   const int64_t bh = bh0 + blockIdx.y;
@@ -342,31 +345,31 @@ __global__ void __launch_bounds__(kAttnThreads)
   const T* vb = v + bh * M * Dh;
   const T* mb = mask.for_bh(bh);
 
-  load_tile<T, BQ, DH>(Qs, q + bh * N * Dh, i0, N, Dh);
-  load_tile<T, BQ, DH>(dOs, go + bh * N * Dh, i0, N, Dh);
+  load_tile<BQ, DH>(Qs, q + bh * N * Dh, i0, N, Dh);
+  load_tile<BQ, DH>(dOs, go + bh * N * Dh, i0, N, Dh);
   if (tid < BQ) {
     const bool in = i0 + tid < N;
-    lse_s[tid] = in ? lse[bh * N + i0 + tid] : T(0);
-    D_s[tid] = in ? Dv[bh * N + i0 + tid] : T(0);
+    lse_s[tid] = in ? lse[bh * N + i0 + tid] : A(0);
+    D_s[tid] = in ? Dv[bh * N + i0 + tid] : A(0);
   }
-  T dq[RQ][CD];
+  A dq[RQ][CD];
   zero(dq);
 
   for (int64_t j0 = 0; j0 < M; j0 += BK) {
     __syncthreads();  // the previous step is done with Ks and dSs
-    load_tile<T, BK, DH>(Ks, kb, j0, M, Dh);
-    load_tile<T, BK, DH>(Vs, vb, j0, M, Dh);
+    load_tile<BK, DH>(Ks, kb, j0, M, Dh);
+    load_tile<BK, DH>(Vs, vb, j0, M, Dh);
     __syncthreads();
     {
-      T s[RQ][RK], dp[RQ][RK];
+      A s[RQ][RK], dp[RQ][RK];
       zero(s);
       zero(dp);
-      tile_mma<T, RQ, RK, DH, false, true>(s, Qs, LDD, Ks, LDD, ty, tx);
-      tile_mma<T, RQ, RK, DH, false, true>(dp, dOs, LDD, Vs, LDD, ty, tx);
-      probs_and_grads<T, BQ, BK>(s, dp, nullptr, dSs, lse_s, D_s, mb, mask, i0, j0, N, M, scale, ty, tx);
+      tile_mma<A, RQ, RK, DH, false, true>(s, Qs, LDD, Ks, LDD, ty, tx);
+      tile_mma<A, RQ, RK, DH, false, true>(dp, dOs, LDD, Vs, LDD, ty, tx);
+      probs_and_grads<A, BQ, BK, T>(s, dp, nullptr, dSs, lse_s, D_s, mb, mask, i0, j0, N, M, scale, ty, tx);
     }
     __syncthreads();
-    tile_mma<T, RQ, CD, BK, false, false>(dq, dSs, LDS, Ks, LDD, ty, tx);  // gq[i] += sum_j gS[i][j] k_j
+    tile_mma<A, RQ, CD, BK, false, false>(dq, dSs, LDS, Ks, LDD, ty, tx);  // gq[i] += sum_j gS[i][j] k_j
   }
 
 #pragma unroll
@@ -376,7 +379,7 @@ __global__ void __launch_bounds__(kAttnThreads)
 #pragma unroll
     for (int c = 0; c < CD; ++c) {
       const int col = tx + 16 * c;
-      if (col < Dh) gq[(bh * N + i) * Dh + col] = dq[a][c] * scale;
+      if (col < Dh) gq[(bh * N + i) * Dh + col] = T(dq[a][c] * scale);
     }
   }
 }
@@ -400,15 +403,19 @@ struct TileSize<float> {
   static constexpr int BQ = 64, BK = 64;
 };
 template <>
+struct TileSize<bf16> {  // tiles hold float (acc_t): the same sizes as f32
+  static constexpr int BQ = 64, BK = 64;
+};
+template <>
 struct TileSize<double> {
   static constexpr int BQ = 32, BK = 32;
 };
 
 template <typename T, int DH>
-void forward_dh(const T* q, const T* k, const T* v, const Mask<T>& mask, T* o, T* lse, int64_t BH, int64_t N,
-                int64_t M, int Dh, T scale) {
+void forward_dh(const T* q, const T* k, const T* v, const Mask<T>& mask, T* o, acc_t<T>* lse, int64_t BH, int64_t N,
+                int64_t M, int Dh, acc_t<T> scale) {
   constexpr int BQ = TileSize<T>::BQ, BK = TileSize<T>::BK;
-  constexpr size_t smem = fwd_smem_bytes<T, DH, BQ, BK>();
+  constexpr size_t smem = fwd_smem_bytes<acc_t<T>, DH, BQ, BK>();
   static const bool once = (allow_smem(attn_fwd_kernel<T, DH, BQ, BK>, smem,
                                        "attention_forward (cudaFuncSetAttribute, attn_fwd_kernel)"),
                             true);
@@ -423,10 +430,10 @@ void forward_dh(const T* q, const T* k, const T* v, const Mask<T>& mask, T* o, T
 }
 
 template <typename T, int DH>
-void backward_dh(const T* q, const T* k, const T* v, const Mask<T>& mask, const T* lse, const T* Dv, const T* go,
-                 T* gq, T* gk, T* gv, int64_t BH, int64_t N, int64_t M, int Dh, T scale) {
+void backward_dh(const T* q, const T* k, const T* v, const Mask<T>& mask, const acc_t<T>* lse, const acc_t<T>* Dv,
+                 const T* go, T* gq, T* gk, T* gv, int64_t BH, int64_t N, int64_t M, int Dh, acc_t<T> scale) {
   constexpr int BQ = TileSize<T>::BQ, BK = TileSize<T>::BK;
-  constexpr size_t smem_kv = dkdv_smem_bytes<T, DH, BQ, BK>(), smem_q = dq_smem_bytes<T, DH, BQ, BK>();
+  constexpr size_t smem_kv = dkdv_smem_bytes<acc_t<T>, DH, BQ, BK>(), smem_q = dq_smem_bytes<acc_t<T>, DH, BQ, BK>();
   static const bool once = (allow_smem(attn_dkdv_kernel<T, DH, BQ, BK>, smem_kv,
                                        "attention_backward (cudaFuncSetAttribute, attn_dkdv_kernel)"),
                             allow_smem(attn_dq_kernel<T, DH, BQ, BK>, smem_q,
@@ -450,12 +457,12 @@ Mask<T> mask_of(const MaskView& m) {
   return Mask<T>{static_cast<const T*>(m.data), m.H < 1 ? 1 : m.H, m.sb, m.sh, m.si, m.sj};
 }
 
-template <typename T>
-__global__ void attn_no_keys_kernel(T* __restrict__ o, T* __restrict__ lse, int64_t rows, int Dh) {
+template <typename T, typename A = acc_t<T>>
+__global__ void attn_no_keys_kernel(T* __restrict__ o, A* __restrict__ lse, int64_t rows, int Dh) {
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < rows * Dh;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const T nan = d_inf<T>() - d_inf<T>();
-    o[e] = nan;
+    const A nan = d_inf<A>() - d_inf<A>();
+    o[e] = T(nan);
     if (e % Dh == 0) lse[e / Dh] = nan;
   }
 }
@@ -463,7 +470,7 @@ __global__ void attn_no_keys_kernel(T* __restrict__ o, T* __restrict__ lse, int6
 }  // namespace
 
 template <typename T>
-void attention_forward(const T* q, const T* k, const T* v, const MaskView& mask, T* o, T* lse, int64_t BH, int64_t N,
+void attention_forward(const T* q, const T* k, const T* v, const MaskView& mask, T* o, acc_t<T>* lse, int64_t BH, int64_t N,
                        int64_t M, int64_t Dh, double scale) {
   SG_CHECK(Dh >= 1 && Dh <= 128, "attention_forward: head dim {} is not supported on CUDA (1 to 128)", Dh);
   if (BH <= 0 || N <= 0) return;
@@ -473,7 +480,7 @@ void attention_forward(const T* q, const T* k, const T* v, const MaskView& mask,
     return;
   }
   const Mask<T> mk = mask_of<T>(mask);
-  const T s = static_cast<T>(scale);
+  const acc_t<T> s = static_cast<acc_t<T>>(scale);
   const int dh = static_cast<int>(Dh);
   if (Dh <= 32) forward_dh<T, 32>(q, k, v, mk, o, lse, BH, N, M, dh, s);
   else if (Dh <= 64) forward_dh<T, 64>(q, k, v, mk, o, lse, BH, N, M, dh, s);
@@ -482,7 +489,7 @@ void attention_forward(const T* q, const T* k, const T* v, const MaskView& mask,
 }
 
 template <typename T>
-void attention_backward(const T* q, const T* k, const T* v, const MaskView& mask, const T* o, const T* lse,
+void attention_backward(const T* q, const T* k, const T* v, const MaskView& mask, const T* o, const acc_t<T>* lse,
                         const T* go, T* gq, T* gk, T* gv, int64_t BH, int64_t N, int64_t M, int64_t Dh, double scale) {
   SG_CHECK(Dh >= 1 && Dh <= 128, "attention_backward: head dim {} is not supported on CUDA (1 to 128)", Dh);
   if (BH <= 0) return;
@@ -494,13 +501,13 @@ void attention_backward(const T* q, const T* k, const T* v, const MaskView& mask
     }
     return;
   }
-  Scratch dscratch(static_cast<size_t>(BH * N) * sizeof(T));
-  T* Dv = dscratch.as<T>();
+  Scratch dscratch(static_cast<size_t>(BH * N) * sizeof(acc_t<T>));
+  acc_t<T>* Dv = dscratch.as<acc_t<T>>();
   attn_rowdot_kernel<T><<<grid_for(BH * N, kThreads / 32), kThreads, 0, stream()>>>(go, o, Dv, BH * N,
                                                                                   static_cast<int>(Dh));
   check_launch("attention_backward (attn_rowdot_kernel)");
   const Mask<T> mk = mask_of<T>(mask);
-  const T s = static_cast<T>(scale);
+  const acc_t<T> s = static_cast<acc_t<T>>(scale);
   const int dh = static_cast<int>(Dh);
   if (Dh <= 32) backward_dh<T, 32>(q, k, v, mk, lse, Dv, go, gq, gk, gv, BH, N, M, dh, s);
   else if (Dh <= 64) backward_dh<T, 64>(q, k, v, mk, lse, Dv, go, gq, gk, gv, BH, N, M, dh, s);
@@ -518,5 +525,10 @@ template void attention_backward<float>(const float*, const float*, const float*
 template void attention_backward<double>(const double*, const double*, const double*, const MaskView&, const double*,
                                          const double*, const double*, double*, double*, double*, int64_t, int64_t,
                                          int64_t, int64_t, double);
+template void attention_forward<bf16>(const bf16*, const bf16*, const bf16*, const MaskView&, bf16*, float*, int64_t,
+                                      int64_t, int64_t, int64_t, double);
+template void attention_backward<bf16>(const bf16*, const bf16*, const bf16*, const MaskView&, const bf16*,
+                                       const float*, const bf16*, bf16*, bf16*, bf16*, int64_t, int64_t, int64_t,
+                                       int64_t, double);
 
 }  // namespace sg::cuda

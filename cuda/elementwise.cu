@@ -1,6 +1,7 @@
 // elementwise.cu: unary maps and their derivatives, broadcasting binary ops. Same formulas as
 // cpu/elementwise.cpp (stable sigmoid, log_sigmoid, softplus; tanh-form gelu). One thread per element,
 // grid-stride; the op is a template parameter, so each (op, type) pair is its own branch-free kernel.
+// bf16 elements are read into float, computed in float and rounded once when stored.
 #include "cuda/common.cuh"
 
 namespace sg::cuda {
@@ -68,21 +69,22 @@ constexpr bool deriv_needs_y(Unary op) {
   return op == Unary::Exp || op == Unary::Sqrt || op == Unary::Rsqrt || op == Unary::Tanh || op == Unary::Sigmoid;
 }
 
-template <Unary OP, typename T>
-__global__ void unary_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t n, T p) {
+// T: the element type in memory; A = acc_t<T>: the type the formula runs in (float for bf16).
+template <Unary OP, typename T, typename A = acc_t<T>>
+__global__ void unary_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t n, A p) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    y[i] = unary_fwd<OP>(x[i], p);
+    y[i] = T(unary_fwd<OP, A>(A(x[i]), p));
 }
 
-template <Unary OP, typename T>
+template <Unary OP, typename T, typename A = acc_t<T>>
 __global__ void unary_backward_kernel(const T* __restrict__ x, const T* __restrict__ y, const T* __restrict__ gy,
-                                      T* __restrict__ gx, int64_t n, T p) {
+                                      T* __restrict__ gx, int64_t n, A p) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const T v = deriv_needs_x(OP) ? x[i] : T(0);
-    const T w = deriv_needs_y(OP) ? y[i] : T(0);
-    gx[i] = gy[i] * unary_deriv<OP>(v, w, p);
+    const A v = deriv_needs_x(OP) ? A(x[i]) : A(0);
+    const A w = deriv_needs_y(OP) ? A(y[i]) : A(0);
+    gx[i] = T(A(gy[i]) * unary_deriv<OP, A>(v, w, p));
   }
 }
 
@@ -96,32 +98,32 @@ __device__ __forceinline__ T binary_op(T u, T v) {
 }
 
 // out[i] = a[off_a(i)] op b[off_b(i)]; stride[0] is a's, stride[1] b's.
-template <Binary OP, typename T>
+template <Binary OP, typename T, typename A = acc_t<T>>
 __global__ void binary_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
                               StridedArgs<2> s, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     int64_t off[2];
     strided_offsets<2>(s, i, off);
-    out[i] = binary_op<OP>(a[off[0]], b[off[1]]);
+    out[i] = T(binary_op<OP, A>(A(a[off[0]]), A(b[off[1]])));
   }
 }
 
 // Both operands contiguous with the output's shape: no index arithmetic.
-template <Binary OP, typename T>
+template <Binary OP, typename T, typename A = acc_t<T>>
 __global__ void binary_flat_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    out[i] = binary_op<OP>(a[i], b[i]);
+    out[i] = T(binary_op<OP, A>(A(a[i]), A(b[i])));
 }
 
 template <Unary OP, typename T>
-void launch_unary(const T* x, T* y, int64_t n, T p) {
+void launch_unary(const T* x, T* y, int64_t n, acc_t<T> p) {
   unary_kernel<OP, T><<<grid_for(n), kThreads, 0, stream()>>>(x, y, n, p);
   check_launch("unary (unary_kernel)");
 }
 template <Unary OP, typename T>
-void launch_unary_backward(const T* x, const T* y, const T* gy, T* gx, int64_t n, T p) {
+void launch_unary_backward(const T* x, const T* y, const T* gy, T* gx, int64_t n, acc_t<T> p) {
   unary_backward_kernel<OP, T><<<grid_for(n), kThreads, 0, stream()>>>(x, y, gy, gx, n, p);
   check_launch("unary_backward (unary_backward_kernel)");
 }
@@ -158,7 +160,7 @@ void launch_binary(const T* a, const T* b, T* out, const StridedArgs<2>& s, int6
 template <typename T>
 void unary(Unary op, const T* x, T* y, int64_t n, double param) {
   if (n <= 0) return;
-  const T p = static_cast<T>(param);
+  const acc_t<T> p = static_cast<acc_t<T>>(param);
   SG_UNARY_CASES(launch_unary, x, y, n, p)
   fail("unary: unknown op {}", static_cast<int>(op));
 }
@@ -166,7 +168,7 @@ void unary(Unary op, const T* x, T* y, int64_t n, double param) {
 template <typename T>
 void unary_backward(Unary op, const T* x, const T* y, const T* gy, T* gx, int64_t n, double param) {
   if (n <= 0) return;
-  const T p = static_cast<T>(param);
+  const acc_t<T> p = static_cast<acc_t<T>>(param);
   SG_UNARY_CASES(launch_unary_backward, x, y, gy, gx, n, p)
   fail("unary_backward: unknown op {}", static_cast<int>(op));
 }
@@ -195,6 +197,7 @@ void binary(Binary op, const T* a, const Dims& as, const T* b, const Dims& bs, T
   template void binary<T>(Binary, const T*, const Dims&, const T*, const Dims&, T*, const Dims&);
 SG_INSTANTIATE(float)
 SG_INSTANTIATE(double)
+SG_INSTANTIATE(bf16)
 #undef SG_INSTANTIATE
 
 }  // namespace sg::cuda

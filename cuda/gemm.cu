@@ -1,4 +1,5 @@
-// gemm.cu: C[M,N] = alpha * op(A) @ op(B) + beta * C through cuBLAS (Sgemm for f32, Dgemm for f64).
+// gemm.cu: C[M,N] = alpha * op(A) @ op(B) + beta * C through cuBLAS (Sgemm for f32, Dgemm for f64, GemmEx with
+// bf16 operands and f32 compute for bf16).
 // The engine is row-major and cuBLAS column-major: a row-major matrix with leading dim ld is, read
 // column-major, its transpose with the same ld. So C^T = op(B)^T op(A)^T is computed: cuBLAS gets B
 // first and A second, with M and N swapped and each transpose flag kept as it is.
@@ -31,14 +32,14 @@ cublasHandle_t handle() {
 }
 
 // K == 0: op(A) @ op(B) is all zeros, C = beta * C (zeros when beta == 0, whatever C held).
-template <typename T>
-__global__ void scale_kernel(T* __restrict__ C, int64_t M, int64_t N, int64_t ldc, T beta) {
+template <typename T, typename A = acc_t<T>>
+__global__ void scale_kernel(T* __restrict__ C, int64_t M, int64_t N, int64_t ldc, A beta) {
   const int64_t n = M * N;
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < n;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t i = e / N, j = e - i * N;
     T* c = C + i * ldc + j;
-    *c = beta == T(0) ? T(0) : beta * *c;
+    *c = T(beta == A(0) ? A(0) : beta * A(*c));
   }
 }
 
@@ -55,8 +56,8 @@ int to_int(int64_t v, const char* what, int64_t M, int64_t N, int64_t K) {
 }
 
 template <typename T>
-void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
-               int64_t ldb, T beta, T* C, int64_t ldc) {
+void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, acc_t<T> alpha, const T* A, int64_t lda, const T* B,
+               int64_t ldb, acc_t<T> beta, T* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   ldc = fix_ld(ldc, M, N);
   if (K <= 0) {
@@ -71,6 +72,11 @@ void gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const
   const cublasOperation_t opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
   if constexpr (std::is_same_v<T, float>) {
     check_cublas(cublasSgemm(handle(), opb, opa, m, n, k, &alpha, B, ib, A, ia, &beta, C, ic), "gemm: cublasSgemm");
+  } else if constexpr (std::is_same_v<T, bf16>) {
+    // bf16 in and out, f32 accumulation (tensor cores); alpha and beta are float.
+    check_cublas(cublasGemmEx(handle(), opb, opa, m, n, k, &alpha, B, CUDA_R_16BF, ib, A, CUDA_R_16BF, ia, &beta, C,
+                              CUDA_R_16BF, ic, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                 "gemm: cublasGemmEx (bf16, f32 compute)");
   } else {
     check_cublas(cublasDgemm(handle(), opb, opa, m, n, k, &alpha, B, ib, A, ia, &beta, C, ic), "gemm: cublasDgemm");
   }
@@ -88,6 +94,12 @@ template <>
 void gemm<double>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
                   const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
   gemm_impl<double>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template <>
+void gemm<bf16>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A, int64_t lda,
+                const bf16* B, int64_t ldb, float beta, bf16* C, int64_t ldc) {
+  gemm_impl<bf16>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace sg::cuda

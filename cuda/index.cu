@@ -50,10 +50,10 @@ __global__ void __launch_bounds__(kScatterThreads)
       else hi = mid;
     }
     if (c >= D || r < 0 || r >= V) continue;
-    T acc = T(0);
+    acc_t<T> acc = 0;  // float for bf16: one rounding per output
 #pragma unroll 16  // many loads in flight: a long run (a padding token) is one serial sum per column
-    for (int64_t t = s; t < lo; ++t) acc += gout[static_cast<int64_t>(pos[t]) * D + c];
-    gsrc[r * D + c] = acc;
+    for (int64_t t = s; t < lo; ++t) acc += acc_t<T>(gout[static_cast<int64_t>(pos[t]) * D + c]);
+    gsrc[r * D + c] = T(acc);
   }
 }
 
@@ -108,5 +108,7 @@ template void gather_rows<float>(const float*, const int64_t*, float*, int64_t, 
 template void gather_rows<double>(const double*, const int64_t*, double*, int64_t, int64_t);
 template void scatter_add_rows<float>(const float*, const int64_t*, float*, int64_t, int64_t, int64_t);
 template void scatter_add_rows<double>(const double*, const int64_t*, double*, int64_t, int64_t, int64_t);
+template void gather_rows<bf16>(const bf16*, const int64_t*, bf16*, int64_t, int64_t);
+template void scatter_add_rows<bf16>(const bf16*, const int64_t*, bf16*, int64_t, int64_t, int64_t);
 
 }  // namespace sg::cuda

@@ -1,5 +1,6 @@
 // norm.cu: fused layer norm over the last dim (formulas in cpu/norm.cpp), x: [rows, D].
 //   forward:          one warp per row (4 rows per 128-thread block), row sums in double
+//   (bf16 x, w, b, y: read into float, mean and rstd kept in float, each output rounded once)
 //   backward, gx:     one warp per row
 //   backward, gw/gb:  rows cut into kChunks fixed chunks; one thread per (chunk, column) sums its chunk's rows
 //                     in order into a double partial; a second kernel adds the partials of each column in
@@ -13,10 +14,10 @@ constexpr int kRowThreads = 128;  // 4 warps, one row each
 constexpr int64_t kChunks = 512;  // row chunks for the weight and bias gradients
 constexpr int kColThreads = 128;
 
-template <typename T>
+template <typename T, typename A = acc_t<T>>
 __global__ void __launch_bounds__(kRowThreads)
     layer_norm_forward_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
-                              T* __restrict__ y, T* __restrict__ mean, T* __restrict__ rstd, int64_t rows, int64_t D,
+                              T* __restrict__ y, A* __restrict__ mean, A* __restrict__ rstd, int64_t rows, int64_t D,
                               double eps) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (kRowThreads / 32);
@@ -26,15 +27,15 @@ __global__ void __launch_bounds__(kRowThreads)
     double s = 0;
     for (int64_t i = lane; i < D; i += 32) s += static_cast<double>(xr[i]);
     s = warp_sum(s);
-    const T mu = static_cast<T>(s / static_cast<double>(D));
+    const A mu = static_cast<A>(s / static_cast<double>(D));
     double v = 0;
     for (int64_t i = lane; i < D; i += 32) {
-      const T d = xr[i] - mu;
+      const A d = A(xr[i]) - mu;
       v += static_cast<double>(d * d);
     }
     v = warp_sum(v);
-    const T rs = static_cast<T>(1.0 / ::sqrt(v / static_cast<double>(D) + eps));
-    for (int64_t i = lane; i < D; i += 32) yr[i] = (xr[i] - mu) * rs * w[i] + b[i];
+    const A rs = static_cast<A>(1.0 / ::sqrt(v / static_cast<double>(D) + eps));
+    for (int64_t i = lane; i < D; i += 32) yr[i] = T((A(xr[i]) - mu) * rs * A(w[i]) + A(b[i]));
     if (lane == 0) {
       mean[r] = mu;
       rstd[r] = rs;
@@ -42,39 +43,39 @@ __global__ void __launch_bounds__(kRowThreads)
   }
 }
 
-template <typename T>
+template <typename T, typename A = acc_t<T>>
 __global__ void __launch_bounds__(kRowThreads)
-    layer_norm_backward_gx_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ mean,
-                                  const T* __restrict__ rstd, const T* __restrict__ gy, T* __restrict__ gx,
+    layer_norm_backward_gx_kernel(const T* __restrict__ x, const T* __restrict__ w, const A* __restrict__ mean,
+                                  const A* __restrict__ rstd, const T* __restrict__ gy, T* __restrict__ gx,
                                   int64_t rows, int64_t D) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (kRowThreads / 32);
   for (int64_t r = blockIdx.x * static_cast<int64_t>(kRowThreads / 32) + (threadIdx.x >> 5); r < rows; r += warps) {
     const T* xr = x + r * D;
     const T* gr = gy + r * D;
-    const T mu = mean[r], rs = rstd[r];
+    const A mu = mean[r], rs = rstd[r];
     double sg = 0, sgx = 0;
     for (int64_t i = lane; i < D; i += 32) {
-      const T xhat = (xr[i] - mu) * rs;
-      const T g = mul_rn(gr[i], w[i]);
+      const A xhat = (A(xr[i]) - mu) * rs;
+      const A g = mul_rn(A(gr[i]), A(w[i]));
       sg += static_cast<double>(g);
       sgx += static_cast<double>(g * xhat);
     }
     sg = warp_sum(sg);
     sgx = warp_sum(sgx);
-    const T mg = static_cast<T>(sg / static_cast<double>(D)), mgx = static_cast<T>(sgx / static_cast<double>(D));
+    const A mg = static_cast<A>(sg / static_cast<double>(D)), mgx = static_cast<A>(sgx / static_cast<double>(D));
     T* gxr = gx + r * D;
     for (int64_t i = lane; i < D; i += 32) {
-      const T xhat = (xr[i] - mu) * rs;
-      gxr[i] = rs * (mul_rn(gr[i], w[i]) - mg - mul_rn(xhat, mgx));  // g - mean(g) cancels: no FMA
+      const A xhat = (A(xr[i]) - mu) * rs;
+      gxr[i] = T(rs * (mul_rn(A(gr[i]), A(w[i])) - mg - mul_rn(xhat, mgx)));  // g - mean(g) cancels: no FMA
     }
   }
 }
 
 // grid (ceil(D / kColThreads), chunks): partial sums of gy * xhat and gy over the chunk's rows.
-template <typename T>
+template <typename T, typename A = acc_t<T>>
 __global__ void __launch_bounds__(kColThreads)
-    layer_norm_backward_partial_kernel(const T* __restrict__ x, const T* __restrict__ mean, const T* __restrict__ rstd,
+    layer_norm_backward_partial_kernel(const T* __restrict__ x, const A* __restrict__ mean, const A* __restrict__ rstd,
                                        const T* __restrict__ gy, double* __restrict__ pw, double* __restrict__ pb,
                                        int64_t rows, int64_t D, int64_t chunks) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(kColThreads) + threadIdx.x;
@@ -83,8 +84,8 @@ __global__ void __launch_bounds__(kColThreads)
     const int64_t r0 = rows * c / chunks, r1 = rows * (c + 1) / chunks;
     double aw = 0, ab = 0;
     for (int64_t r = r0; r < r1; ++r) {
-      const T g = gy[r * D + i];
-      const T xhat = (x[r * D + i] - mean[r]) * rstd[r];
+      const A g = A(gy[r * D + i]);
+      const A xhat = (A(x[r * D + i]) - mean[r]) * rstd[r];
       aw += static_cast<double>(g * xhat);
       ab += static_cast<double>(g);
     }
@@ -108,7 +109,7 @@ __global__ void layer_norm_backward_final_kernel(const double* __restrict__ pw, 
 }  // namespace
 
 template <typename T>
-void layer_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t D,
+void layer_norm_forward(const T* x, const T* w, const T* b, T* y, acc_t<T>* mean, acc_t<T>* rstd, int64_t rows, int64_t D,
                         double eps) {
   if (rows <= 0) return;
   const unsigned blocks = grid_for(rows, kRowThreads / 32);
@@ -117,7 +118,7 @@ void layer_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rs
 }
 
 template <typename T>
-void layer_norm_backward(const T* x, const T* w, const T* mean, const T* rstd, const T* gy, T* gx, T* gw, T* gb,
+void layer_norm_backward(const T* x, const T* w, const acc_t<T>* mean, const acc_t<T>* rstd, const T* gy, T* gx, T* gw, T* gb,
                          int64_t rows, int64_t D) {
   if (D <= 0) return;
   if (rows <= 0) {
@@ -150,5 +151,9 @@ template void layer_norm_backward<float>(const float*, const float*, const float
                                          float*, float*, int64_t, int64_t);
 template void layer_norm_backward<double>(const double*, const double*, const double*, const double*, const double*,
                                           double*, double*, double*, int64_t, int64_t);
+template void layer_norm_forward<bf16>(const bf16*, const bf16*, const bf16*, bf16*, float*, float*, int64_t, int64_t,
+                                       double);
+template void layer_norm_backward<bf16>(const bf16*, const bf16*, const float*, const float*, const bf16*, bf16*, bf16*,
+                                        bf16*, int64_t, int64_t);
 
 }  // namespace sg::cuda

@@ -1,5 +1,6 @@
 // softmax.cu: stable softmax / log_softmax over the middle dim of [outer, r, inner], and the backward
-// (formulas in cpu/softmax.cpp). Sums accumulate in double as on the CPU; no atomics.
+// (formulas in cpu/softmax.cpp). Sums accumulate in double as on the CPU; no atomics. bf16 is computed in
+// float (acc_t) and rounded once when stored.
 //   inner == 1, r <= 1024: one warp per row;  inner == 1, r > 1024: one 256-thread block per row
 //   inner > 1: one thread per (outer, inner) column, walking r (coalesced across the inner index)
 #include "cuda/common.cuh"
@@ -50,22 +51,23 @@ __device__ __forceinline__ int64_t row_step() {
 template <typename G, typename T>
 __global__ void softmax_rows_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t r, bool log) {
   __shared__ double red_d[kThreads / 32];
-  __shared__ T red_t[kThreads / 32];
+  using A = acc_t<T>;
+  __shared__ A red_t[kThreads / 32];
   for (int64_t o = first_row<G>(); o < outer; o += row_step<G>()) {
     const T* xr = x + o * r;
     T* yr = y + o * r;
-    T m = -d_inf<T>();
-    for (int64_t k = G::rank(); k < r; k += G::size) m = d_max(m, xr[k]);
+    A m = -d_inf<A>();
+    for (int64_t k = G::rank(); k < r; k += G::size) m = d_max(m, A(xr[k]));
     m = G::max(m, red_t);
     double s = 0;
-    for (int64_t k = G::rank(); k < r; k += G::size) s += static_cast<double>(d_exp(xr[k] - m));
+    for (int64_t k = G::rank(); k < r; k += G::size) s += static_cast<double>(d_exp(A(xr[k]) - m));
     s = G::sum(s, red_d);
     if (log) {
-      const T ls = static_cast<T>(::log(s));
-      for (int64_t k = G::rank(); k < r; k += G::size) yr[k] = xr[k] - m - ls;
+      const A ls = static_cast<A>(::log(s));
+      for (int64_t k = G::rank(); k < r; k += G::size) yr[k] = T(A(xr[k]) - m - ls);
     } else {
-      const T inv = static_cast<T>(1.0 / s);
-      for (int64_t k = G::rank(); k < r; k += G::size) yr[k] = d_exp(xr[k] - m) * inv;
+      const A inv = static_cast<A>(1.0 / s);
+      for (int64_t k = G::rank(); k < r; k += G::size) yr[k] = T(d_exp(A(xr[k]) - m) * inv);
     }
   }
 }
@@ -73,6 +75,7 @@ __global__ void softmax_rows_kernel(const T* __restrict__ x, T* __restrict__ y, 
 template <typename G, typename T>
 __global__ void softmax_backward_rows_kernel(const T* __restrict__ y, const T* __restrict__ gy, T* __restrict__ gx,
                                              int64_t outer, int64_t r, bool log) {
+  using A = acc_t<T>;
   __shared__ double red_d[kThreads / 32];
   for (int64_t o = first_row<G>(); o < outer; o += row_step<G>()) {
     const T* yr = y + o * r;
@@ -82,13 +85,13 @@ __global__ void softmax_backward_rows_kernel(const T* __restrict__ y, const T* _
     if (log) {
       for (int64_t k = G::rank(); k < r; k += G::size) s += static_cast<double>(gr[k]);
     } else {
-      for (int64_t k = G::rank(); k < r; k += G::size) s += static_cast<double>(gr[k] * yr[k]);
+      for (int64_t k = G::rank(); k < r; k += G::size) s += static_cast<double>(A(gr[k]) * A(yr[k]));
     }
-    const T st = static_cast<T>(G::sum(s, red_d));
+    const A st = static_cast<A>(G::sum(s, red_d));
     if (log) {
-      for (int64_t k = G::rank(); k < r; k += G::size) xr[k] = gr[k] - d_exp(yr[k]) * st;
+      for (int64_t k = G::rank(); k < r; k += G::size) xr[k] = T(A(gr[k]) - d_exp(A(yr[k])) * st);
     } else {
-      for (int64_t k = G::rank(); k < r; k += G::size) xr[k] = yr[k] * (gr[k] - st);
+      for (int64_t k = G::rank(); k < r; k += G::size) xr[k] = T(A(yr[k]) * (A(gr[k]) - st));
     }
   }
 }
@@ -100,18 +103,19 @@ __global__ void softmax_cols_kernel(const T* __restrict__ x, T* __restrict__ y, 
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < n;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t o = e / inner, i = e - o * inner;
+    using A = acc_t<T>;
     const T* xr = x + o * r * inner + i;
     T* yr = y + o * r * inner + i;
-    T m = xr[0];
-    for (int64_t k = 1; k < r; ++k) m = d_max(m, xr[k * inner]);
+    A m = A(xr[0]);
+    for (int64_t k = 1; k < r; ++k) m = d_max(m, A(xr[k * inner]));
     double s = 0;
-    for (int64_t k = 0; k < r; ++k) s += static_cast<double>(d_exp(xr[k * inner] - m));
+    for (int64_t k = 0; k < r; ++k) s += static_cast<double>(d_exp(A(xr[k * inner]) - m));
     if (log) {
-      const T ls = static_cast<T>(::log(s));
-      for (int64_t k = 0; k < r; ++k) yr[k * inner] = xr[k * inner] - m - ls;
+      const A ls = static_cast<A>(::log(s));
+      for (int64_t k = 0; k < r; ++k) yr[k * inner] = T(A(xr[k * inner]) - m - ls);
     } else {
-      const T inv = static_cast<T>(1.0 / s);
-      for (int64_t k = 0; k < r; ++k) yr[k * inner] = d_exp(xr[k * inner] - m) * inv;
+      const A inv = static_cast<A>(1.0 / s);
+      for (int64_t k = 0; k < r; ++k) yr[k * inner] = T(d_exp(A(xr[k * inner]) - m) * inv);
     }
   }
 }
@@ -123,16 +127,18 @@ __global__ void softmax_backward_cols_kernel(const T* __restrict__ y, const T* _
   for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < n;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t o = e / inner, i = e - o * inner;
+    using A = acc_t<T>;
     const int64_t base = o * r * inner + i;
     double s = 0;
     if (log) {
       for (int64_t k = 0; k < r; ++k) s += static_cast<double>(gy[base + k * inner]);
-      const T st = static_cast<T>(s);
-      for (int64_t k = 0; k < r; ++k) gx[base + k * inner] = gy[base + k * inner] - d_exp(y[base + k * inner]) * st;
+      const A st = static_cast<A>(s);
+      for (int64_t k = 0; k < r; ++k)
+        gx[base + k * inner] = T(A(gy[base + k * inner]) - d_exp(A(y[base + k * inner])) * st);
     } else {
-      for (int64_t k = 0; k < r; ++k) s += static_cast<double>(gy[base + k * inner] * y[base + k * inner]);
-      const T st = static_cast<T>(s);
-      for (int64_t k = 0; k < r; ++k) gx[base + k * inner] = y[base + k * inner] * (gy[base + k * inner] - st);
+      for (int64_t k = 0; k < r; ++k) s += static_cast<double>(A(gy[base + k * inner]) * A(y[base + k * inner]));
+      const A st = static_cast<A>(s);
+      for (int64_t k = 0; k < r; ++k) gx[base + k * inner] = T(A(y[base + k * inner]) * (A(gy[base + k * inner]) - st));
     }
   }
 }
@@ -176,5 +182,7 @@ template void softmax_forward<float>(const float*, float*, int64_t, int64_t, int
 template void softmax_forward<double>(const double*, double*, int64_t, int64_t, int64_t, bool);
 template void softmax_backward<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool);
 template void softmax_backward<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, bool);
+template void softmax_forward<bf16>(const bf16*, bf16*, int64_t, int64_t, int64_t, bool);
+template void softmax_backward<bf16>(const bf16*, const bf16*, bf16*, int64_t, int64_t, int64_t, bool);
 
 }  // namespace sg::cuda

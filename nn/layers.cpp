@@ -12,7 +12,7 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, DType dtype) {
 }
 Tensor Linear::forward(const Tensor& x) {
   ModuleScope scope(name());
-  return linear(x, weight, bias);
+  return linear(x, compute(weight), compute(bias));
 }
 
 LayerNorm::LayerNorm(int64_t dim, double eps_, DType dtype) : eps(eps_) {
@@ -23,7 +23,7 @@ LayerNorm::LayerNorm(int64_t dim, double eps_, DType dtype) : eps(eps_) {
 }
 Tensor LayerNorm::forward(const Tensor& x) {
   ModuleScope scope(name());
-  return layer_norm(x, weight, bias, eps);
+  return layer_norm(x, compute(weight), compute(bias), eps);
 }
 
 Embedding::Embedding(int64_t num, int64_t dim, DType dtype) {
@@ -32,7 +32,7 @@ Embedding::Embedding(int64_t num, int64_t dim, DType dtype) {
 }
 Tensor Embedding::forward(const Tensor& ids) {
   ModuleScope scope(name());
-  return embedding(ids, weight);
+  return embedding(ids, compute(weight));
 }
 
 MLP::MLP(int64_t dim, int64_t hidden, DType dtype) : fc1(dim, hidden, true, dtype), fc2(hidden, dim, true, dtype) {
@@ -85,9 +85,10 @@ Tensor MultiheadAttention::forward(const Tensor& query, const Tensor& kv) {
   ModuleScope scope(name());
   const int64_t D = in_proj_weight.size(1);
   // The packed projection, q;k;v stacked along the output dim as torch stores them.
-  Tensor q = linear(query, in_proj_weight.narrow(0, 0, D), in_proj_bias.narrow(0, 0, D));
-  Tensor k = linear(kv, in_proj_weight.narrow(0, D, D), in_proj_bias.narrow(0, D, D));
-  Tensor v = linear(kv, in_proj_weight.narrow(0, 2 * D, D), in_proj_bias.narrow(0, 2 * D, D));
+  Tensor w = compute(in_proj_weight), b = compute(in_proj_bias);
+  Tensor q = linear(query, w.narrow(0, 0, D), b.narrow(0, 0, D));
+  Tensor k = linear(kv, w.narrow(0, D, D), b.narrow(0, D, D));
+  Tensor v = linear(kv, w.narrow(0, 2 * D, D), b.narrow(0, 2 * D, D));
   Tensor o = scaled_dot_product_attention(split_heads(q, heads), split_heads(k, heads), split_heads(v, heads));
   return out_proj.forward(merge_heads(o));
 }

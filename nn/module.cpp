@@ -77,6 +77,28 @@ std::pair<int64_t, int64_t> fans(const Tensor& t) {
 }
 
 namespace {
+thread_local bool t_has_compute = false;
+thread_local DType t_compute = DType::F32;
+}  // namespace
+
+ComputeDTypeGuard::ComputeDTypeGuard(DType dtype) : had_(t_has_compute), previous_(t_compute) {
+  SG_CHECK(is_floating(dtype), "ComputeDTypeGuard: compute dtype must be floating, got {}", dtype_name(dtype));
+  t_has_compute = true;
+  t_compute = dtype;
+}
+ComputeDTypeGuard::~ComputeDTypeGuard() {
+  t_has_compute = had_;
+  t_compute = previous_;
+}
+bool has_compute_dtype() { return t_has_compute; }
+DType compute_dtype() { return t_compute; }
+Tensor compute(const Tensor& t) {
+  if (!t_has_compute || !t.defined() || !is_floating(t.dtype()) || t.dtype() == t_compute) return t;
+  return t.to(t_compute);
+}
+Tensor to_f32_output(const Tensor& t) { return t.dtype() == DType::BF16 ? t.to(DType::F32) : t; }
+
+namespace {
 void fill_from(Tensor& t, const std::vector<double>& v) {
   NoGradGuard ng;
   t.detach().copy_(from_vector(v, t.shape(), t.dtype()).to(t.device()));

@@ -45,6 +45,26 @@ class Module {
   std::vector<Module*> children_;
 };
 
+// Mixed precision (--precision bf16). While a ComputeDTypeGuard(BF16) is alive on this thread, layers use
+// their parameters through compute(): a differentiable cast to bf16, so activations and GEMM operands are
+// bf16 (f32 accumulation inside the kernels) while the f32 master weights receive f32 gradients (the cast's
+// backward widens them). Without a guard, compute(p) is p itself.
+class ComputeDTypeGuard {
+ public:
+  explicit ComputeDTypeGuard(DType dtype);
+  ~ComputeDTypeGuard();
+  ComputeDTypeGuard(const ComputeDTypeGuard&) = delete;
+  ComputeDTypeGuard& operator=(const ComputeDTypeGuard&) = delete;
+
+ private:
+  bool had_ = false;
+  DType previous_ = DType::F32;
+};
+bool has_compute_dtype();
+DType compute_dtype();                // only when has_compute_dtype()
+Tensor compute(const Tensor& t);      // t cast to the compute dtype (floating tensors only), or t itself
+Tensor to_f32_output(const Tensor& t);  // a model output back in float32 (for normalisation and the loss)
+
 // Random initialisers, as Hugging Face's SiglipPreTrainedModel._init_weights uses them.
 struct Init {
   Generator* gen;

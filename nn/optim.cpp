@@ -30,7 +30,7 @@ void AdamW::step(double lr) {
     SG_CHECK(p.is_contiguous() && g.shape() == p.shape(), "AdamW: parameter '{}' {} has gradient {}", s.name,
              p.describe(), g.describe());
     const double wd = s.decay ? cfg_.weight_decay : 0.0;
-    SG_FLOAT_TYPES(p.dtype(), "adamw",
+    SG_F32_F64_TYPES(p.dtype(), "adamw",
                    SG_KERNEL(p.device(), adamw_step<T>, p.data<T>(), g.data<T>(), s.m.data<T>(), s.v.data<T>(),
                              p.numel(), lr, cfg_.beta1, cfg_.beta2, cfg_.eps, wd, bc1, bc2));
   }

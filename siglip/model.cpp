@@ -19,7 +19,7 @@ Tensor VisionEmbeddings::forward(const Tensor& images) {
   Tensor x;
   {
     ModuleScope p("patch_embedding");
-    x = patch_embed(images, patch_weight, patch_bias);  // [B, Np, D]
+    x = patch_embed(nn::compute(images), nn::compute(patch_weight), nn::compute(patch_bias));  // [B, Np, D]
   }
   if (positions_.device() != x.device()) positions_ = positions_.to(x.device());
   return add(x, position_embedding.forward(positions_));  // + [Np, D]
@@ -37,7 +37,7 @@ MapHead::MapHead(int64_t dim, int64_t heads, int64_t mlp_dim, double eps)
 Tensor MapHead::forward(const Tensor& x) {
   ModuleScope scope(name());
   const int64_t B = x.size(0), D = x.size(2);
-  Tensor q = probe.expand({B, 1, D});
+  Tensor q = nn::compute(probe).expand({B, 1, D});
   Tensor a = attention.forward(q, x);               // [B, 1, D]
   Tensor h = add(a, mlp.forward(layernorm.forward(a)));
   return h.select(1, 0);                            // token 0: [B, D]
@@ -167,12 +167,12 @@ void SiglipModel::init_weights(uint64_t seed) {
 
 Tensor SiglipModel::image_embeds(const Tensor& images) {
   Tensor x = images.device() == device_ ? images : images.to(device_);
-  return l2_normalize(vision_model.forward(x), -1);
+  return l2_normalize(nn::to_f32_output(vision_model.forward(x)), -1);
 }
 
 Tensor SiglipModel::text_embeds(const Tensor& ids) {
   Tensor x = ids.device() == device_ ? ids : ids.to(device_);
-  return l2_normalize(text_model.forward(x), -1);
+  return l2_normalize(nn::to_f32_output(text_model.forward(x)), -1);
 }
 
 Tensor SiglipModel::logits(const Tensor& img, const Tensor& txt) {

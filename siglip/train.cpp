@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "nn/fileio.h"
 #include "nn/optim.h"
@@ -17,6 +18,7 @@
 #include "siglip/loss.h"
 #include "siglip/plot.h"
 #include "tensor/allocator.h"
+#include "tensor/profile.h"
 #ifdef SG_CUDA
 #include "cuda/backend.h"
 #endif
@@ -27,7 +29,8 @@ namespace fs = std::filesystem;
 // One list of fields for both directions; keys missing from a saved file keep their defaults.
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainOptions, data, config, steps, batch, lr, warmup, weight_decay, beta2,
                                                 clip, loss, positives, init_bias, init_temp, device, seed, out, resume,
-                                                lock_image, log_every, ckpt_every, eval_limit, eval, image_size, channels)
+                                                lock_image, log_every, ckpt_every, eval_limit, eval, image_size, channels,
+                                                precision)
 
 namespace {
 
@@ -116,6 +119,8 @@ double train(TrainOptions opt) {
   SG_CHECK(opt.positives == "diagonal" || opt.positives == "caption" || opt.positives == "label",
            "train: --positives must be diagonal, caption or label, got '{}'", opt.positives);
   SG_CHECK(opt.device == "cpu" || opt.device == "cuda", "train: --device must be cpu or cuda, got '{}'", opt.device);
+  SG_CHECK(opt.precision == "f32" || opt.precision == "bf16", "train: --precision must be f32 or bf16, got '{}'",
+           opt.precision);
   SG_CHECK(opt.steps > 0 && opt.batch > 1, "train: need steps > 0 and batch > 1 (got {} and {})", opt.steps, opt.batch);
   run.device = opt.device == "cuda" ? Device::CUDA : Device::CPU;
 #ifdef SG_CUDA
@@ -207,12 +212,21 @@ double train(TrainOptions opt) {
   auto t_start = std::chrono::steady_clock::now();
   const int64_t first_step = run.step;
   allocator_reset_peak(Device::CPU);
+  if (opt.profile) profile::set_enabled(true);
+  double profiled_s = 0;  // wall time of the profiled steps (all but the first)
   for (; run.step < opt.steps; ++run.step) {
+    if (profile::enabled() && run.step == first_step + 1) profile::reset();  // the first step warms caches up
     auto t0 = std::chrono::steady_clock::now();
     Batch batch = run.loader->next();
     const double lr = nn::lr_at(run.step, opt.steps, warmup, opt.lr);
-    Tensor img = run.model->image_embeds(batch.images);
-    Tensor txt = run.model->text_embeds(batch.ids);
+    Tensor img, txt;
+    {
+      // bf16: the towers run in bf16 (f32 master weights); their outputs come back as f32 embeddings.
+      std::optional<nn::ComputeDTypeGuard> mixed;
+      if (opt.precision == "bf16") mixed.emplace(DType::BF16);
+      img = run.model->image_embeds(batch.images);
+      txt = run.model->text_embeds(batch.ids);
+    }
     Tensor logits = run.model->logits(img, txt);
     Tensor labels = positive_labels(opt.positives, batch.captions, batch.labels);
     if (run.step == 0 && opt.init_bias == "auto" && opt.positives != "diagonal") {
@@ -232,6 +246,7 @@ double train(TrainOptions opt) {
     last_loss = loss.item();
     SG_CHECK(std::isfinite(last_loss), "train: loss became {} at step {}; lower --lr or raise --clip", last_loss, run.step);
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (run.step > first_step) profiled_s += dt;
 
     // Collapse: every pair gets (almost) the same logit, the loss sits at its all-equal value.
     std::vector<float> lv = logits.detach().to_vector<float>();
@@ -266,6 +281,13 @@ double train(TrainOptions opt) {
     if (opt.ckpt_every > 0 && (run.step + 1) % opt.ckpt_every == 0 && run.step + 1 < opt.steps) run.save(run.step + 1);
   }
   const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  if (profile::enabled() && opt.steps - first_step > 1) {
+    const int64_t n = opt.steps - first_step - 1;
+    const double step_ms = profiled_s * 1e3 / static_cast<double>(n), kernel_ms = profile::kernel_seconds() * 1e3 / static_cast<double>(n);
+    fmt::print("profile over {} steps (after the first; every kernel synchronised, so steps run slower than unprofiled):\n{}"
+               "step {:.3f} ms = kernels {:.3f} ms + host work outside kernels {:.3f} ms\n",
+               n, profile::report(n), step_ms, kernel_ms, step_ms - kernel_ms);
+  }
   run.save(opt.steps);
   write_plot(opt.out);
   fmt::print("trained {} steps in {} ({:.2f} s/step); peak host memory in tensors {:.0f} MB; checkpoint {}/{}\n",

@@ -3,17 +3,38 @@
 #pragma once
 #include "cpu/kernels.h"
 #include "tensor/error.h"
+#include "tensor/profile.h"
+// The KernelScope temporary lives to the end of the full expression: it times the kernel call (profile.h).
 #ifdef SG_CUDA
 #include "cuda/kernels.h"
-#define SG_KERNEL(dev, fn, ...) \
-  ((dev) == ::sg::Device::CUDA ? ::sg::cuda::fn(__VA_ARGS__) : ::sg::cpu::fn(__VA_ARGS__))
+#define SG_KERNEL(dev, fn, ...)                  \
+  (::sg::profile::KernelScope(#fn, (dev)), \
+   ((dev) == ::sg::Device::CUDA ? ::sg::cuda::fn(__VA_ARGS__) : ::sg::cpu::fn(__VA_ARGS__)))
 #else
-#define SG_KERNEL(dev, fn, ...) \
-  ((dev) == ::sg::Device::CUDA ? ::sg::fail("{}: this build has no CUDA support", #fn) : ::sg::cpu::fn(__VA_ARGS__))
+#define SG_KERNEL(dev, fn, ...)                                                                       \
+  (::sg::profile::KernelScope(#fn, (dev)),                                                      \
+   ((dev) == ::sg::Device::CUDA ? ::sg::fail("{}: this build has no CUDA support", #fn) : ::sg::cpu::fn(__VA_ARGS__)))
 #endif
 
-// SG_FLOAT_TYPES(dtype, op, body): runs body with `T` = float or double; other dtypes are an error naming op.
-#define SG_FLOAT_TYPES(dtype, op, ...)                                                            \
+// SG_FLOAT_TYPES(dtype, op, body): runs body with `T` = float, double or bf16; other dtypes are an error naming op.
+#define SG_FLOAT_TYPES(dtype, op, ...)                                                                    \
+  do {                                                                                                    \
+    if ((dtype) == ::sg::DType::F32) {                                                                    \
+      using T = float;                                                                                    \
+      __VA_ARGS__;                                                                                        \
+    } else if ((dtype) == ::sg::DType::F64) {                                                             \
+      using T = double;                                                                                   \
+      __VA_ARGS__;                                                                                        \
+    } else if ((dtype) == ::sg::DType::BF16) {                                                            \
+      using T = ::sg::bf16;                                                                               \
+      __VA_ARGS__;                                                                                        \
+    } else {                                                                                              \
+      ::sg::fail("{}: dtype {} is not supported (float32, float64 or bfloat16)", op, ::sg::dtype_name(dtype)); \
+    }                                                                                                     \
+  } while (0)
+
+// SG_F32_F64_TYPES: the same for kernels that take float or double only (the optimiser's master weights).
+#define SG_F32_F64_TYPES(dtype, op, ...)                                                          \
   do {                                                                                            \
     if ((dtype) == ::sg::DType::F32) {                                                            \
       using T = float;                                                                            \

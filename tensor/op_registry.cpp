@@ -646,6 +646,29 @@ double forward_error(const OpCase& c, DType dtype, Layout layout, uint64_t seed)
   return err / scale;
 }
 
+double bf16_forward_error(const OpCase& c, uint64_t seed) {
+  NoGradGuard ng;
+  Generator g(seed);
+  std::vector<Tensor> xs = c.make_inputs(DType::F32, g);
+  for (auto& x : xs)
+    if (x.dtype() == DType::F32) x = x.to(DType::BF16);
+  Tensor y = c.forward(xs);
+  SG_CHECK(y.dtype() == DType::BF16 || y.dtype() == DType::I64, "{}: bf16 inputs gave a {} output", c.full_name(),
+           dtype_name(y.dtype()));
+  std::vector<Tensor> x64;
+  for (const auto& x : xs) x64.push_back(x.dtype() == DType::I64 ? x : x.to(DType::F64));
+  Tensor r = c.reference(x64);
+  std::vector<double> a = y.to_vector<double>(), b = r.to_vector<double>();
+  SG_CHECK(a.size() == b.size(), "{}: bf16 output has {} elements, the reference {}", c.full_name(), a.size(), b.size());
+  double err = 0, scale = 1;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
+    err = std::max(err, std::abs(a[i] - b[i]));
+    scale = std::max(scale, std::abs(b[i]));
+  }
+  return err / scale;
+}
+
 GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed) {
   Generator g(seed);
   std::vector<Tensor> xs = c.make_inputs(DType::F64, g);
@@ -662,19 +685,20 @@ GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed) {
 }
 
 #ifdef SG_CUDA
-double cuda_parity_error(const OpCase& c, uint64_t seed) {
-  // The same f32 inputs on both devices; forward, then backward with the same random cotangent.
+double cuda_parity_error(const OpCase& c, uint64_t seed, DType dtype) {
+  // The same inputs on both devices; forward, then backward with the same random cotangent.
   auto run = [&](Device dev, std::vector<double>& out, std::vector<std::vector<double>>& grads) {
     Generator g(seed);
     std::vector<Tensor> xs = c.make_inputs(DType::F32, g);
     for (size_t i = 0; i < xs.size(); ++i) {
+      if (xs[i].dtype() == DType::F32) xs[i] = xs[i].to(dtype);
       xs[i] = xs[i].to(dev);
       bool no_grad = std::find(c.no_grad_inputs.begin(), c.no_grad_inputs.end(), i) != c.no_grad_inputs.end();
-      if (xs[i].dtype() == DType::F32 && !no_grad) xs[i].requires_grad_();
+      if (xs[i].dtype() == dtype && !no_grad) xs[i].requires_grad_();
     }
     Tensor y = c.forward(xs);
     Generator gw(seed + 1);
-    Tensor w = randn(y.shape(), DType::F32, &gw).to(dev);
+    Tensor w = randn(y.shape(), DType::F32, &gw).to(y.dtype()).to(dev);
     if (y.requires_grad()) sum(mul(y, w)).backward();
     out = y.to_vector<double>();
     grads.clear();

@@ -43,9 +43,13 @@ Tensor relayout(const Tensor& t, Layout l);
 double forward_error(const OpCase& c, DType dtype, Layout layout, uint64_t seed = 7);
 // Backward at f64 against central differences, inputs in `layout`.
 GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed = 7);
+// bf16 on the CPU: the op on bf16 inputs (widened to f32, computed, rounded once per op) against the f64
+// reference on the same bf16 values; error as forward_error's. Checks that every op takes bf16 end to end.
+double bf16_forward_error(const OpCase& c, uint64_t seed = 7);
 #ifdef SG_CUDA
-// CPU against CUDA (f32): max relative error of the output and of every input gradient.
-double cuda_parity_error(const OpCase& c, uint64_t seed = 7);
+// CPU against CUDA: max relative error of the output and of every input gradient. dtype F32 or BF16 (then
+// both devices get the same bf16 inputs and cotangent; the CPU's bf16 kernels are the reference).
+double cuda_parity_error(const OpCase& c, uint64_t seed = 7, DType dtype = DType::F32);
 #endif
 
 }  // namespace sg

@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
+#include "nn/module.h"
 #include "siglip/loss.h"
 #include "siglip/model.h"
 #include "siglip/train.h"
@@ -41,14 +43,16 @@ SiglipConfig cuda_test_config() {
   return c;
 }
 
-// Loss and all gradients of the same model and batch on one device.
-std::pair<double, std::vector<std::vector<float>>> loss_and_grads(Device d) {
+// Loss and all gradients of the same model and batch on one device (bf16: mixed precision, f32 masters).
+std::pair<double, std::vector<std::vector<float>>> loss_and_grads(Device d, bool bf16 = false) {
   SiglipModel m(cuda_test_config());
   m.init_weights(7);
   m.to(d);
   Generator g(9);
   Tensor images = randn({8, 3, 16, 16}, DType::F32, &g).to(d);
   Tensor ids = randint({8, 8}, 0, 50, &g).to(d);
+  std::optional<nn::ComputeDTypeGuard> mixed;
+  if (bf16) mixed.emplace(DType::BF16);
   Tensor logits = m.logits(m.image_embeds(images), m.text_embeds(ids));
   Tensor labels = positive_labels("diagonal", std::vector<std::string>(8, ""), {}).to(d);
   Tensor loss = sigmoid_loss(logits, labels);
@@ -78,12 +82,32 @@ TEST_CASE("cuda: whole-model loss and gradients match the CPU") {
   }
 }
 
+TEST_CASE("cuda: bf16 whole-model loss and gradients match the CPU's bf16") {
+  if (!gpu_present("cuda bf16 model parity")) return;
+  auto [lc, gc] = loss_and_grads(Device::CPU, true);
+  auto [lg, gg] = loss_and_grads(Device::CUDA, true);
+  CHECK(lg == doctest::Approx(lc).epsilon(1e-2));
+  REQUIRE(gc.size() == gg.size());
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < gc.size(); ++i)
+    for (size_t k = 0; k < gc[i].size(); ++k) {
+      diff += static_cast<double>(gg[i][k] - gc[i][k]) * static_cast<double>(gg[i][k] - gc[i][k]);
+      norm += static_cast<double>(gc[i][k]) * static_cast<double>(gc[i][k]);
+    }
+  INFO("relative gradient error, CUDA bf16 vs CPU bf16: ", std::sqrt(diff / norm));
+  CHECK(std::sqrt(diff / norm) < 3e-2);
+}
+
 TEST_CASE("cuda: two runs with one seed agree bit for bit") {
   if (!gpu_present("cuda determinism")) return;
   auto a = loss_and_grads(Device::CUDA);
   auto b = loss_and_grads(Device::CUDA);
   CHECK(a.first == b.first);
   CHECK(a.second == b.second);
+  auto c = loss_and_grads(Device::CUDA, true);
+  auto d = loss_and_grads(Device::CUDA, true);
+  CHECK(c.first == d.first);
+  CHECK(c.second == d.second);
 }
 
 TEST_CASE("cuda: a short training run on the GPU lowers the loss") {
@@ -103,6 +127,12 @@ TEST_CASE("cuda: a short training run on the GPU lowers the loss") {
   double final_loss = train(o);
   CHECK(std::isfinite(final_loss));
   CHECK(final_loss < collapsed_sigmoid_loss(64) - 0.3);
+  std::filesystem::remove_all(o.out);
+  o.precision = "bf16";
+  double bf16_loss = train(o);
+  INFO("f32 final loss ", final_loss, ", bf16 final loss ", bf16_loss);
+  CHECK(std::isfinite(bf16_loss));
+  CHECK(bf16_loss < collapsed_sigmoid_loss(64) - 0.3);
   std::filesystem::remove_all(o.out);
 }
 

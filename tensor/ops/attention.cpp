@@ -34,11 +34,11 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
     mv = cpu::MaskView{mask.data_ptr(), H, mask.stride(0), mask.stride(1), mask.stride(2), mask.stride(3)};
   }
   Tensor o = Tensor::empty({B, H, N, Dh}, q.dtype(), q.device());
-  Tensor lse = Tensor::empty({B, H, N}, q.dtype(), q.device());
+  Tensor lse = Tensor::empty({B, H, N}, stat_dtype(q.dtype()), q.device());  // f32 for bf16
   if (o.numel() > 0)
     SG_FLOAT_TYPES(q.dtype(), op,
                    SG_KERNEL(q.device(), attention_forward<T>, q.data<T>(), k.data<T>(), v.data<T>(), mv, o.data<T>(),
-                             lse.data<T>(), B * H, N, M, Dh, scale));
+                             lse.data<acc_t<T>>(), B * H, N, M, Dh, scale));
   return record(o, op, {q_in, k_in, v_in}, [q, k, v, mask, mv, o, lse, B, H, N, M, Dh, scale](const Node&) {
     Tensor os = o.detach();
     return [q, k, v, mask, mv, os, lse, B, H, N, M, Dh, scale](const Tensor& g_in) {
@@ -49,7 +49,7 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
       if (g.numel() > 0) {
         SG_FLOAT_TYPES(q.dtype(), "attention",
                        SG_KERNEL(q.device(), attention_backward<T>, q.data<T>(), k.data<T>(), v.data<T>(), mv,
-                                 os.data<T>(), lse.data<T>(), g.data<T>(), gq.data<T>(), gk.data<T>(), gv.data<T>(),
+                                 os.data<T>(), lse.data<acc_t<T>>(), g.data<T>(), gq.data<T>(), gk.data<T>(), gv.data<T>(),
                                  B * H, N, M, Dh, scale));
       } else {
         gk.fill_(0);

@@ -11,9 +11,11 @@ inline void check_defined(const char* op, const Tensor& t, const char* what) {
 }
 inline void check_float(const char* op, const Tensor& t) {
   check_defined(op, t, "input");
-  SG_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, "{}: expected float32 or float64, got {}", op,
-           t.describe());
+  SG_CHECK(is_floating(t.dtype()), "{}: expected float32, float64 or bfloat16, got {}", op, t.describe());
 }
+// The dtype of per-row statistics saved for backward (layer norm mean/rstd, attention lse): acc_t's dtype.
+inline DType stat_dtype(DType t) { return t == DType::BF16 ? DType::F32 : t; }
+
 // Same dtype and device, both floating.
 inline void check_pair(const char* op, const Tensor& a, const Tensor& b) {
   check_float(op, a);

@@ -55,8 +55,8 @@ void batched_gemm(const MatOperand& A, const MatOperand& B, T* C, const Shape& b
   bool b_shared = true;
   for (auto s : B.batch_strides) b_shared = b_shared && s == 0;
   if (nbatch > 1 && a_packed && b_shared) {
-    SG_KERNEL(dev, gemm<T>, A.trans, B.trans, nbatch * M, N, K, T(1), A.t.template data<T>(), A.ld,
-              B.t.template data<T>(), B.ld, T(0), C, N);
+    SG_KERNEL(dev, gemm<T>, A.trans, B.trans, nbatch * M, N, K, acc_t<T>(1), A.t.template data<T>(), A.ld,
+              B.t.template data<T>(), B.ld, acc_t<T>(0), C, N);
     return;
   }
   for (int64_t bi = 0; bi < nbatch; ++bi) {
@@ -67,8 +67,8 @@ void batched_gemm(const MatOperand& A, const MatOperand& B, T* C, const Shape& b
       oa += i * A.batch_strides[d];
       ob += i * B.batch_strides[d];
     }
-    SG_KERNEL(dev, gemm<T>, A.trans, B.trans, M, N, K, T(1), A.t.template data<T>() + oa, A.ld,
-              B.t.template data<T>() + ob, B.ld, T(0), C + bi * M * N, N);
+    SG_KERNEL(dev, gemm<T>, A.trans, B.trans, M, N, K, acc_t<T>(1), A.t.template data<T>() + oa, A.ld,
+              B.t.template data<T>() + ob, B.ld, acc_t<T>(0), C + bi * M * N, N);
   }
 }
 
@@ -82,6 +82,14 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   const int64_t Kb = tb ? b.size(-1) : b.size(-2), N = tb ? b.size(-2) : b.size(-1);
   SG_CHECK(Ka == Kb, "matmul: {}{} @ {}{}: inner sizes differ ({} vs {})", a.shape_str(), ta ? "^T" : "", b.shape_str(),
            tb ? "^T" : "", Ka, Kb);
+  if (!ta && b.dim() == 2 && a.dim() > 2) {
+    // x [..., M, K] @ W [K, N] (a Linear): one GEMM over all B*M rows instead of a batch of B products.
+    // Its backward is then one GEMM for gW as well, rather than B products [K, N] summed over the batch
+    // (B times the FLOPs of memory traffic and B tiny GEMMs, the slowest part of a step before).
+    Shape ys = a.shape();
+    ys.back() = N;
+    return matmul(a.reshape({-1, Ka}), b, false, tb).reshape(ys);
+  }
   Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
   Shape batch = broadcast_shapes(ba, bb, "matmul");
   Shape out_shape = batch;

@@ -16,11 +16,12 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
   Tensor x = x_in.contiguous(), w = weight.contiguous(), b = bias.contiguous();
   const int64_t rows = D == 0 ? 0 : x.numel() / D;
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  Tensor mean = Tensor::empty({rows}, x.dtype(), x.device()), rstd = Tensor::empty({rows}, x.dtype(), x.device());
+  const DType st = stat_dtype(x.dtype());  // mean and rstd: f32 for bf16 input
+  Tensor mean = Tensor::empty({rows}, st, x.device()), rstd = Tensor::empty({rows}, st, x.device());
   if (rows > 0)
     SG_FLOAT_TYPES(x.dtype(), op,
                    SG_KERNEL(x.device(), layer_norm_forward<T>, x.data<T>(), w.data<T>(), b.data<T>(), y.data<T>(),
-                             mean.data<T>(), rstd.data<T>(), rows, D, eps));
+                             mean.data<acc_t<T>>(), rstd.data<acc_t<T>>(), rows, D, eps));
   return record(y, op, {x_in, weight, bias}, [xs = x.detach(), ws = w.detach(), mean, rstd, rows, D](const Node&) {
     return [xs, ws, mean, rstd, rows, D](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
@@ -31,8 +32,8 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
         gb.fill_(0);
       } else {
         SG_FLOAT_TYPES(xs.dtype(), "layer_norm",
-                       SG_KERNEL(xs.device(), layer_norm_backward<T>, xs.data<T>(), ws.data<T>(), mean.data<T>(),
-                                 rstd.data<T>(), g.data<T>(), gx.data<T>(), gw.data<T>(), gb.data<T>(), rows, D));
+                       SG_KERNEL(xs.device(), layer_norm_backward<T>, xs.data<T>(), ws.data<T>(), mean.data<acc_t<T>>(),
+                                 rstd.data<acc_t<T>>(), g.data<T>(), gx.data<T>(), gw.data<T>(), gb.data<T>(), rows, D));
       }
       return std::vector<Tensor>{gx, gw, gb};
     };

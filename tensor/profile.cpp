@@ -1,0 +1,113 @@
+// profile.cpp: the kernel timer behind SG_PROFILE (see profile.h).
+#include "tensor/profile.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#ifdef SG_CUDA
+#include "cuda/backend.h"
+#endif
+
+namespace sg::profile {
+namespace {
+
+struct Row {
+  int64_t calls = 0;
+  int64_t ns = 0;
+};
+
+struct State {
+  bool on = [] {
+    const char* e = std::getenv("SG_PROFILE");
+    return e != nullptr && std::string(e) != "0" && std::string(e) != "";
+  }();
+  std::mutex mu;
+  std::map<std::pair<std::string, Device>, Row> rows;
+};
+
+State& state() {
+  static State s;
+  return s;
+}
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void sync(Device d) {
+#ifdef SG_CUDA
+  if (d == Device::CUDA) cuda::synchronize();
+#else
+  (void)d;
+#endif
+}
+
+}  // namespace
+
+bool enabled() { return state().on; }
+void set_enabled(bool on) { state().on = on; }
+
+void reset() {
+  std::lock_guard<std::mutex> lock(state().mu);
+  state().rows.clear();
+}
+
+double kernel_seconds() {
+  std::lock_guard<std::mutex> lock(state().mu);
+  int64_t ns = 0;
+  for (const auto& [key, row] : state().rows) ns += row.ns;
+  return static_cast<double>(ns) * 1e-9;
+}
+
+std::string report(int64_t steps) {
+  std::lock_guard<std::mutex> lock(state().mu);
+  std::vector<std::pair<std::pair<std::string, Device>, Row>> v(state().rows.begin(), state().rows.end());
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second.ns > b.second.ns; });
+  int64_t total = 0;
+  for (const auto& e : v) total += e.second.ns;
+  const double per = static_cast<double>(std::max<int64_t>(steps, 1));
+  std::string out = fmt::format("{:<28} {:>6} {:>10} {:>12} {:>10} {:>7}\n", "kernel", "device", "calls/step",
+                                "ms/step", "mean us", "share");
+  for (const auto& [key, row] : v)
+    out += fmt::format("{:<28} {:>6} {:>10.1f} {:>12.3f} {:>10.1f} {:>6.1f}%\n", key.first, device_name(key.second),
+                       static_cast<double>(row.calls) / per, static_cast<double>(row.ns) * 1e-6 / per,
+                       static_cast<double>(row.ns) * 1e-3 / static_cast<double>(std::max<int64_t>(row.calls, 1)),
+                       total > 0 ? 100.0 * static_cast<double>(row.ns) / static_cast<double>(total) : 0.0);
+  out += fmt::format("{:<28} {:>6} {:>10} {:>12.3f}\n", "all kernels", "", "", static_cast<double>(total) * 1e-6 / per);
+  return out;
+}
+
+KernelScope::KernelScope(const char* kernel, Device device) {
+  if (!state().on) return;
+  kernel_ = kernel;
+  device_ = device;
+  sync(device_);  // time this kernel alone, not the queue in front of it
+  t0_ns_ = now_ns();
+}
+
+KernelScope::~KernelScope() {
+  if (kernel_ == nullptr) return;
+  try {
+    sync(device_);
+  } catch (...) {
+    // A failed kernel reports its own error; the timer only loses this row.
+    return;
+  }
+  const int64_t dt = now_ns() - t0_ns_;
+  // The kernel name as SG_KERNEL spells it, without the template argument ("gemm<T>" -> "gemm").
+  std::string name(kernel_);
+  if (auto lt = name.find('<'); lt != std::string::npos) name.resize(lt);
+  std::lock_guard<std::mutex> lock(state().mu);
+  Row& r = state().rows[{name, device_}];
+  r.calls += 1;
+  r.ns += dt;
+}
+
+}  // namespace sg::profile
