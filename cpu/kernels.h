@@ -6,6 +6,20 @@
 
 #include "tensor/dtype.h"
 
+namespace sg {
+// One parameter buffer of a multi-tensor AdamW step (adamw_step_multi in kernel_api.inc): n f32 elements of
+// the parameter p, its gradient g and its moments m, v (same backend's memory), and its weight decay.
+// In namespace sg so that both backend namespaces (sg::cpu, sg::cuda) see it.
+struct AdamWSlice {
+  float* p = nullptr;
+  const float* g = nullptr;
+  float* m = nullptr;
+  float* v = nullptr;
+  int64_t n = 0;
+  double wd = 0;
+};
+}  // namespace sg
+
 namespace sg::cpu {
 using Dims = std::vector<int64_t>;
 

@@ -1,4 +1,4 @@
-// optim.cpp: the AdamW update, one fused pass over p, g, m, v.
+// optim.cpp: the AdamW update, one fused pass over p, g, m, v; the multi-tensor form loops over buffers.
 #include <cmath>
 
 #include "cpu/kernels.h"
@@ -22,5 +22,14 @@ template void adamw_step<float>(float*, const float*, float*, float*, int64_t, d
                                 double, double);
 template void adamw_step<double>(double*, const double*, double*, double*, int64_t, double, double, double, double,
                                  double, double, double);
+
+// The multi-tensor step on the CPU is the per-buffer step in a loop: bit-identical by construction.
+void adamw_step_multi(const AdamWSlice* slices, int64_t count, double lr, double b1, double b2, double eps, double bc1,
+                      double bc2) {
+  for (int64_t k = 0; k < count; ++k) {
+    const AdamWSlice& s = slices[k];
+    adamw_step<float>(s.p, s.g, s.m, s.v, s.n, lr, b1, b2, eps, s.wd, bc1, bc2);
+  }
+}
 
 }  // namespace sg::cpu

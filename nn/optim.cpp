@@ -22,6 +22,11 @@ void AdamW::step(double lr) {
   ++t_;
   const double bc1 = 1 - std::pow(cfg_.beta1, static_cast<double>(t_));
   const double bc2 = 1 - std::pow(cfg_.beta2, static_cast<double>(t_));
+  // f32 parameters: one multi-tensor call per device (on CUDA one kernel launch for all of them); f64
+  // parameters (gradient checks): one adamw_step per buffer. `grads` keeps the contiguous gradients alive
+  // until the kernels have been queued.
+  std::vector<Tensor> grads;
+  std::vector<AdamWSlice> f32_slices[2];  // [0]: CPU, [1]: CUDA
   for (auto& s : slots_) {
     Tensor g = s.param->grad();
     if (!g.defined()) continue;
@@ -29,10 +34,26 @@ void AdamW::step(double lr) {
     Tensor p = s.param->detach();
     SG_CHECK(p.is_contiguous() && g.shape() == p.shape(), "AdamW: parameter '{}' {} has gradient {}", s.name,
              p.describe(), g.describe());
+    SG_CHECK(g.dtype() == p.dtype() && g.device() == p.device() && s.m.device() == p.device(),
+             "AdamW: parameter '{}' {} has gradient {} and moments on {}", s.name, p.describe(), g.describe(),
+             device_name(s.m.device()));
     const double wd = s.decay ? cfg_.weight_decay : 0.0;
+    if (p.dtype() == DType::F32) {
+      f32_slices[p.device() == Device::CUDA ? 1 : 0].push_back(
+          {p.data<float>(), g.data<float>(), s.m.data<float>(), s.v.data<float>(), p.numel(), wd});
+      grads.push_back(g);
+      continue;
+    }
     SG_F32_F64_TYPES(p.dtype(), "adamw",
                    SG_KERNEL(p.device(), adamw_step<T>, p.data<T>(), g.data<T>(), s.m.data<T>(), s.v.data<T>(),
                              p.numel(), lr, cfg_.beta1, cfg_.beta2, cfg_.eps, wd, bc1, bc2));
+  }
+  const Device devices[2] = {Device::CPU, Device::CUDA};
+  for (int d = 0; d < 2; ++d) {
+    const auto& slices = f32_slices[d];
+    if (slices.empty()) continue;
+    SG_KERNEL(devices[d], adamw_step_multi, slices.data(), static_cast<int64_t>(slices.size()), lr, cfg_.beta1,
+              cfg_.beta2, cfg_.eps, bc1, bc2);
   }
 }
 

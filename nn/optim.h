@@ -25,6 +25,8 @@ class AdamW {
   AdamW(std::vector<std::pair<std::string, Tensor*>> params, AdamWConfig cfg,
         const std::function<bool(const std::string&, const Tensor&)>& decay);
   // p <- p - lr * (m_hat / (sqrt(v_hat) + eps) + wd * p) for every parameter that has a gradient.
+  // f32 parameters go through one multi-tensor call per device (adamw_step_multi: on CUDA one kernel launch for
+  // all of them, bit-identical to one adamw_step per buffer); f64 parameters through adamw_step, one per buffer.
   void step(double lr);
   void zero_grad();
   int64_t steps() const { return t_; }

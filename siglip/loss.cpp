@@ -1,6 +1,8 @@
 #include "siglip/loss.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "tensor/ops.h"
 
@@ -41,6 +43,26 @@ Tensor positive_labels(const std::string& mode, const std::vector<std::string>& 
       if (positive) z[i * B + j] = 1.0;
     }
   return from_vector(z, {B, B});
+}
+
+Tensor positive_groups(const std::string& mode, const std::vector<std::string>& captions, const std::vector<int>& labels) {
+  const int64_t B = static_cast<int64_t>(captions.size());
+  std::vector<int64_t> groups(static_cast<size_t>(B));  // [B]
+  if (mode == "diagonal") {
+    for (int64_t i = 0; i < B; ++i) groups[i] = i;
+  } else if (mode == "caption") {
+    std::map<std::string, int64_t> id_of;  // caption -> id, in order of first appearance
+    for (int64_t i = 0; i < B; ++i)
+      groups[i] = id_of.emplace(captions[i], static_cast<int64_t>(id_of.size())).first->second;
+  } else if (mode == "label") {
+    SG_CHECK(labels.size() == captions.size(), "positives: mode 'label' needs a label per example");
+    int64_t next_own = 0;  // ids for unlabelled rows start above every label
+    for (int label : labels) next_own = std::max<int64_t>(next_own, int64_t{label} + 1);
+    for (int64_t i = 0; i < B; ++i) groups[i] = labels[i] >= 0 ? int64_t{labels[i]} : next_own++;
+  } else {
+    fail("positives: unknown mode '{}' (diagonal, caption, label)", mode);
+  }
+  return from_vector(groups, {B});
 }
 
 double collapsed_sigmoid_loss(int64_t B, double p) {

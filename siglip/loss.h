@@ -17,6 +17,11 @@ Tensor softmax_loss(const Tensor& logits, const Tensor& labels);
 // Which pairs are positive: "diagonal" (the paper: only the matching pair), "caption" (identical captions
 // are positives), "label" (same class label, where the data has one; -1 labels fall back to the diagonal).
 Tensor positive_labels(const std::string& mode, const std::vector<std::string>& captions, const std::vector<int>& labels);
+// The same positives as group ids for sigmoid_loss_fused (tensor/ops.h): int64 [B], rows i and j positive
+// exactly where positive_labels(...)[i, j] = +1. "diagonal": 0..B-1; "caption": one id per distinct caption
+// (numbered in order of first appearance); "label": the class label, with a -1 label giving a row an id of its
+// own (above every label) so that it matches only itself.
+Tensor positive_groups(const std::string& mode, const std::vector<std::string>& captions, const std::vector<int>& labels);
 
 // The value of the sigmoid loss when all B x B logits are equal to the best constant (collapse).
 double collapsed_sigmoid_loss(int64_t B, double positives_per_row = 1.0);

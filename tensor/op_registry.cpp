@@ -505,6 +505,89 @@ void add_views(std::vector<OpCase>& cases) {
                    {}});
 }
 
+// ---- sigmoid_loss_fused: cases, reference and bad inputs (this block and the two calls below) ----
+// img, txt: [B, D] with rows of norm about 1, t' in [0.5, 1.5), b in [-2, -0.5), groups: int64 [B].
+Maker sigmoid_loss_inputs(int64_t B, int64_t D, std::vector<int64_t> groups) {
+  return [B, D, groups](DType dt, Generator& g) {
+    const double s = 1.0 / std::sqrt(static_cast<double>(D));
+    return std::vector<Tensor>{mul(randn({B, D}, DType::F64, &g), s).to(dt), mul(randn({B, D}, DType::F64, &g), s).to(dt),
+                               uniform({1}, 0.5, 1.5, dt, &g), uniform({1}, -2.0, -0.5, dt, &g),
+                               from_vector(groups, {B})};
+  };
+}
+
+// The loss the naive way: all B x B logits l = exp(t') img @ txt^T + b, then -(1/B) sum log sigmoid(z l).
+Tensor sigmoid_loss_ref(const std::vector<Tensor>& x) {
+  Ref img(x[0]), txt(x[1]);
+  const double e = std::exp(x[2].item()), b = x[3].item();
+  const std::vector<int64_t> groups = x[4].to_vector<int64_t>();
+  const int64_t B = img.size(0), D = img.size(1);
+  std::vector<double> logits(static_cast<size_t>(B * B));  // [B, B]
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t j = 0; j < B; ++j) {
+      double dot = 0;
+      for (int64_t k = 0; k < D; ++k) dot += img.at({i, k}) * txt.at({j, k});
+      logits[i * B + j] = e * dot + b;
+    }
+  double sum = 0;
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t j = 0; j < B; ++j) {
+      const double zl = (groups[i] == groups[j] ? 1.0 : -1.0) * logits[i * B + j];
+      sum += std::min(zl, 0.0) - std::log1p(std::exp(-std::abs(zl)));
+    }
+  return scalar(-sum / static_cast<double>(B), DType::F64);
+}
+
+void add_sigmoid_loss(std::vector<OpCase>& cases) {
+  auto arange_ids = [](int64_t B) {
+    std::vector<int64_t> g(static_cast<size_t>(B));
+    for (int64_t i = 0; i < B; ++i) g[i] = i;
+    return g;
+  };
+  auto class_ids = [](int64_t B) {  // 9 classes, ids -4..4 (any int64 is a valid id)
+    std::vector<int64_t> g(static_cast<size_t>(B));
+    for (int64_t i = 0; i < B; ++i) g[i] = (i * 37) % 9 - 4;
+    return g;
+  };
+  struct C { const char* name; int64_t B, D; std::vector<int64_t> groups; };
+  const C cs[] = {
+      {"single_pair_B1_D1", 1, 1, {7}},
+      {"diagonal_B5_D3", 5, 3, arange_ids(5)},
+      {"repeats_B5_D3", 5, 3, {0, 1, 0, 2, 1}},
+      // B, D not multiples of the tiles (32 x 32 logits, D in chunks of 32 on CUDA)
+      {"diagonal_B70_D33", 70, 33, arange_ids(70)},
+      {"classes_B45_D33", 45, 33, class_ids(45)},
+  };
+  for (const auto& c : cs)
+    cases.push_back({"sigmoid_loss_fused", c.name, sigmoid_loss_inputs(c.B, c.D, c.groups),
+                     [](const std::vector<Tensor>& x) { return sigmoid_loss_fused(x[0], x[1], x[2], x[3], x[4]); },
+                     sigmoid_loss_ref, {}});
+}
+
+void add_sigmoid_loss_bad_inputs(std::vector<BadInputCase>& b) {
+  auto f32 = [](Shape s) { return randn(s); };
+  auto ids = [](int64_t n) { return from_vector(std::vector<int64_t>(static_cast<size_t>(n), 0), {n}); };
+  const char* op = "sigmoid_loss_fused";
+  b.push_back({op, "B_mismatch", [=] { sigmoid_loss_fused(f32({4, 3}), f32({5, 3}), f32({1}), f32({1}), ids(4)); },
+               {op, "[4, 3]", "[5, 3]", "[B, D]"}});
+  b.push_back({op, "D_mismatch", [=] { sigmoid_loss_fused(f32({4, 3}), f32({4, 2}), f32({1}), f32({1}), ids(4)); },
+               {op, "[4, 3]", "[4, 2]", "[B, D]"}});
+  b.push_back({op, "groups_float", [=] { sigmoid_loss_fused(f32({4, 3}), f32({4, 3}), f32({1}), f32({1}), f32({4})); },
+               {op, "groups", "int64 [4]", "[4] float32"}});
+  b.push_back({op, "groups_length", [=] { sigmoid_loss_fused(f32({4, 3}), f32({4, 3}), f32({1}), f32({1}), ids(3)); },
+               {op, "groups", "int64 [4]", "[3] int64"}});
+  b.push_back({op, "scale_not_one_element",
+               [=] { sigmoid_loss_fused(f32({4, 3}), f32({4, 3}), f32({2}), f32({1}), ids(4)); },
+               {op, "logit_scale", "one element", "[2]"}});
+  b.push_back({op, "mixed_dtypes",
+               [=] { sigmoid_loss_fused(f32({4, 3}), randn({4, 3}, DType::F64), f32({1}), f32({1}), ids(4)); },
+               {op, "dtypes differ", "[4, 3] float32", "[4, 3] float64"}});
+  b.push_back({op, "int_img",
+               [=] { sigmoid_loss_fused(ids(4).reshape({4, 1}), f32({4, 1}), f32({1}), f32({1}), ids(4)); },
+               {op, "img", "[4, 1] int64", "float32, float64 or bfloat16"}});
+}
+// ---- end of sigmoid_loss_fused
+
 std::vector<OpCase> make_cases() {
   std::vector<OpCase> cases;
   add_elementwise(cases);
@@ -515,6 +598,7 @@ std::vector<OpCase> make_cases() {
   add_indexing(cases);
   add_patch_and_attention(cases);
   add_views(cases);
+  add_sigmoid_loss(cases);
   return cases;
 }
 
@@ -523,6 +607,7 @@ std::vector<OpCase> make_cases() {
 std::vector<BadInputCase> make_bad_cases() {
   auto f32 = [](Shape s) { return randn(s); };
   std::vector<BadInputCase> b;
+  add_sigmoid_loss_bad_inputs(b);
   b.push_back({"matmul", "inner_mismatch", [=] { matmul(f32({4, 3}), f32({5, 2})); },
                {"matmul", "[4, 3]", "[5, 2]", "inner sizes differ (3 vs 5)"}});
   b.push_back({"matmul", "1d_operand", [=] { matmul(f32({4}), f32({4, 2})); }, {"matmul", "at least 2-d", "[4]"}});

@@ -87,4 +87,13 @@ Tensor patch_embed(const Tensor& x, const Tensor& weight, const Tensor& bias);
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask = Tensor(),
                                     double scale = 0);
 
+// ---- SigLIP sigmoid loss, fused (tensor/ops/sigmoid_loss.cpp) ----
+// img, txt: [B, D] (normalised by the caller), logit_scale t', logit_bias b: one element each, groups: int64 [B].
+// l_ij = exp(t') <img_i, txt_j> + b, z_ij = +1 where groups[i] == groups[j] else -1 (siglip/loss.h's
+// positive_groups); returns the scalar -(1/B) sum_ij log sigmoid(z_ij l_ij), equal to
+// sigmoid_loss(logits, positive_labels(...)) but never storing the [B, B] logits (forward or backward).
+// float32, float64 or bfloat16 (computed in float32); gradients for img, txt, logit_scale and logit_bias.
+Tensor sigmoid_loss_fused(const Tensor& img, const Tensor& txt, const Tensor& logit_scale, const Tensor& logit_bias,
+                          const Tensor& groups);
+
 }  // namespace sg
