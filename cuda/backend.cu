@@ -1,6 +1,9 @@
 // backend.cu: the device as the engine sees it (cuda/backend.h): presence, memory, copies, the one stream.
 #include "cuda/common.cuh"
 
+#include <algorithm>
+#include <cstring>
+
 namespace sg::cuda {
 
 void check(cudaError_t e, const char* what) {
@@ -69,14 +72,51 @@ namespace {
 void copy_sync(void* dst, const void* src, size_t nbytes, cudaMemcpyKind kind, const char* what) {
   if (nbytes == 0) return;
   check(cudaMemcpyAsync(dst, src, nbytes, kind, stream()), fmt::format("{}: cudaMemcpyAsync of {} bytes", what, nbytes).c_str());
-  // Synchronous for the caller: the host may read (d2h) or reuse (h2d) its buffer right after. A fault of
-  // an earlier kernel on the stream is reported here.
+  // Synchronous for the caller: the host reads its buffer right after. A fault of an earlier kernel on the
+  // stream is reported here.
   check(cudaStreamSynchronize(stream()), fmt::format("{}: cudaStreamSynchronize after the copy", what).c_str());
 }
 }  // namespace
 
+// Host-to-device copies do not wait for the GPU: the bytes are first copied into one of a few pinned staging
+// buffers (so the caller may reuse its own buffer at once), then copied asynchronously on the stream. A
+// staging buffer is reused only after the event recorded behind its last copy has completed. Before this,
+// every upload (a batch, token ids, labels) drained the stream and the GPU idled while the host queued the
+// next kernels.
+namespace {
+struct Staging {
+  void* host = nullptr;  // pinned
+  size_t capacity = 0;
+  cudaEvent_t done = nullptr;
+};
+constexpr int kStagingSlots = 4;
+
+Staging& next_staging(size_t nbytes) {
+  static Staging ring[kStagingSlots];
+  static int next = 0;
+  Staging& s = ring[next];
+  next = (next + 1) % kStagingSlots;
+  if (s.done == nullptr) check(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "memcpy_h2d: cudaEventCreate");
+  check(cudaEventSynchronize(s.done), "memcpy_h2d: waiting for an earlier upload from the staging buffer");
+  if (s.capacity < nbytes) {
+    const size_t want = std::max(nbytes, s.capacity * 2);
+    if (s.host) check(cudaFreeHost(s.host), "memcpy_h2d: cudaFreeHost");
+    s.host = nullptr;
+    s.capacity = 0;
+    check(cudaMallocHost(&s.host, want), fmt::format("memcpy_h2d: cudaMallocHost of {} bytes", want).c_str());
+    s.capacity = want;
+  }
+  return s;
+}
+}  // namespace
+
 void memcpy_h2d(void* dst, const void* src, size_t nbytes) {
-  copy_sync(dst, src, nbytes, cudaMemcpyHostToDevice, "memcpy_h2d");
+  if (nbytes == 0) return;
+  Staging& s = next_staging(nbytes);
+  std::memcpy(s.host, src, nbytes);
+  check(cudaMemcpyAsync(dst, s.host, nbytes, cudaMemcpyHostToDevice, stream()),
+        fmt::format("memcpy_h2d: cudaMemcpyAsync of {} bytes", nbytes).c_str());
+  check(cudaEventRecord(s.done, stream()), "memcpy_h2d: cudaEventRecord");
 }
 void memcpy_d2h(void* dst, const void* src, size_t nbytes) {
   copy_sync(dst, src, nbytes, cudaMemcpyDeviceToHost, "memcpy_d2h");

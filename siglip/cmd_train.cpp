@@ -9,7 +9,7 @@ int cmd_train(int argc, char** argv) {
   Args a("train", argc, argv, 2,
          {"data", "config", "steps", "batch", "lr", "warmup", "weight-decay", "beta2", "clip", "loss", "positives",
           "init-bias", "init-temp", "device", "seed", "out", "resume", "lock-image", "log-every", "ckpt-every",
-          "eval-limit", "image-size", "channels", "threads", "precision"},
+          "eval-limit", "image-size", "channels", "threads", "precision", "vocab"},
          {"no-eval", "profile"});
   SG_CHECK(a.positional().empty(), "train: unexpected argument '{}'", a.positional().empty() ? "" : a.positional()[0]);
   TrainOptions o;
@@ -39,6 +39,7 @@ int cmd_train(int argc, char** argv) {
   o.channels = static_cast<int>(a.get_int("channels", 0));
   o.eval = !a.has("no-eval");
   o.precision = a.get("precision", o.precision);
+  o.vocab = a.get_int("vocab", 0);
   o.profile = a.has("profile");
   train(o);
   return 0;

@@ -21,7 +21,7 @@ Tensor VisionEmbeddings::forward(const Tensor& images) {
     ModuleScope p("patch_embedding");
     x = patch_embed(nn::compute(images), nn::compute(patch_weight), nn::compute(patch_bias));  // [B, Np, D]
   }
-  if (positions_.device() != x.device()) positions_ = positions_.to(x.device());
+  // positions_ stay on the host: embedding() checks host indices without a GPU sync, then uploads them.
   return add(x, position_embedding.forward(positions_));  // + [Np, D]
 }
 
@@ -171,8 +171,8 @@ Tensor SiglipModel::image_embeds(const Tensor& images) {
 }
 
 Tensor SiglipModel::text_embeds(const Tensor& ids) {
-  Tensor x = ids.device() == device_ ? ids : ids.to(device_);
-  return l2_normalize(nn::to_f32_output(text_model.forward(x)), -1);
+  // Host ids stay on the host until embedding(): checked there without a GPU sync, then uploaded.
+  return l2_normalize(nn::to_f32_output(text_model.forward(ids)), -1);
 }
 
 Tensor SiglipModel::logits(const Tensor& img, const Tensor& txt) {

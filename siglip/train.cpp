@@ -30,7 +30,7 @@ namespace fs = std::filesystem;
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainOptions, data, config, steps, batch, lr, warmup, weight_decay, beta2,
                                                 clip, loss, positives, init_bias, init_temp, device, seed, out, resume,
                                                 lock_image, log_every, ckpt_every, eval_limit, eval, image_size, channels,
-                                                precision)
+                                                precision, vocab)
 
 namespace {
 
@@ -145,7 +145,9 @@ double train(TrainOptions opt) {
     for (const auto& e : run.data.train) caps.push_back(e.caption);
     run.tok = Tokenizer::build(caps, static_cast<size_t>(cfg.text.vocab_size));
   }
-  cfg.text.vocab_size = std::max<int64_t>(run.tok.vocab_size(), 2);
+  // The token table has the tokenizer's size unless --vocab asks for more rows (a benchmark of a real-sized
+  // table, e.g. SigLIP-B/16's 32000, on a small caption set: the extra rows are never indexed).
+  cfg.text.vocab_size = std::max<int64_t>({run.tok.vocab_size(), 2, opt.vocab});
   cfg.init_temp = opt.init_temp;
   // b = -log(B - 1) makes sigmoid(b) = 1/(B - 1): the best constant when one pair in B is positive. The paper's
   // -10 is tuned for B near 32k; at small B it starts far from that and collapsed in our measurements.
@@ -227,18 +229,31 @@ double train(TrainOptions opt) {
       img = run.model->image_embeds(batch.images);
       txt = run.model->text_embeds(batch.ids);
     }
-    Tensor logits = run.model->logits(img, txt);
-    Tensor labels = positive_labels(opt.positives, batch.captions, batch.labels);
     if (run.step == 0 && opt.init_bias == "auto" && opt.positives != "diagonal") {
       // With p positives per row on average, sigmoid(b) = p / B is the best constant start: b = log(p / (B - p)).
+      Tensor labels = positive_labels(opt.positives, batch.captions, batch.labels);
       const double p = (sum(labels).item() / static_cast<double>(opt.batch) + static_cast<double>(opt.batch)) / 2;
       NoGradGuard ng;
       run.model->logit_bias.detach().fill_(std::log(p / (static_cast<double>(opt.batch) - p)));
       fmt::print("init bias: {:.2f} positives per row in the first batch, b = log(p / (B - p)) = {:.3f}\n", p,
                  run.model->logit_bias.item());
     }
-    labels = labels.to(run.device);
-    Tensor loss = opt.loss == "sigmoid" ? sigmoid_loss(logits, labels) : softmax_loss(logits, labels);
+    // For the collapse check: the logits of the first (up to) 64 pairs of each side, without a graph.
+    Tensor probe_logits;
+    {
+      NoGradGuard ng;
+      const int64_t k = std::min<int64_t>(opt.batch, 64);
+      probe_logits = run.model->logits(img.narrow(0, 0, k), txt.narrow(0, 0, k));
+    }
+    Tensor loss;
+    if (opt.loss == "sigmoid") {
+      // Fused and tiled: the B x B logits are recomputed in tiles, never stored (forward or backward).
+      Tensor groups = positive_groups(opt.positives, batch.captions, batch.labels).to(run.device);
+      loss = sigmoid_loss_fused(img, txt, run.model->logit_scale, run.model->logit_bias, groups);
+    } else {
+      Tensor labels = positive_labels(opt.positives, batch.captions, batch.labels).to(run.device);
+      loss = softmax_loss(run.model->logits(img, txt), labels);
+    }
     loss.backward();
     const double gnorm = nn::clip_grad_norm(params, opt.clip);
     run.optim->step(lr);
@@ -249,7 +264,7 @@ double train(TrainOptions opt) {
     if (run.step > first_step) profiled_s += dt;
 
     // Collapse: every pair gets (almost) the same logit, the loss sits at its all-equal value.
-    std::vector<float> lv = logits.detach().to_vector<float>();
+    std::vector<float> lv = probe_logits.to_vector<float>();
     double mu = 0, var = 0;
     for (float v : lv) mu += v;
     mu /= static_cast<double>(lv.size());
@@ -259,9 +274,10 @@ double train(TrainOptions opt) {
                                         std::abs(last_loss - collapse_loss) < 1e-3 * collapse_loss);
     collapse_run = flat ? collapse_run + 1 : 0;
     if (collapse_run >= 10 && !collapse_reported) {
-      fmt::print("{}warning: collapse at step {}: all {}x{} logits within {:.3g} of {:.3f} (loss {:.4f}; the all-equal "
-                 "value is {:.4f}). Embeddings are aligned; try --init-bias auto, a lower --lr, or more warm-up.\n",
-                 tty ? "\n" : "", run.step, opt.batch, opt.batch, spread, mu, last_loss, collapse_loss);
+      fmt::print("{}warning: collapse at step {}: the logits (first {} pairs per side) within {:.3g} of {:.3f} (loss "
+                 "{:.4f}; the all-equal value is {:.4f}). Embeddings are aligned; try --init-bias auto, a lower --lr, "
+                 "or more warm-up.\n",
+                 tty ? "\n" : "", run.step, std::min<int64_t>(opt.batch, 64), spread, mu, last_loss, collapse_loss);
       collapse_reported = true;
     }
 

@@ -32,6 +32,7 @@ struct TrainOptions {
   bool eval = true;
   int image_size = 0;          // 0: the config's
   int channels = 0;            // 0: the dataset's own
+  int64_t vocab = 0;           // rows of the token table: 0 = the tokenizer's size; more = padded (benchmarks)
   std::string precision = "f32";  // f32 | bf16 (bf16 activations and GEMM operands, f32 master weights)
   bool profile = false;        // per-kernel timing table at the end (syncs after every kernel: slower)
   // Saved in trainer_state.json as JSON (siglip/train.cpp lists the fields once).
