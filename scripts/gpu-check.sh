@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# gpu-check.sh: everything that needs a GPU, in one run of a few minutes, ending with a short table.
+# gpu-check.sh: everything that needs a GPU, in one run of at most ~8 minutes, ending with a short table.
 # On this machine first: scripts/gpu-prepare.sh (builds build-gpu/ for sm_90, packs .carry/).
 # On the GPU machine (device tool): carry [build-gpu, .carry], run `bash scripts/gpu-check.sh`.
-# Logs go to $OUT (or /tmp/gpu-check) as well.
+# Logs go to $OUT (or /tmp/gpu-check) as well, one file per row.
+#
+# Rows, most important first; each runs under its own time limit and under the whole run's budget
+# (GPU_CHECK_BUDGET seconds, default 450): a row that would start with less than 20 s left is skipped. A failed
+# row does not stop the others. Step times: ours = median of the trainer's per-step wall time (metrics.jsonl
+# step_s) after the first steps; PyTorch = scripts/torch_reference.py bench (same model, same batch, same
+# AdamW; bf16 = autocast with f32 master weights). MFU = model FLOPs per step (torch_reference.py model_flops,
+# matmul work only) / step time / the card's bf16 cuBLAS peak measured by `siglip bench kernels` in this run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-check}
@@ -13,45 +20,162 @@ export LD_LIBRARY_PATH=/tmp/sglib:/usr/local/cuda/lib64:${cublas_dir:-.}:${LD_LI
 export SG_FASHION_MNIST_DIR=$PWD/.carry/fashion-mnist
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-8}
 bin=build-gpu
+budget=${GPU_CHECK_BUDGET:-450}
+t_start=$SECONDS
 declare -a rows
+have_python=0; command -v python3 >/dev/null && have_python=1
+have_torch=0; [ $have_python = 1 ] && python3 -c "import torch" 2>/dev/null && have_torch=1
 
 gpu=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi")
 echo "GPU: $gpu"; date -u
 ldd $bin/siglip | grep -E "not found" && { echo "missing shared libraries"; exit 1; }
 
-run() {  # name, timeout seconds, command...: runs with a time limit, logs to $out/name.log
+# run NAME LIMIT CMD...: runs CMD with min(LIMIT, budget left) seconds, output to $out/NAME.log; prints the exit
+# status and the log's last lines. Exit 124/137: timed out; 125: skipped (budget spent).
+run() {
   local name=$1 limit=$2; shift 2
+  local left=$((budget - (SECONDS - t_start)))
+  if [ "$left" -lt 20 ]; then
+    echo "--- $name: skipped, budget of ${budget} s spent" | tee "$out/$name.log"
+    return 125
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   local t0=$SECONDS
-  timeout "$limit" "$@" > "$out/$name.log" 2>&1
+  timeout -k 10 "$limit" "$@" > "$out/$name.log" 2>&1
   local rc=$?
-  echo "--- $name: exit $rc, $((SECONDS - t0)) s"; tail -5 "$out/$name.log"
+  echo "--- $name: exit $rc, $((SECONDS - t0)) s (limit $limit s)"; tail -5 "$out/$name.log"
   return $rc
 }
 
+# median_step_ms METRICS_JSONL SKIP: median of the trainer's step_s after the first SKIP steps, in ms ("n/a" if none).
+median_step_ms() {
+  local f=$1 skip=$2
+  [ -f "$f" ] || { echo "n/a"; return; }
+  grep -o '"step_s":[-0-9.eE+]*' "$f" | cut -d: -f2 | tail -n +$((skip + 1)) | sort -g |
+    awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else printf "%.1f\n", 1000 * (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'
+}
+
+# timed_steps METRICS_JSONL SKIP: how many steps median_step_ms takes the median of.
+timed_steps() {
+  [ -f "$1" ] || { echo 0; return; }
+  grep -o '"step_s":' "$1" | tail -n +$(($2 + 1)) | wc -l
+}
+
+# torch_ms LOG: median_ms of the JSON line of torch_reference.py bench ("n/a", or "oom" on CUDA out-of-memory).
+torch_ms() {
+  local f=$1
+  grep -q '"error": "cuda_oom"' "$f" 2>/dev/null && { echo "oom"; return; }
+  local v
+  v=$(grep -o '"median_ms": [0-9.eE+-]*' "$f" 2>/dev/null | tail -1 | awk '{print $2}')
+  echo "${v:-n/a}"
+}
+
+# train_step CFG PRECISION STEPS SKIP LIMIT [EXTRA ARGS...]: our trainer on synthetic shapes at the config's image
+# size (b16: 224 px), B=256, no evaluation; records the median step time in step_ms[CFG_PRECISION]. b16 rows
+# pass --vocab 32000: the token table gets B/16's 32000 rows although the shapes captions use about 30 words.
+declare -A step_ms torch_step_ms
+train_step() {
+  local cfg=$1 prec=$2 steps=$3 skip=$4 limit=$5; shift 5
+  local dir=/tmp/step-$cfg-$prec
+  rm -rf "$dir"
+  run "ours_${cfg}_${prec}" "$limit" $bin/siglip train --device cuda --data shapes:512:16 --config "$cfg" --steps "$steps" \
+    --batch 256 --precision "$prec" --log-every 5 --no-eval --out "$dir" "$@"
+  local rc=$?
+  step_ms[${cfg}_$prec]=$(median_step_ms "$dir/metrics.jsonl" "$skip")
+  rows+=("ours $cfg B=256 $prec | exit $rc, median ${step_ms[${cfg}_$prec]} ms/step over $(timed_steps "$dir/metrics.jsonl" "$skip") steps after the first $skip | $(grep -E '^trained' "$out/ours_${cfg}_${prec}.log" | cut -c1-80)")
+}
+
+# torch_step CFG PRECISION STEPS WARMUP LIMIT: torch_reference.py bench; records torch_step_ms[CFG_PRECISION].
+torch_step() {
+  local cfg=$1 prec=$2 steps=$3 warmup=$4 limit=$5
+  if [ $have_torch = 0 ]; then
+    torch_step_ms[${cfg}_$prec]="n/a"; rows+=("pytorch $cfg B=256 $prec | skipped: python3 has no torch"); return
+  fi
+  run "torch_${cfg}_${prec}" "$limit" python3 scripts/torch_reference.py bench --config "$cfg" --batch 256 \
+    --steps "$steps" --warmup "$warmup" --dtype "$prec" --device cuda
+  local rc=$?
+  torch_step_ms[${cfg}_$prec]=$(torch_ms "$out/torch_${cfg}_${prec}.log")
+  rows+=("pytorch $cfg B=256 $prec | exit $rc, median ${torch_step_ms[${cfg}_$prec]} ms/step | $(grep -E '^pytorch ' "$out/torch_${cfg}_${prec}.log" | tail -1 | cut -c1-150)")
+}
+
+# ---- 1. the test suite (CPU/CUDA parity of every op, whole model, multi-tensor AdamW, ...)
 run tests 150 $bin/tests -d
 rows+=("tests (all, CUDA parity incl.) | $(grep -E '^\[doctest\] test cases' $out/tests.log | tail -1 | sed 's/\[doctest\] //')")
-grep -E 'cuda|CUDA' $out/tests.log | grep -E '^[0-9.]+ s' | head -10
+grep -E 'cuda|CUDA|optim' $out/tests.log | grep -E '^[0-9.]+ s' | head -12
 
+# ---- 2. kernel benchmarks with the card's ceilings (copy GB/s, cuBLAS bf16 / f32 TFLOP/s)
+run bench_kernels 120 $bin/siglip bench kernels --device cuda --reps 10
+cat "$out/bench_kernels.log"
+bf16_peak=$(awk '/^ceiling +cublas bf16 gemm/ {for (i = 1; i <= NF; i++) if ($i == "TFLOP/s") print $(i - 1)}' "$out/bench_kernels.log" | head -1)
+rows+=("bench kernels: bf16 cuBLAS peak | ${bf16_peak:-n/a} TFLOP/s (see the ceiling/kernel lines below)")
+
+# ---- 3. step time, B=256: tiny (32 px) and SigLIP-B/16 shapes (224 px), f32 and bf16, ours and PyTorch
+train_step tiny f32 30 3 60
+train_step tiny bf16 30 3 60
+torch_step tiny f32 20 3 90
+torch_step tiny bf16 20 3 90
+train_step b16 f32 13 3 170 --lr 1e-4 --warmup 5 --vocab 32000
+train_step b16 bf16 13 3 130 --lr 1e-4 --warmup 5 --vocab 32000
+torch_step b16 f32 10 3 120
+torch_step b16 bf16 10 3 90
+
+# ---- 4. where our tiny f32 step goes: per-kernel profile (every kernel synchronised)
+rm -rf /tmp/profile-tiny
+run profile_tiny 60 $bin/siglip train --device cuda --data shapes:4096:64 --config tiny --steps 10 --batch 256 \
+  --precision f32 --log-every 5 --no-eval --profile --out /tmp/profile-tiny
+echo "profile table (tiny f32, B=256):"
+sed -n '/^profile over/,/host work outside kernels/p' "$out/profile_tiny.log"
+profile_top=$(grep -A8 -E '^kernel +device +calls/step' "$out/profile_tiny.log" | tail -n +2)
+profile_split=$(grep -E 'host work outside kernels' "$out/profile_tiny.log" | tail -1)
+
+# ---- 5. learning on Fashion-MNIST, then Hugging Face interop with the trained checkpoint
+rm -rf /tmp/fmnist-gpu
 run fmnist_train 120 $bin/siglip train --device cuda --data fashion-mnist --config tiny --steps 200 --batch 256 --positives label \
   --lr 1e-3 --log-every 50 --eval-limit 10000 --out /tmp/fmnist-gpu
 rows+=("fashion-mnist 200 steps, tiny, B=256 | $(grep -E 'trained|zero-shot' $out/fmnist_train.log | tr '\n' ' ')")
-
-for cfg in tiny; do
-  run "step_${cfg}" 60 $bin/siglip train --device cuda --data shapes:4096:64 --config $cfg --steps 30 --batch 256 \
-    --log-every 10 --no-eval --out /tmp/step-$cfg
-  rows+=("ours $cfg B=256 f32 step | $(grep -E 'trained' $out/step_${cfg}.log)")
-  if python3 -c "import torch" 2>/dev/null; then
-    run "torch_${cfg}" 90 python3 scripts/torch_reference.py bench --config $cfg --batch 256 --steps 20 --dtype f32 --device cuda
-    rows+=("pytorch $cfg B=256 f32 | $(tail -1 $out/torch_${cfg}.log)")
-  fi
-done
-if [ -d /tmp/fmnist-gpu ] && python3 -c "import transformers" 2>/dev/null; then
+if [ -f /tmp/fmnist-gpu/latest ] && [ $have_python = 1 ] && python3 -c "import transformers" 2>/dev/null; then
   run interop_inputs 60 python3 scripts/torch_reference.py make-inputs --checkpoint /tmp/fmnist-gpu \
     --out /tmp/fmnist-gpu/interop.safetensors --siglip $bin/siglip
   run interop 60 python3 scripts/torch_reference.py check --checkpoint /tmp/fmnist-gpu --inputs /tmp/fmnist-gpu/interop.safetensors
-  rows+=("HF transformers interop | $(tail -1 $out/interop.log)")
+  rows+=("HF transformers interop | $(tail -1 $out/interop.log | cut -c1-200)")
+else
+  rows+=("HF transformers interop | skipped: no trained checkpoint or no transformers")
 fi
 
+# ---- summary
+b16_flops=n/a; tiny_flops=n/a
+if [ $have_python = 1 ]; then
+  flops_of() { python3 -c "import sys; sys.path.insert(0, 'scripts'); import torch_reference as t; print(t.model_flops(t._preset('$1'), 256)[0])" 2>/dev/null || echo n/a; }
+  b16_flops=$(flops_of b16); tiny_flops=$(flops_of tiny)
+fi
+# MFU against the bf16 peak measured above; the nominal 800 TFLOP/s of these H100s if that row failed.
+peak_note="measured"
+[ -z "${bf16_peak:-}" ] && { bf16_peak=800; peak_note="NOT measured (bench kernels failed): nominal"; }
+# mfu MS FLOPS: percent of the bf16 peak, or n/a
+mfu() {
+  awk -v ms="$1" -v f="$2" -v p="$bf16_peak" 'BEGIN {
+    if (ms + 0 > 0 && f + 0 > 0 && p + 0 > 0) printf "%.1f%%", 100 * f / (ms / 1000) / (p * 1e12); else printf "n/a" }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else printf "n/a" }'; }
+
 echo
-echo "=== gpu-check summary ($gpu) ==="
+echo "=== gpu-check summary ($gpu), $((SECONDS - t_start)) s ==="
 for r in "${rows[@]}"; do echo "$r"; done
+echo
+echo "step time, B=256 (ms/step; MFU = model FLOPs / time / bf16 peak, $peak_note $bf16_peak TFLOP/s)"
+printf "%-6s %-5s %12s %12s %13s %10s %10s\n" config prec ours pytorch ours/pytorch "ours MFU" "pt MFU"
+for cfg in tiny b16; do
+  flops=$tiny_flops; [ $cfg = b16 ] && flops=$b16_flops
+  for prec in f32 bf16; do
+    o=${step_ms[${cfg}_$prec]:-n/a}; p=${torch_step_ms[${cfg}_$prec]:-n/a}
+    printf "%-6s %-5s %12s %12s %13s %10s %10s\n" $cfg $prec "$o" "$p" "$(ratio "$o" "$p")" "$(mfu "$o" "$flops")" "$(mfu "$p" "$flops")"
+  done
+done
+echo "model FLOPs per step: tiny $tiny_flops, b16 $b16_flops"
+echo
+echo "kernels vs ceilings (siglip bench kernels):"
+grep -E '^(ceiling|kernel|skipped) ' "$out/bench_kernels.log" 2>/dev/null || echo "(no bench kernels output)"
+echo
+echo "profile, tiny f32 B=256, top 8 kernels (ms/step with every kernel synchronised):"
+echo "${profile_top:-(no profile table)}"
+echo "${profile_split:-}"

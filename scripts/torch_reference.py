@@ -9,8 +9,12 @@ bench        Train-step speed of the same model in plain PyTorch (transformers' 
                python3 scripts/torch_reference.py bench --config tiny|micro|b16 --batch 256 --steps 20 \
                    --dtype f32|bf16 --device cuda [--compile] [--impl auto|hf|torch] [--tf32]
 
-             Prints one JSON line: {"impl": "pytorch", "config", "batch", "dtype", "compile", "median_ms",
-             "tflops", "params", "device_name", ...}.
+             --dtype bf16: torch.autocast(bfloat16) around the forward and the loss, f32 master weights and f32
+             optimiser (mixed precision, the same model); f32: true f32 (TF32 off unless --tf32).
+             Prints a readable line (ms/step, model FLOPs per step, TFLOP/s), then, last, one JSON line:
+             {"impl": "pytorch", "config", "batch", "dtype", "compile", "median_ms", "tflops", "flops_per_step",
+             "params", "device_name", ...}. On CUDA out-of-memory it prints a message naming the config, batch and
+             dtype, a JSON line with "error": "cuda_oom", and exits with status 3.
 
 check        Hugging Face interoperability: loads one of our checkpoints (DIR/config.json in SiglipConfig
              format plus our extra keys, DIR/model.safetensors with HF parameter names) into transformers'
@@ -52,7 +56,8 @@ C P^2 D applied to N tokens; the MAP head applies q and out to 1 token, k and v 
 token; the text head applies D x P to the last token only. The same count is printed as "flops_per_step" so
 the C++ benchmark can use the identical number; "tflops" = flops_per_step / median step time.
 
-Exit codes: 0 success (check: passed), 1 check failed / bad checkpoint, 2 missing dependency or bad usage.
+Exit codes: 0 success (check: passed), 1 check failed / bad checkpoint, 2 missing dependency or bad usage,
+3 bench: CUDA out of memory.
 """
 
 import argparse
@@ -159,9 +164,25 @@ def model_flops(cfg, B):
 # --------------------------------------------------------------------------------------------------------
 
 
+def sdpa(torch, q, k, v):
+    """softmax(q k^T / sqrt(Dh)) v, q, k, v: [B, H, N, Dh]; PyTorch's fused kernel where it exists (torch >= 2.0)."""
+    F = torch.nn.functional
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v)
+    scores = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)
+    return scores.softmax(dim=-1) @ v
+
+
 def build_handwritten(torch, cfg):
     nn = torch.nn
     F = torch.nn.functional
+
+    class LayerNorm(nn.LayerNorm):
+        """nn.LayerNorm on f32 input, f32 output: what CUDA autocast does; CPU autocast in torch 1.x would
+        otherwise meet bf16 input with f32 weights and fail. A no-op without autocast."""
+
+        def forward(self, x):
+            return super().forward(x.float())
 
     class MLP(nn.Module):
         def __init__(self, d, f):
@@ -183,16 +204,16 @@ def build_handwritten(torch, cfg):
             def split(y):
                 return y.view(B, N, self.h, D // self.h).transpose(1, 2)
 
-            o = F.scaled_dot_product_attention(split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x)))
+            o = sdpa(torch, split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x)))
             return self.out_proj(o.transpose(1, 2).reshape(B, N, D))
 
     class Layer(nn.Module):
         def __init__(self, c):
             super().__init__()
             d, eps = c["hidden_size"], c["layer_norm_eps"]
-            self.layer_norm1 = nn.LayerNorm(d, eps=eps)
+            self.layer_norm1 = LayerNorm(d, eps=eps)
             self.self_attn = Attention(d, c["num_attention_heads"])
-            self.layer_norm2 = nn.LayerNorm(d, eps=eps)
+            self.layer_norm2 = LayerNorm(d, eps=eps)
             self.mlp = MLP(d, c["intermediate_size"])
 
         def forward(self, x):
@@ -226,7 +247,7 @@ def build_handwritten(torch, cfg):
             d = c["hidden_size"]
             self.probe = nn.Parameter(torch.randn(1, 1, d))
             self.attention = nn.MultiheadAttention(d, c["num_attention_heads"], batch_first=True)
-            self.layernorm = nn.LayerNorm(d, eps=c["layer_norm_eps"])
+            self.layernorm = LayerNorm(d, eps=c["layer_norm_eps"])
             self.mlp = MLP(d, c["intermediate_size"])
 
         def forward(self, x):
@@ -238,7 +259,7 @@ def build_handwritten(torch, cfg):
             super().__init__()
             self.embeddings = VisionEmbeddings(c)
             self.encoder = Encoder(c)
-            self.post_layernorm = nn.LayerNorm(c["hidden_size"], eps=c["layer_norm_eps"])
+            self.post_layernorm = LayerNorm(c["hidden_size"], eps=c["layer_norm_eps"])
             self.use_head = c.get("vision_use_head", True)
             if self.use_head:
                 self.head = MapHead(c)
@@ -261,7 +282,7 @@ def build_handwritten(torch, cfg):
             super().__init__()
             self.embeddings = TextEmbeddings(c)
             self.encoder = Encoder(c)
-            self.final_layer_norm = nn.LayerNorm(c["hidden_size"], eps=c["layer_norm_eps"])
+            self.final_layer_norm = LayerNorm(c["hidden_size"], eps=c["layer_norm_eps"])
             self.head = nn.Linear(c["hidden_size"], c.get("projection_size", c["hidden_size"]))
 
         def forward(self, ids):
@@ -327,8 +348,30 @@ def build_model(torch, cfg, impl):
 # --------------------------------------------------------------------------------------------------------
 
 
+def is_cuda_oom(torch, e):
+    """True for PyTorch's CUDA out-of-memory error (its own type since torch 1.13; a RuntimeError before)."""
+    oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(e, oom_type):
+        return True
+    return isinstance(e, RuntimeError) and "out of memory" in str(e).lower()
+
+
 def cmd_bench(args):
     torch = import_torch()
+    try:
+        return run_bench(torch, args)
+    except Exception as e:  # noqa: BLE001 (only CUDA OOM is handled; everything else is re-raised)
+        if not is_cuda_oom(torch, e):
+            raise
+        first = (str(e).strip().splitlines() or ["(no message)"])[0][:300]
+        print(f"torch_reference.py: bench: CUDA out of memory for config {args.config}, batch {args.batch}, "
+              f"dtype {args.dtype}: {first}", file=sys.stderr, flush=True)
+        print(json.dumps({"impl": "pytorch", "config": args.config, "batch": args.batch, "dtype": args.dtype,
+                          "error": "cuda_oom", "message": first}), flush=True)
+        return 3
+
+
+def run_bench(torch, args):
     F = torch.nn.functional
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         die(f"--device {args.device}: torch {torch.__version__} sees no CUDA device", 2)
@@ -367,9 +410,9 @@ def cmd_bench(args):
     # The C++ trainer's groups: tensors with dim >= 2 decay; biases, norms, t' and b do not.
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
-    fused = dev.type == "cuda"
+    fused = {"fused": True} if dev.type == "cuda" else {}  # the keyword is torch >= 2.0; the CPU runs unfused
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 1e-4}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=1e-3, betas=(0.9, 0.95), eps=1e-8, fused=fused)
+                            lr=1e-3, betas=(0.9, 0.95), eps=1e-8, **fused)
 
     v, t = cfg["vision_config"], cfg["text_config"]
     B = args.batch
@@ -448,6 +491,8 @@ def cmd_bench(args):
     }
     if not all(math.isfinite(x) for x in losses):
         print("warning: non-finite loss during the benchmark", file=sys.stderr)
+    print(f"pytorch {args.config} B={B} {args.dtype}: median {med * 1e3:.2f} ms/step over {args.steps} steps, "
+          f"model {flops / 1e12:.3f} TFLOP/step, {flops / med / 1e12:.1f} TFLOP/s ({desc}, {device_name})", flush=True)
     print(json.dumps(out), flush=True)
     return 0
 

@@ -1,6 +1,10 @@
-// cmd_bench.cpp: `siglip bench ops`: speed through the Tensor API next to the raw libraries, in one run.
+// cmd_bench.cpp: `siglip bench ops` and `siglip bench kernels`.
+// ops (CPU): speed through the Tensor API next to the raw libraries, in one run.
 //   GEMM: GFLOP/s of matmul() at SigLIP-like shapes vs dnnl_sgemm and cblas_sgemm called directly.
 //   Memory-bound ops: GB/s of layer_norm, softmax and gelu forward and backward vs a plain memcpy.
+// kernels (CUDA, or CPU with small shapes): the card's ceilings (device copy GB/s, cuBLAS bf16 and f32 GEMM
+//   TFLOP/s, cuda/bench.cu), then attention, matmul and layer norm through the Tensor API at ViT-B shapes,
+//   each as a percentage of its ceiling.
 // Medians over repeated runs; ratios printed against the reference measured in the same run.
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -16,6 +20,10 @@
 #include "siglip/args.h"
 #include "siglip/commands.h"
 #include "tensor/ops.h"
+#ifdef SG_CUDA
+#include "cuda/backend.h"
+#include "cuda/bench.h"
+#endif
 
 namespace sg {
 namespace {
@@ -96,13 +104,211 @@ void bench_memory_bound(int reps) {
   }
 }
 
+// =========================================================================================================
+// bench kernels
+// =========================================================================================================
+
+// The ceilings each row is compared with; zero where not measured (CPU, or a failed measurement).
+struct Ceilings {
+  double copy_gbs = 0;     // device-to-device copy, bytes read + written
+  double bf16_tflops = 0;  // cuBLAS bf16 GEMM, f32 compute
+  double f32_tflops = 0;   // cuBLAS SGEMM, no TF32
+};
+
+void synchronize_device(Device d) {
+#ifdef SG_CUDA
+  if (d == Device::CUDA) cuda::synchronize();
+#else
+  (void)d;
+#endif
+}
+
+// Median seconds of f() over reps runs after one warm-up run, the device synchronised before and after each run.
+double device_median_seconds(Device d, int reps, const std::function<void()>& f) {
+  f();
+  synchronize_device(d);
+  std::vector<double> t;
+  for (int i = 0; i < std::max(reps, 1); ++i) {
+    synchronize_device(d);
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    synchronize_device(d);
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// One measurement that may fail (bf16 not supported yet, out of memory): prints the reason and goes on.
+void soft(const std::string& what, const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    fmt::print("skipped  {}: {}\n", what, e.what());
+  }
+}
+
+Ceilings measure_ceilings(Device d, int reps) {
+  Ceilings c;
+  (void)reps;  // used only in CUDA builds
+  if (d != Device::CUDA) {
+    fmt::print("CUDA ceilings skipped (device cpu): rows show no percentage\n");
+    return c;
+  }
+#ifdef SG_CUDA
+  constexpr size_t kCopyBytes = size_t{1} << 30;
+  constexpr int kGemmN = 8192;
+  fmt::print("ceilings on {}, median of {} (cuda/bench.cu):\n", cuda::device_name(), reps);
+  soft("d2d copy", [&] {
+    c.copy_gbs = cuda::bench::copy_bandwidth_gbs(kCopyBytes, reps);
+    fmt::print("ceiling  d2d copy {} MB (read + write)          {:>9.1f} GB/s\n", kCopyBytes >> 20, c.copy_gbs);
+  });
+  soft("bf16 gemm", [&] {
+    c.bf16_tflops = cuda::bench::gemm_bf16_tflops(kGemmN, reps);
+    fmt::print("ceiling  cublas bf16 gemm {}^3 (f32 compute)  {:>9.1f} TFLOP/s\n", kGemmN, c.bf16_tflops);
+  });
+  soft("f32 sgemm", [&] {
+    c.f32_tflops = cuda::bench::gemm_f32_tflops(kGemmN, reps);
+    fmt::print("ceiling  cublas f32 sgemm {}^3 (no TF32)      {:>9.1f} TFLOP/s\n", kGemmN, c.f32_tflops);
+  });
+#endif
+  return c;
+}
+
+// "kernel   <what>   <ms>   <achieved> <unit>   <pct>% of <ceiling name>" (pct "-" without a ceiling).
+void print_kernel_row(const std::string& what, double seconds, double achieved, const char* unit, double ceiling,
+                      const char* ceiling_name) {
+  const std::string pct = ceiling > 0 ? fmt::format("{:.0f}% of {}", 100 * achieved / ceiling, ceiling_name) : "-";
+  fmt::print("kernel   {:<48} {:>9.3f} ms {:>9.2f} {:<7} {}\n", what, seconds * 1e3, achieved, unit, pct);
+}
+
+// A random tensor of `dtype` on `d`: N(0, 1) in f32 on the host, converted, moved. Above 2^20 elements only one
+// index of the leading dim is drawn and repeated over it (the host generator makes about 30 M numbers/s: a full
+// [256, 12, 197, 64] would take seconds, and these kernels' speed does not depend on the values).
+Tensor random_tensor(const Shape& shape, DType dtype, Device d, Generator& g) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  if (n <= (int64_t{1} << 20)) return randn(shape, DType::F32, &g).to(dtype).to(d);
+  Shape one = shape;
+  one[0] = 1;
+  return randn(one, DType::F32, &g).expand(shape).contiguous().to(dtype).to(d);
+}
+
+double gemm_ceiling(const Ceilings& c, DType t) { return t == DType::BF16 ? c.bf16_tflops : c.f32_tflops; }
+const char* gemm_ceiling_name(DType t) { return t == DType::BF16 ? "bf16 gemm" : "f32 sgemm"; }
+
+// Attention forward and backward, q, k, v: [B, H, N, Dh]. FLOPs: forward 4 B H N^2 Dh (QK^T and PV);
+// backward 2.5x that (dV, dP, dQ, dK and the recomputed S), the FlashAttention convention.
+void bench_attention(Device d, DType dtype, int64_t B, int reps, const Ceilings& c) {
+  const int64_t H = 12, N = 197, Dh = 64;
+  const std::string shape = fmt::format("{} B={} H={} N={} Dh={}", dtype_name(dtype), B, H, N, Dh);
+  Generator g(3);
+  Tensor q = random_tensor({B, H, N, Dh}, dtype, d, g), k = random_tensor({B, H, N, Dh}, dtype, d, g),
+         v = random_tensor({B, H, N, Dh}, dtype, d, g), go = random_tensor({B, H, N, Dh}, dtype, d, g);
+  const double fwd_flop = 4.0 * static_cast<double>(B * H) * N * N * Dh, bwd_flop = 2.5 * fwd_flop;
+  const double t_fwd = device_median_seconds(d, reps, [&] {
+    NoGradGuard ng;
+    Tensor o = scaled_dot_product_attention(q, k, v);
+  });
+  print_kernel_row("attention fwd " + shape, t_fwd, fwd_flop / t_fwd / 1e12, "TFLOP/s", gemm_ceiling(c, dtype),
+                   gemm_ceiling_name(dtype));
+  Tensor qr = q.detach().requires_grad_(), kr = k.detach().requires_grad_(), vr = v.detach().requires_grad_();
+  Tensor o = scaled_dot_product_attention(qr, kr, vr);
+  // The node's own backward function: the attention backward kernels, without re-running the forward.
+  const double t_bwd = device_median_seconds(d, reps, [&] {
+    NoGradGuard ng;
+    auto grads = o.grad_fn()->backward(go);
+  });
+  print_kernel_row("attention bwd " + shape, t_bwd, bwd_flop / t_bwd / 1e12, "TFLOP/s", gemm_ceiling(c, dtype),
+                   gemm_ceiling_name(dtype));
+}
+
+// The MLP's first GEMM at ViT-B shapes: [B * 197, 768] @ [768, 3072].
+void bench_matmul(Device d, DType dtype, int64_t B, int reps, const Ceilings& c) {
+  const int64_t M = B * 197, K = 768, N = 3072;
+  Generator g(4);
+  Tensor a = random_tensor({B, 197, K}, dtype, d, g).reshape({M, K}), b = random_tensor({K, N}, dtype, d, g);
+  const double t = device_median_seconds(d, reps, [&] {
+    NoGradGuard ng;
+    Tensor y = matmul(a, b);
+  });
+  print_kernel_row(fmt::format("matmul {} ({}, {}, {})", dtype_name(dtype), M, N, K), t,
+                   2.0 * static_cast<double>(M) * N * K / t / 1e12, "TFLOP/s", gemm_ceiling(c, dtype),
+                   gemm_ceiling_name(dtype));
+}
+
+// Layer norm over x: [B * 197, 768]. Bytes: forward reads x, writes y; backward reads x and gy, writes gx (the
+// [D] weights, biases and [rows] statistics are not counted).
+void bench_layer_norm(Device d, DType dtype, int64_t B, int reps, const Ceilings& c) {
+  const int64_t rows = B * 197, D = 768;
+  const double tensor_bytes = static_cast<double>(rows * D) * static_cast<double>(dtype_size(dtype));
+  const std::string shape = fmt::format("{} [{}, {}]", dtype_name(dtype), rows, D);
+  Generator g(5);
+  Tensor x = random_tensor({B, 197, D}, dtype, d, g).reshape({rows, D});
+  Tensor gy = random_tensor({B, 197, D}, dtype, d, g).reshape({rows, D});
+  Tensor w = random_tensor({D}, dtype, d, g), bias = random_tensor({D}, dtype, d, g);
+  const double t_fwd = device_median_seconds(d, reps, [&] {
+    NoGradGuard ng;
+    Tensor y = layer_norm(x, w, bias, 1e-6);
+  });
+  print_kernel_row("layer_norm fwd " + shape, t_fwd, 2 * tensor_bytes / t_fwd / 1e9, "GB/s", c.copy_gbs, "d2d copy");
+  Tensor xr = x.detach().requires_grad_(), wr = w.detach().requires_grad_(), br = bias.detach().requires_grad_();
+  Tensor y = layer_norm(xr, wr, br, 1e-6);
+  const double t_bwd = device_median_seconds(d, reps, [&] {
+    NoGradGuard ng;
+    auto grads = y.grad_fn()->backward(gy);
+  });
+  print_kernel_row("layer_norm bwd " + shape, t_bwd, 3 * tensor_bytes / t_bwd / 1e9, "GB/s", c.copy_gbs, "d2d copy");
+}
+
+Device default_bench_device() {
+#ifdef SG_CUDA
+  return cuda::available() ? Device::CUDA : Device::CPU;
+#else
+  return Device::CPU;
+#endif
+}
+
+void bench_kernels(Args& args, int reps) {
+  const std::string dev_name = args.get("device", device_name(default_bench_device()));
+  SG_CHECK(dev_name == "cpu" || dev_name == "cuda", "bench kernels: --device must be cpu or cuda, got '{}'", dev_name);
+  const Device d = dev_name == "cuda" ? Device::CUDA : Device::CPU;
+#ifdef SG_CUDA
+  SG_CHECK(d == Device::CPU || cuda::available(), "bench kernels: --device cuda but no GPU is available");
+#else
+  SG_CHECK(d == Device::CPU, "bench kernels: --device cuda but this build has no CUDA support");
+#endif
+  // ViT-B batches on the GPU; a small one on the CPU (the rows are exercised, not measured for real).
+  std::vector<int64_t> batches = d == Device::CUDA ? std::vector<int64_t>{64, 256} : std::vector<int64_t>{2};
+  if (args.has("batch")) batches = {args.get_int("batch", 0)};
+  for (int64_t B : batches) SG_CHECK(B > 0, "bench kernels: --batch must be positive, got {}", B);
+
+  fmt::print("bench kernels on {}, median of {} runs (device synchronised around each)\n", dev_name, reps);
+  const Ceilings c = measure_ceilings(d, reps);
+  fmt::print("{:<8} {:<48} {:>12} {:>17} {}\n", "", "what", "time", "achieved", "of ceiling");
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    for (int64_t B : batches) {
+      const std::string tag = fmt::format("{} B={}", dtype_name(dtype), B);
+      soft("attention " + tag, [&] { bench_attention(d, dtype, B, reps, c); });
+      soft("matmul " + tag, [&] { bench_matmul(d, dtype, B, reps, c); });
+      soft("layer_norm " + tag, [&] { bench_layer_norm(d, dtype, B, reps, c); });
+    }
+  }
+}
+
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  Args args("bench", argc, argv, 2, {"reps"});
+  Args args("bench", argc, argv, 2, {"reps", "device", "batch"});
   const int reps = static_cast<int>(args.get_int("reps", 9));
+  SG_CHECK(reps >= 1, "bench: --reps must be >= 1, got {}", reps);
   std::string what = args.positional().empty() ? "ops" : args.positional()[0];
-  SG_CHECK(what == "ops", "bench: unknown benchmark '{}' (known: ops)", what);
+  SG_CHECK(what == "ops" || what == "kernels", "bench: unknown benchmark '{}' (known: ops, kernels)", what);
+  if (what == "kernels") {
+    bench_kernels(args, reps);
+    return 0;
+  }
+  SG_CHECK(!args.has("device") && !args.has("batch"), "bench ops: --device and --batch belong to `bench kernels`");
   bench_gemm(reps);
   bench_memory_bound(reps);
   return 0;

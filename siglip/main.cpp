@@ -15,13 +15,16 @@ void usage() {
       "        [--batch N] [--lr X] [--warmup N] [--loss sigmoid|softmax] [--positives diagonal|caption|label]\n"
       "        [--init-bias auto|X] [--init-temp X] [--device cpu|cuda] [--seed N] [--out DIR] [--resume DIR]\n"
       "        [--lock-image CHECKPOINT] [--log-every N] [--ckpt-every N] [--eval-limit N] [--no-eval]\n"
-      "        [--precision f32|bf16] [--profile]   (bf16: bf16 activations and GEMMs, f32 master weights;\n"
+      "        [--vocab N] [--precision f32|bf16] [--profile]   (bf16: bf16 activations and GEMMs, f32 master weights;\n"
       "        --profile: per-kernel time table at the end, also SG_PROFILE=1)\n"
       "  eval --checkpoint DIR [--data ...] [--limit N] [--json]   zero-shot accuracy and retrieval R@1/R@5\n"
       "  classify --checkpoint DIR IMAGE \"text 1\" \"text 2\" ...    sigmoid probability of each text\n"
       "  embed --checkpoint DIR (--images FILES... | --texts TEXTS...) --out FILE(.safetensors|.json)\n"
       "  gradcheck [OP...] [--json]   every op's backward against f64 central differences\n"
-      "  bench ops                    GEMM GFLOP/s vs the raw library; layer_norm/softmax/gelu GB/s vs memcpy\n");
+      "  bench ops                    GEMM GFLOP/s vs the raw library; layer_norm/softmax/gelu GB/s vs memcpy\n"
+      "  bench kernels [--device cpu|cuda] [--reps N] [--batch N]\n"
+      "                               attention TFLOP/s, matmul, layer_norm GB/s (f32, bf16) next to the card's\n"
+      "                               measured ceilings (copy GB/s, cuBLAS bf16 and f32 GEMM TFLOP/s)\n");
 }
 }  // namespace
 
