@@ -61,6 +61,7 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
 template <int N>
 struct StridedArgs {
   int nd = 0;
+  bool narrow = false;  // every linear index and every operand offset fits in 32 bits: index math in uint32
   int64_t shape[kMaxDims] = {};
   int64_t stride[N][kMaxDims] = {};
 };
@@ -77,6 +78,21 @@ StridedArgs<N> make_strided(const char* op, const Dims& shape, const std::array<
     a.shape[d] = L.shape[static_cast<size_t>(d)];
     for (int k = 0; k < N; ++k) a.stride[k][d] = L.strides[static_cast<size_t>(k)][static_cast<size_t>(d)];
   }
+  // 64-bit division costs tens of instructions per dim and element; most tensors need only 32 bits.
+  constexpr int64_t kNarrowMax = int64_t{1} << 31;
+  int64_t numel = 1;
+  bool narrow = true;
+  for (int d = 0; d < a.nd; ++d) numel *= a.shape[d];
+  narrow = numel < kNarrowMax;
+  for (int k = 0; k < N && narrow; ++k) {
+    int64_t last = 0;  // the largest offset of operand k (strides are >= 0)
+    for (int d = 0; d < a.nd; ++d) {
+      if (a.stride[k][d] < 0) narrow = false;
+      last += (a.shape[d] - 1) * a.stride[k][d];
+    }
+    narrow = narrow && last < kNarrowMax;
+  }
+  a.narrow = narrow && numel > 0;
   return a;
 }
 
@@ -88,6 +104,22 @@ __device__ __forceinline__ void strided_offsets(const StridedArgs<N>& a, int64_t
   if (a.nd == 1) {
 #pragma unroll
     for (int k = 0; k < N; ++k) off[k] = i * a.stride[k][0];
+    return;
+  }
+  if (a.narrow) {  // the same walk in 32-bit arithmetic (make_strided checked that nothing overflows)
+    uint32_t j = static_cast<uint32_t>(i), o[N];
+#pragma unroll
+    for (int k = 0; k < N; ++k) o[k] = 0;
+    for (int d = a.nd - 1; d >= 0; --d) {
+      const uint32_t n = static_cast<uint32_t>(a.shape[d]);
+      const uint32_t q = j / n;
+      const uint32_t c = j - q * n;
+      j = q;
+#pragma unroll
+      for (int k = 0; k < N; ++k) o[k] += c * static_cast<uint32_t>(a.stride[k][d]);
+    }
+#pragma unroll
+    for (int k = 0; k < N; ++k) off[k] = static_cast<int64_t>(o[k]);
     return;
   }
   for (int d = a.nd - 1; d >= 0; --d) {
