@@ -449,6 +449,22 @@ void add_patch_and_attention(std::vector<OpCase>& cases) {
                    },
                    [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3]); },
                    attn_ref, {3}});
+  // Head dims 32 and 64 with more than one 64-row tile of queries and a partial key tile: on CUDA, bf16 takes
+  // the tensor-core kernels (cuda/attention_tc.cu) for these.
+  cases.push_back({"attention", "tc_dh32_n70_m45", normals({{1, 2, 70, 32}, {1, 2, 45, 32}, {1, 2, 45, 32}}),
+                   [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, attn_ref,
+                   {}});
+  cases.push_back({"attention", "tc_dh64_n70_m45", normals({{1, 2, 70, 64}, {1, 2, 45, 64}, {1, 2, 45, 64}}),
+                   [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, attn_ref,
+                   {}});
+  cases.push_back({"attention", "tc_dh64_n70_m45_mask",
+                   [](DType dt, Generator& g) {
+                     std::vector<Tensor> r{randn({2, 2, 70, 64}, dt, &g), randn({2, 2, 45, 64}, dt, &g),
+                                           randn({2, 2, 45, 64}, dt, &g), randn({2, 1, 70, 45}, dt, &g)};
+                     return r;
+                   },
+                   [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3]); },
+                   attn_ref, {3}});
 }
 
 void add_views(std::vector<OpCase>& cases) {
@@ -752,6 +768,43 @@ double bf16_forward_error(const OpCase& c, uint64_t seed) {
     scale = std::max(scale, std::abs(b[i]));
   }
   return err / scale;
+}
+
+double bf16_backward_error(const OpCase& c, uint64_t seed) {
+  auto run = [&](DType dt, std::vector<double>& out, std::vector<std::vector<double>>& grads) {
+    Generator g(seed);
+    std::vector<Tensor> xs = c.make_inputs(DType::F32, g);
+    for (size_t i = 0; i < xs.size(); ++i) {
+      if (xs[i].dtype() != DType::F32) continue;
+      xs[i] = xs[i].to(DType::BF16).to(dt);  // the same bf16 values in both runs
+      bool no_grad = std::find(c.no_grad_inputs.begin(), c.no_grad_inputs.end(), i) != c.no_grad_inputs.end();
+      if (!no_grad) xs[i].requires_grad_();
+    }
+    Tensor y = c.forward(xs);
+    Generator gw(seed + 1);
+    Tensor w = randn(y.shape(), DType::F32, &gw).to(DType::BF16).to(y.dtype());
+    if (y.requires_grad()) sum(mul(y, w)).backward();
+    out = y.to_vector<double>();
+    grads.clear();
+    for (const auto& x : xs) grads.push_back(x.grad().defined() ? x.grad().to_vector<double>() : std::vector<double>());
+  };
+  std::vector<double> y32, y16;
+  std::vector<std::vector<double>> g32, g16;
+  run(DType::F32, y32, g32);
+  run(DType::BF16, y16, g16);
+  auto rel = [](const std::vector<double>& a, const std::vector<double>& b) -> double {
+    if (a.size() != b.size()) return INFINITY;
+    double err = 0, scale = 1e-30;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
+      err = std::max(err, std::abs(a[i] - b[i]));
+      scale = std::max(scale, std::abs(a[i]));
+    }
+    return a.empty() ? 0.0 : err / scale;
+  };
+  double e = rel(y32, y16);
+  for (size_t i = 0; i < g32.size(); ++i) e = std::max(e, rel(g32[i], g16[i]));
+  return e;
 }
 
 GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed) {

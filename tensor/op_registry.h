@@ -46,6 +46,10 @@ GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed = 7
 // bf16 on the CPU: the op on bf16 inputs (widened to f32, computed, rounded once per op) against the f64
 // reference on the same bf16 values; error as forward_error's. Checks that every op takes bf16 end to end.
 double bf16_forward_error(const OpCase& c, uint64_t seed = 7);
+// bf16 backward on the CPU: forward and backward with bf16 inputs and cotangent against the same in f32 on the
+// same (bf16-representable) values; the largest error of the output and every input gradient, each relative
+// to that tensor's largest f32 magnitude.
+double bf16_backward_error(const OpCase& c, uint64_t seed = 7);
 #ifdef SG_CUDA
 // CPU against CUDA: max relative error of the output and of every input gradient. dtype F32 or BF16 (then
 // both devices get the same bf16 inputs and cotangent; the CPU's bf16 kernels are the reference).

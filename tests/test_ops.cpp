@@ -60,6 +60,14 @@ TEST_CASE("ops: every op takes bf16 (CPU: widened to f32, rounded once per op)")
   });
 }
 
+TEST_CASE("ops: bf16 backward tracks f32 backward on the same values (CPU)") {
+  for_each_case([](const OpCase& c) {
+    double e = bf16_backward_error(c);
+    INFO(c.full_name(), ": bf16 vs f32 output and gradients, relative error ", e);
+    CHECK(e < 5e-2);
+  });
+}
+
 TEST_CASE("ops: CPU and CUDA agree") {
 #ifdef SG_CUDA
   if (!cuda::available()) {
