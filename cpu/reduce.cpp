@@ -1,4 +1,5 @@
 // reduce.cpp: sum and max over the middle dim of [outer, r, inner]; f32 sums accumulate in f64.
+#include <algorithm>
 #include <limits>
 
 #include "cpu/kernels.h"
@@ -15,6 +16,24 @@ void sum_dim(const T* x, T* y, int64_t outer, int64_t r, int64_t inner) {
 #pragma omp simd reduction(+ : acc)
       for (int64_t k = 0; k < r; ++k) acc += static_cast<double>(row[k]);
       y[o] = static_cast<T>(acc);
+    }
+    return;
+  }
+  if (outer == 1 && inner >= 128) {
+    // [1, r, inner] (a bias gradient: rows of a [B*N, D] matrix): threads own column blocks, so the work is
+    // split although there is one output row. Each column still sums its r values in order: same result.
+    constexpr int64_t kCols = 64;
+    const int64_t blocks = (inner + kCols - 1) / kCols;
+#pragma omp parallel for if (r * inner > (1 << 15))
+    for (int64_t cb = 0; cb < blocks; ++cb) {
+      const int64_t c0 = cb * kCols, nc = std::min(kCols, inner - c0);
+      double acc[kCols] = {};
+      for (int64_t k = 0; k < r; ++k) {
+        const T* row = x + k * inner + c0;
+#pragma omp simd
+        for (int64_t i = 0; i < nc; ++i) acc[i] += static_cast<double>(row[i]);
+      }
+      for (int64_t i = 0; i < nc; ++i) y[c0 + i] = static_cast<T>(acc[i]);
     }
     return;
   }

@@ -122,3 +122,18 @@ TEST_CASE("ops: every registered op has a gradient case and a bad-input case or 
   }
   CHECK(bad.size() >= 15);
 }
+
+TEST_CASE("ops: column sums of a tall matrix (bias gradients) split over threads, same sums") {
+  // [r, inner] summed over dim 0 with inner >= 128 takes the column-block path of cpu/reduce.cpp.
+  Generator g(11);
+  for (int64_t inner : {128, 200, 777}) {
+    Tensor x = randn({300, inner}, DType::F64, &g);
+    std::vector<double> v = x.to_vector<double>(), s = sum(x, {0}).to_vector<double>();
+    REQUIRE(static_cast<int64_t>(s.size()) == inner);
+    for (int64_t i = 0; i < inner; ++i) {
+      double ref = 0;
+      for (int64_t k = 0; k < 300; ++k) ref += v[static_cast<size_t>(k * inner + i)];
+      CHECK(s[static_cast<size_t>(i)] == ref);  // same order of additions: bit for bit
+    }
+  }
+}
