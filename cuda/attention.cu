@@ -17,6 +17,10 @@
 // widened to float as tiles are loaded: shared memory, registers, lse and D are float; outputs rounded once.
 #include "cuda/common.cuh"
 
+#include <type_traits>
+
+#include "cuda/attention_tc.h"
+
 namespace sg::cuda {
 namespace {
 
@@ -479,6 +483,11 @@ void attention_forward(const T* q, const T* k, const T* v, const MaskView& mask,
     check_launch("attention_forward (attn_no_keys_kernel)");
     return;
   }
+  if constexpr (std::is_same_v<T, bf16>)
+    if (tc_attention_supported(Dh)) {  // tensor cores (cuda/attention_tc.cu); SG_ATTN_TC=0 forces the code below
+      tc_attention_forward(q, k, v, mask, o, lse, BH, N, M, Dh, static_cast<float>(scale));
+      return;
+    }
   const Mask<T> mk = mask_of<T>(mask);
   const acc_t<T> s = static_cast<acc_t<T>>(scale);
   const int dh = static_cast<int>(Dh);
@@ -506,6 +515,11 @@ void attention_backward(const T* q, const T* k, const T* v, const MaskView& mask
   attn_rowdot_kernel<T><<<grid_for(BH * N, kThreads / 32), kThreads, 0, stream()>>>(go, o, Dv, BH * N,
                                                                                   static_cast<int>(Dh));
   check_launch("attention_backward (attn_rowdot_kernel)");
+  if constexpr (std::is_same_v<T, bf16>)
+    if (tc_attention_supported(Dh)) {  // tensor cores (cuda/attention_tc.cu), the same D
+      tc_attention_backward(q, k, v, mask, lse, Dv, go, gq, gk, gv, BH, N, M, Dh, static_cast<float>(scale));
+      return;
+    }
   const Mask<T> mk = mask_of<T>(mask);
   const acc_t<T> s = static_cast<acc_t<T>>(scale);
   const int dh = static_cast<int>(Dh);
