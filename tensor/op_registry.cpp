@@ -410,18 +410,26 @@ void add_patch_and_attention(std::vector<OpCase>& cases) {
     Ref m(has_mask ? x[3] : x[0]);
     const int64_t M = k.size(2), Dh = q.size(3);
     const double scale = 1.0 / std::sqrt(static_cast<double>(Dh));
+    // The probabilities of query row (b, h, i) are computed once and reused for its Dh outputs (build walks
+    // the last index fastest).
+    std::vector<double> prob(static_cast<size_t>(M));
+    Shape row{-1, -1, -1};
     return build(q.shape, [&](const Shape& i) {
-      std::vector<double> s(static_cast<size_t>(M));
-      double mx = -INFINITY;
-      for (int64_t j = 0; j < M; ++j) {
-        double d = 0;
-        for (int64_t c = 0; c < Dh; ++c) d += q.at({i[0], i[1], i[2], c}) * k.at({i[0], i[1], j, c});
-        s[j] = d * scale + (has_mask ? m.bcast({i[0], i[1], i[2], j}) : 0.0);
-        mx = std::max(mx, s[j]);
+      if (Shape{i[0], i[1], i[2]} != row) {
+        row = {i[0], i[1], i[2]};
+        double mx = -INFINITY;
+        for (int64_t j = 0; j < M; ++j) {
+          double d = 0;
+          for (int64_t c = 0; c < Dh; ++c) d += q.at({i[0], i[1], i[2], c}) * k.at({i[0], i[1], j, c});
+          prob[j] = d * scale + (has_mask ? m.bcast({i[0], i[1], i[2], j}) : 0.0);
+          mx = std::max(mx, prob[j]);
+        }
+        double z = 0;
+        for (int64_t j = 0; j < M; ++j) z += std::exp(prob[j] - mx);
+        for (int64_t j = 0; j < M; ++j) prob[j] = std::exp(prob[j] - mx) / z;
       }
-      double z = 0, o = 0;
-      for (int64_t j = 0; j < M; ++j) z += std::exp(s[j] - mx);
-      for (int64_t j = 0; j < M; ++j) o += std::exp(s[j] - mx) / z * v.at({i[0], i[1], j, i[3]});
+      double o = 0;
+      for (int64_t j = 0; j < M; ++j) o += prob[j] * v.at({i[0], i[1], j, i[3]});
       return o;
     });
   };
