@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gpu-check.sh: everything that needs a GPU, in one run of at most ~8 minutes, ending with a short table.
-# On this machine first: scripts/gpu-prepare.sh (builds build-gpu/ for sm_90, packs .carry/).
-# On the GPU machine (device tool): carry [build-gpu, .carry], run `bash scripts/gpu-check.sh`.
+# On this machine first: scripts/gpu-prepare.sh (builds build-gpu/ for sm_90, packs it, the libraries and
+# Fashion-MNIST into .carry/). On the GPU machine (device tool): carry [.carry], run `bash scripts/gpu-check.sh`.
 # Logs go to $OUT (or /tmp/gpu-check) as well, one file per row.
 #
 # Rows, most important first; each runs under its own time limit and under the whole run's budget
@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out" /tmp/sglib
 [ -f .carry/libs.tar.xz ] && tar -C /tmp/sglib -xJf .carry/libs.tar.xz
+[ -x build-gpu/siglip ] || { [ -f .carry/build-gpu.tar.xz ] && tar -xJf .carry/build-gpu.tar.xz; }
 cublas_dir=$(dirname "$(find /usr/local/cuda*/lib64 /usr/local/cuda*/targets /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
 export LD_LIBRARY_PATH=/tmp/sglib:/usr/local/cuda/lib64:${cublas_dir:-.}:${LD_LIBRARY_PATH:-}
 export SG_FASHION_MNIST_DIR=$PWD/.carry/fashion-mnist
