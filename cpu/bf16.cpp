@@ -62,6 +62,20 @@ void binary<bf16>(Binary op, const bf16* a, const Dims& as, const bf16* b, const
 }
 
 template <>
+void bias_gelu_forward<bf16>(const bf16* x, const bf16* b, bf16* y, int64_t rows, int64_t D) {
+  F xf = widen(x, rows * D), bf = widen(b, D), yf(xf.size());
+  bias_gelu_forward<float>(xf.data(), bf.data(), yf.data(), rows, D);
+  narrow(yf, y);
+}
+
+template <>
+void bias_gelu_backward<bf16>(const bf16* x, const bf16* b, const bf16* gy, bf16* gx, int64_t rows, int64_t D) {
+  F xf = widen(x, rows * D), bf = widen(b, D), gyf = widen(gy, rows * D), gxf(xf.size());
+  bias_gelu_backward<float>(xf.data(), bf.data(), gyf.data(), gxf.data(), rows, D);
+  narrow(gxf, gx);
+}
+
+template <>
 void sum_dim<bf16>(const bf16* x, bf16* y, int64_t outer, int64_t r, int64_t inner) {
   F xf = widen(x, outer * r * inner), yf(static_cast<size_t>(outer * inner));
   sum_dim<float>(xf.data(), yf.data(), outer, r, inner);

@@ -10,6 +10,19 @@ namespace {
 constexpr double kGeluC = 0.7978845608028654;  // sqrt(2/pi)
 constexpr double kGeluA = 0.044715;
 
+// GELU, tanh form (PyTorch's approximate='tanh'), and its derivative: one definition for gelu and bias_gelu.
+template <typename T>
+inline T gelu_of(T v) {
+  return T(0.5) * v * (T(1) + fast_tanh(T(kGeluC) * (v + T(kGeluA) * v * v * v)));
+}
+template <typename T>
+inline T gelu_grad_of(T v) {
+  const T u = T(kGeluC) * (v + T(kGeluA) * v * v * v);
+  const T t = fast_tanh(u);
+  const T du = T(kGeluC) * (T(1) + T(3 * kGeluA) * v * v);
+  return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du;
+}
+
 template <typename T>
 inline T sigmoid_of(T x) {
   // Stable both ways: never exp of a large positive number.
@@ -40,7 +53,7 @@ void unary(Unary op, const T* x, T* y, int64_t n, double param) {
     case Unary::LogSigmoid: SG_MAP(std::min(v, T(0)) - std::log1p(std::exp(-std::abs(v))));
     case Unary::Softplus: SG_MAP(std::max(v, T(0)) + std::log1p(std::exp(-std::abs(v))));
     case Unary::Relu: SG_MAP(v > T(0) ? v : T(0));
-    case Unary::Gelu: SG_MAP(T(0.5) * v * (T(1) + fast_tanh(T(kGeluC) * (v + T(kGeluA) * v * v * v))));
+    case Unary::Gelu: SG_MAP(gelu_of(v));
     case Unary::AddScalar: SG_MAP(v + p);
     case Unary::MulScalar: SG_MAP(v * p);
   }
@@ -67,21 +80,34 @@ void unary_backward(Unary op, const T* x, const T* y, const T* gy, T* gx, int64_
     case Unary::LogSigmoid: SG_GRAD(sigmoid_of(-x[i]));  // d/dx log s(x) = 1 - s(x) = s(-x)
     case Unary::Softplus: SG_GRAD(sigmoid_of(x[i]));
     case Unary::Relu: SG_GRAD(x[i] > T(0) ? T(1) : T(0));
-    case Unary::Gelu: {
-#pragma omp parallel for simd if (n > (1 << 15))
-      for (int64_t i = 0; i < n; ++i) {
-        const T v = x[i];
-        const T u = T(kGeluC) * (v + T(kGeluA) * v * v * v);
-        const T t = fast_tanh(u);
-        const T du = T(kGeluC) * (T(1) + T(3 * kGeluA) * v * v);
-        gx[i] = gy[i] * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du);
-      }
-      return;
-    }
+    case Unary::Gelu: SG_GRAD(gelu_grad_of(x[i]));
     case Unary::AddScalar: SG_GRAD(T(1));
     case Unary::MulScalar: SG_GRAD(p);
   }
 #undef SG_GRAD
+}
+
+template <typename T>
+void bias_gelu_forward(const T* x, const T* b, T* y, int64_t rows, int64_t D) {
+#pragma omp parallel for if (rows * D > (1 << 15))
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * D;
+    T* yr = y + r * D;
+#pragma omp simd
+    for (int64_t i = 0; i < D; ++i) yr[i] = gelu_of(xr[i] + b[i]);
+  }
+}
+
+template <typename T>
+void bias_gelu_backward(const T* x, const T* b, const T* gy, T* gx, int64_t rows, int64_t D) {
+#pragma omp parallel for if (rows * D > (1 << 15))
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * D;
+    const T* gr = gy + r * D;
+    T* gxr = gx + r * D;
+#pragma omp simd
+    for (int64_t i = 0; i < D; ++i) gxr[i] = gr[i] * gelu_grad_of(xr[i] + b[i]);
+  }
 }
 
 template <typename T>
@@ -119,7 +145,9 @@ void binary(Binary op, const T* a, const Dims& as, const T* b, const Dims& bs, T
 #define SG_INSTANTIATE(T)                                                                          \
   template void unary<T>(Unary, const T*, T*, int64_t, double);                                    \
   template void unary_backward<T>(Unary, const T*, const T*, const T*, T*, int64_t, double);       \
-  template void binary<T>(Binary, const T*, const Dims&, const T*, const Dims&, T*, const Dims&);
+  template void binary<T>(Binary, const T*, const Dims&, const T*, const Dims&, T*, const Dims&);      \
+  template void bias_gelu_forward<T>(const T*, const T*, T*, int64_t, int64_t);                    \
+  template void bias_gelu_backward<T>(const T*, const T*, const T*, T*, int64_t, int64_t);
 SG_INSTANTIATE(float)
 SG_INSTANTIATE(double)
 

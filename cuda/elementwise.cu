@@ -117,6 +117,21 @@ __global__ void binary_flat_kernel(const T* __restrict__ a, const T* __restrict_
     out[i] = T(binary_op<OP, A>(A(a[i]), A(b[i])));
 }
 
+// y[r, i] = gelu(x[r, i] + b[i]); the element's column from a 32-bit remainder when n fits (it nearly
+// always does), else 64-bit.
+template <typename T, typename I, typename A = acc_t<T>>
+__global__ void bias_gelu_kernel(const T* __restrict__ x, const T* __restrict__ b, T* __restrict__ y, I n, I D) {
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += static_cast<I>(gridDim.x) * blockDim.x)
+    y[i] = T(unary_fwd<Unary::Gelu, A>(A(x[i]) + A(b[i % D]), A(0)));
+}
+
+template <typename T, typename I, typename A = acc_t<T>>
+__global__ void bias_gelu_backward_kernel(const T* __restrict__ x, const T* __restrict__ b, const T* __restrict__ gy,
+                                          T* __restrict__ gx, I n, I D) {
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += static_cast<I>(gridDim.x) * blockDim.x)
+    gx[i] = T(A(gy[i]) * unary_deriv<Unary::Gelu, A>(A(x[i]) + A(b[i % D]), A(0), A(0)));
+}
+
 template <Unary OP, typename T>
 void launch_unary(const T* x, T* y, int64_t n, acc_t<T> p) {
   unary_kernel<OP, T><<<grid_for(n), kThreads, 0, stream()>>>(x, y, n, p);
@@ -175,6 +190,32 @@ void unary_backward(Unary op, const T* x, const T* y, const T* gy, T* gx, int64_
 #undef SG_UNARY_CASES
 
 template <typename T>
+void bias_gelu_forward(const T* x, const T* b, T* y, int64_t rows, int64_t D) {
+  const int64_t n = rows * D;
+  if (n <= 0) return;
+  if (n < (int64_t{1} << 31)) {
+    bias_gelu_kernel<T, uint32_t><<<grid_for(n), kThreads, 0, stream()>>>(x, b, y, static_cast<uint32_t>(n),
+                                                                             static_cast<uint32_t>(D));
+  } else {
+    bias_gelu_kernel<T, int64_t><<<grid_for(n), kThreads, 0, stream()>>>(x, b, y, n, D);
+  }
+  check_launch("bias_gelu_forward (bias_gelu_kernel)");
+}
+
+template <typename T>
+void bias_gelu_backward(const T* x, const T* b, const T* gy, T* gx, int64_t rows, int64_t D) {
+  const int64_t n = rows * D;
+  if (n <= 0) return;
+  if (n < (int64_t{1} << 31)) {
+    bias_gelu_backward_kernel<T, uint32_t><<<grid_for(n), kThreads, 0, stream()>>>(
+        x, b, gy, gx, static_cast<uint32_t>(n), static_cast<uint32_t>(D));
+  } else {
+    bias_gelu_backward_kernel<T, int64_t><<<grid_for(n), kThreads, 0, stream()>>>(x, b, gy, gx, n, D);
+  }
+  check_launch("bias_gelu_backward (bias_gelu_backward_kernel)");
+}
+
+template <typename T>
 void binary(Binary op, const T* a, const Dims& as, const T* b, const Dims& bs, T* out, const Dims& shape) {
   int64_t n = 1;
   for (int64_t s : shape) n *= s;
@@ -194,7 +235,9 @@ void binary(Binary op, const T* a, const Dims& as, const T* b, const Dims& bs, T
 #define SG_INSTANTIATE(T)                                                                          \
   template void unary<T>(Unary, const T*, T*, int64_t, double);                                    \
   template void unary_backward<T>(Unary, const T*, const T*, const T*, T*, int64_t, double);       \
-  template void binary<T>(Binary, const T*, const Dims&, const T*, const Dims&, T*, const Dims&);
+  template void binary<T>(Binary, const T*, const Dims&, const T*, const Dims&, T*, const Dims&);      \
+  template void bias_gelu_forward<T>(const T*, const T*, T*, int64_t, int64_t);                    \
+  template void bias_gelu_backward<T>(const T*, const T*, const T*, T*, int64_t, int64_t);
 SG_INSTANTIATE(float)
 SG_INSTANTIATE(double)
 SG_INSTANTIATE(bf16)

@@ -41,7 +41,14 @@ MLP::MLP(int64_t dim, int64_t hidden, DType dtype) : fc1(dim, hidden, true, dtyp
 }
 Tensor MLP::forward(const Tensor& x) {
   ModuleScope scope(name());
-  return fc2.forward(gelu(fc1.forward(x)));
+  Tensor h;
+  {
+    // fc1 without its bias, then bias + GELU in one kernel (bias_gelu): the same function as
+    // gelu(fc1.forward(x)) with one pass fewer over the [.., 4D] activation.
+    ModuleScope fc1_scope(fc1.name());
+    h = bias_gelu(linear(x, compute(fc1.weight), Tensor()), compute(fc1.bias));
+  }
+  return fc2.forward(h);
 }
 
 Tensor split_heads(const Tensor& x, int64_t heads) {

@@ -142,6 +142,17 @@ void add_elementwise(std::vector<OpCase>& cases) {
     if (op == "log_sigmoid" || op == "softplus" || op == "sigmoid")  // stability far out in both tails
       cases.push_back({u.op, "large_magnitude", normals({{4, 6}}, 30.0), fwd, rf, {}});
   }
+  // bias_gelu(x, b) = gelu(x + b) with b broadcast over the rows.
+  Fn bias_gelu_ref = [c](const std::vector<Tensor>& x) {
+    Ref a(x[0]), b(x[1]);
+    return build(a.shape, [&](const Shape& i) {
+      const double u = a.at(i) + b.at({i.back()});
+      return 0.5 * u * (1 + std::tanh(c * (u + 0.044715 * u * u * u)));
+    });
+  };
+  Fn bias_gelu_fwd = [](const std::vector<Tensor>& x) { return bias_gelu(x[0], x[1]); };
+  cases.push_back({"bias_gelu", "rows", normals({{7, 6}, {6}}, 1.5), bias_gelu_fwd, bias_gelu_ref, {}});
+  cases.push_back({"bias_gelu", "batched", normals({{2, 3, 5}, {5}}, 1.5), bias_gelu_fwd, bias_gelu_ref, {}});
 }
 
 void add_reductions(std::vector<OpCase>& cases) {
@@ -648,6 +659,8 @@ std::vector<BadInputCase> make_bad_cases() {
   b.push_back({"exp", "int_input", [=] { exp(from_vector(std::vector<int64_t>{1, 2}, {2})); }, {"exp", "int64"}});
   b.push_back({"sum", "dim_out_of_range", [=] { sum(f32({2, 3}), {2}); }, {"sum", "dim 2 out of range", "2-d"}});
   b.push_back({"softmax", "dim_out_of_range", [=] { softmax(f32({2, 3}), -3); }, {"softmax", "dim -3"}});
+  b.push_back({"bias_gelu", "bias_shape", [=] { bias_gelu(f32({4, 6}), f32({5})); },
+               {"bias_gelu", "[5]", "[4, 6]"}});
   b.push_back({"layer_norm", "weight_shape", [=] { layer_norm(f32({2, 8}), f32({7}), f32({8})); },
                {"layer_norm", "[2, 8]", "[8]", "[7]"}});
   b.push_back({"embedding", "id_out_of_range", [=] { embedding(from_vector(std::vector<int64_t>{0, 7}, {2}), f32({5, 3})); },

@@ -27,6 +27,8 @@ Tensor log_sigmoid(const Tensor& a);  // min(x, 0) - log1p(exp(-|x|)): stable fo
 Tensor softplus(const Tensor& a);     // max(x, 0) + log1p(exp(-|x|))
 Tensor relu(const Tensor& a);
 Tensor gelu(const Tensor& a);         // tanh form, PyTorch's approximate='tanh'
+// gelu(x + bias) in one kernel, x: [..., D], bias: [D] (the MLP's fc1 bias and activation fused).
+Tensor bias_gelu(const Tensor& x, const Tensor& bias);
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

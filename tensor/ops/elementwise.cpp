@@ -131,4 +131,30 @@ Tensor softplus(const Tensor& a) { return unary_op(cpu::Unary::Softplus, "softpl
 Tensor relu(const Tensor& a) { return unary_op(cpu::Unary::Relu, "relu", a); }
 Tensor gelu(const Tensor& a) { return unary_op(cpu::Unary::Gelu, "gelu", a); }
 
+Tensor bias_gelu(const Tensor& x_in, const Tensor& bias) {
+  const char* op = "bias_gelu";
+  check_pair(op, x_in, bias);
+  SG_CHECK(x_in.dim() >= 1 && bias.dim() == 1 && bias.size(0) == x_in.size(-1),
+           "bias_gelu: bias {} must be [D] for input {} (D = its last dim)", bias.shape_str(), x_in.shape_str());
+  Tensor x = x_in.contiguous(), b = bias.contiguous();
+  const int64_t D = b.size(0), rows = D == 0 ? 0 : x.numel() / D;
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (y.numel() > 0)
+    SG_FLOAT_TYPES(x.dtype(), op,
+                   SG_KERNEL(x.device(), bias_gelu_forward<T>, x.data<T>(), b.data<T>(), y.data<T>(), rows, D));
+  // Saved: x and b (not x + b): the same memory as gelu(add(x, b)) saves, one kernel and one pass fewer.
+  return record(y, op, {x_in, bias}, [xs = x.detach(), bs = b.detach(), rows, D](const Node&) {
+    return [xs, bs, rows, D](const Tensor& g_in) {
+      Tensor g = g_in.contiguous();
+      Tensor gx = Tensor::empty(xs.shape(), xs.dtype(), xs.device());
+      if (gx.numel() > 0)
+        SG_FLOAT_TYPES(xs.dtype(), "bias_gelu",
+                       SG_KERNEL(xs.device(), bias_gelu_backward<T>, xs.data<T>(), bs.data<T>(), g.data<T>(),
+                                 gx.data<T>(), rows, D));
+      Tensor gb = rows == 0 ? zeros_like(bs) : sum(gx.reshape({rows, D}), {0});  // gb: [D]
+      return std::vector<Tensor>{gx, gb};
+    };
+  });
+}
+
 }  // namespace sg
