@@ -143,6 +143,11 @@ else
   rows+=("HF transformers interop | skipped: no trained checkpoint or no transformers")
 fi
 
+# ---- 6. if time is left: the attention rows again with the CUDA-core kernel (SG_ATTN_TC=0), to see what the
+# tensor-core path (bf16, cuda/attention_tc.cu) gains
+run bench_kernels_no_tc 60 env SG_ATTN_TC=0 $bin/siglip bench kernels --device cuda --reps 5 &&
+  rows+=("bench kernels, SG_ATTN_TC=0 (CUDA-core attention) | see the attention lines below")
+
 # ---- summary
 b16_flops=n/a; tiny_flops=n/a
 if [ $have_python = 1 ]; then
@@ -177,6 +182,11 @@ echo
 echo "kernels vs ceilings (siglip bench kernels):"
 grep -E '^(ceiling|kernel|skipped) ' "$out/bench_kernels.log" 2>/dev/null || echo "(no bench kernels output)"
 echo
+if [ -s "$out/bench_kernels_no_tc.log" ]; then
+  echo "attention with SG_ATTN_TC=0 (CUDA cores for bf16 too):"
+  grep -E '^kernel +attention' "$out/bench_kernels_no_tc.log" || echo "(no attention rows)"
+  echo
+fi
 echo "profile, tiny f32 B=256, top 8 kernels (ms/step with every kernel synchronised):"
 echo "${profile_top:-(no profile table)}"
 echo "${profile_split:-}"
