@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out" /tmp/sglib
 [ -f .carry/libs.tar.xz ] && tar -C /tmp/sglib -xJf .carry/libs.tar.xz
-[ -x build-gpu/siglip ] || { [ -f .carry/build-gpu.tar.xz ] && tar -xJf .carry/build-gpu.tar.xz; }
+# The packed binaries win over a build-gpu/ left on a warm machine by an earlier call (it may be stale).
+[ -f .carry/build-gpu.tar.xz ] && tar -xJf .carry/build-gpu.tar.xz
 cublas_dir=$(dirname "$(find /usr/local/cuda*/lib64 /usr/local/cuda*/targets /opt /usr/lib -name 'libcublas.so.13*' 2>/dev/null | head -1)" 2>/dev/null)
 export LD_LIBRARY_PATH=/tmp/sglib:/usr/local/cuda/lib64:${cublas_dir:-.}:${LD_LIBRARY_PATH:-}
 export SG_FASHION_MNIST_DIR=$PWD/.carry/fashion-mnist

@@ -214,6 +214,11 @@ double train(TrainOptions opt) {
   auto t_start = std::chrono::steady_clock::now();
   const int64_t first_step = run.step;
   allocator_reset_peak(Device::CPU);
+  // --profile turns the kernel timer on for this run only (SG_PROFILE=1 leaves it on for the process).
+  struct ProfileScope {
+    bool before = profile::enabled();
+    ~ProfileScope() { profile::set_enabled(before); }
+  } profile_scope;
   if (opt.profile) profile::set_enabled(true);
   double profiled_s = 0;  // wall time of the profiled steps (all but the first)
   for (; run.step < opt.steps; ++run.step) {

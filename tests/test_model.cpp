@@ -249,6 +249,27 @@ TEST_CASE("train: a resumed run continues the same loss curve bit for bit (CPU)"
   fs::remove_all(half.out);
 }
 
+TEST_CASE("train: --vocab pads the token table; --precision bf16 trains on the CPU; --profile") {
+  TrainOptions o;
+  o.data = "shapes:64:16";
+  o.config = "micro";
+  o.image_size = 16;
+  o.batch = 8;
+  o.steps = 2;
+  o.eval = false;
+  o.log_every = 100;
+  o.vocab = 500;
+  o.precision = "bf16";
+  o.profile = true;
+  o.out = temp_dir("vocab");
+  CHECK(std::isfinite(train(o)));
+  auto cfg = nlohmann::json::parse(read_file(o.out + "/step-000002/config.json"));
+  CHECK(cfg["text_config"]["vocab_size"].get<int64_t>() == 500);  // the tokenizer has about 30 words
+  o.precision = "f16";
+  CHECK_THROWS_WITH_AS(train(o), doctest::Contains("--precision must be f32 or bf16"), Error);
+  fs::remove_all(o.out);
+}
+
 TEST_CASE("train: SigLiT locks the image tower (no gradients, unchanged weights)") {
   TrainOptions base;
   base.data = "shapes:128:16";
