@@ -746,11 +746,63 @@ Tensor relayout(const Tensor& t, Layout l) {
 }
 
 namespace {
+// A case's inputs in dtype dt and layout l. bf16 inputs are made in f32 and rounded (the cases' makers compute
+// in the dtype they are given; bf16 is a storage format for them, not a precision to build inputs in).
 std::vector<Tensor> make_inputs(const OpCase& c, DType dt, Layout l, uint64_t seed) {
   Generator g(seed);
-  std::vector<Tensor> xs = c.make_inputs(dt, g);
-  for (auto& x : xs) x = relayout(x, l);
+  std::vector<Tensor> xs = c.make_inputs(dt == DType::BF16 ? DType::F32 : dt, g);
+  for (auto& x : xs) {
+    if (dt == DType::BF16 && x.dtype() == DType::F32) x = x.to(DType::BF16);
+    x = relayout(x, l);
+  }
   return xs;
+}
+
+// max |a - b| / max |a| (a's floor 1e-30); INFINITY when sizes or NaN positions differ.
+double max_relative_error(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double err = 0, scale = 1e-30;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
+    err = std::max(err, std::abs(a[i] - b[i]));
+    scale = std::max(scale, std::abs(a[i]));
+  }
+  return a.empty() ? 0.0 : err / scale;
+}
+
+// The output and every input gradient of one forward + backward with a random cotangent. The case's inputs are
+// made in f32, rounded to `round_to`, then computed in `compute` on `dev`; the cotangent is rounded the same way.
+struct ForwardBackward {
+  std::vector<double> out;
+  std::vector<std::vector<double>> grads;
+};
+ForwardBackward forward_backward(const OpCase& c, uint64_t seed, DType round_to, DType compute, Device dev) {
+  Generator g(seed);
+  std::vector<Tensor> xs = c.make_inputs(DType::F32, g);
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (xs[i].dtype() != DType::F32) {
+      xs[i] = xs[i].to(dev);
+      continue;
+    }
+    xs[i] = xs[i].to(round_to).to(compute).to(dev);
+    bool no_grad = std::find(c.no_grad_inputs.begin(), c.no_grad_inputs.end(), i) != c.no_grad_inputs.end();
+    if (!no_grad) xs[i].requires_grad_();
+  }
+  Tensor y = c.forward(xs);
+  Generator gw(seed + 1);
+  Tensor w = randn(y.shape(), DType::F32, &gw).to(round_to).to(y.dtype()).to(dev);
+  if (y.requires_grad()) sum(mul(y, w)).backward();
+  ForwardBackward r;
+  r.out = y.to_vector<double>();
+  for (const auto& x : xs) r.grads.push_back(x.grad().defined() ? x.grad().to_vector<double>() : std::vector<double>());
+  return r;
+}
+
+// The largest max_relative_error of the outputs and of each input's gradients (a is the reference).
+double max_relative_error(const ForwardBackward& a, const ForwardBackward& b) {
+  double e = max_relative_error(a.out, b.out);
+  for (size_t i = 0; i < a.grads.size(); ++i) e = std::max(e, max_relative_error(a.grads[i], b.grads[i]));
+  return e;
 }
 }  // namespace
 
@@ -758,6 +810,8 @@ double forward_error(const OpCase& c, DType dtype, Layout layout, uint64_t seed)
   NoGradGuard ng;
   std::vector<Tensor> xs = make_inputs(c, dtype, layout, seed);
   Tensor y = c.forward(xs);
+  SG_CHECK(y.dtype() == dtype || y.dtype() == DType::I64, "{}: {} inputs gave a {} output", c.full_name(),
+           dtype_name(dtype), dtype_name(y.dtype()));
   std::vector<Tensor> x64;
   for (const auto& x : xs) x64.push_back(x.dtype() == DType::I64 ? x : x.to(DType::F64));
   Tensor r = c.reference(x64);
@@ -773,64 +827,10 @@ double forward_error(const OpCase& c, DType dtype, Layout layout, uint64_t seed)
   return err / scale;
 }
 
-double bf16_forward_error(const OpCase& c, uint64_t seed) {
-  NoGradGuard ng;
-  Generator g(seed);
-  std::vector<Tensor> xs = c.make_inputs(DType::F32, g);
-  for (auto& x : xs)
-    if (x.dtype() == DType::F32) x = x.to(DType::BF16);
-  Tensor y = c.forward(xs);
-  SG_CHECK(y.dtype() == DType::BF16 || y.dtype() == DType::I64, "{}: bf16 inputs gave a {} output", c.full_name(),
-           dtype_name(y.dtype()));
-  std::vector<Tensor> x64;
-  for (const auto& x : xs) x64.push_back(x.dtype() == DType::I64 ? x : x.to(DType::F64));
-  Tensor r = c.reference(x64);
-  std::vector<double> a = y.to_vector<double>(), b = r.to_vector<double>();
-  SG_CHECK(a.size() == b.size(), "{}: bf16 output has {} elements, the reference {}", c.full_name(), a.size(), b.size());
-  double err = 0, scale = 1;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
-    err = std::max(err, std::abs(a[i] - b[i]));
-    scale = std::max(scale, std::abs(b[i]));
-  }
-  return err / scale;
-}
-
 double bf16_backward_error(const OpCase& c, uint64_t seed) {
-  auto run = [&](DType dt, std::vector<double>& out, std::vector<std::vector<double>>& grads) {
-    Generator g(seed);
-    std::vector<Tensor> xs = c.make_inputs(DType::F32, g);
-    for (size_t i = 0; i < xs.size(); ++i) {
-      if (xs[i].dtype() != DType::F32) continue;
-      xs[i] = xs[i].to(DType::BF16).to(dt);  // the same bf16 values in both runs
-      bool no_grad = std::find(c.no_grad_inputs.begin(), c.no_grad_inputs.end(), i) != c.no_grad_inputs.end();
-      if (!no_grad) xs[i].requires_grad_();
-    }
-    Tensor y = c.forward(xs);
-    Generator gw(seed + 1);
-    Tensor w = randn(y.shape(), DType::F32, &gw).to(DType::BF16).to(y.dtype());
-    if (y.requires_grad()) sum(mul(y, w)).backward();
-    out = y.to_vector<double>();
-    grads.clear();
-    for (const auto& x : xs) grads.push_back(x.grad().defined() ? x.grad().to_vector<double>() : std::vector<double>());
-  };
-  std::vector<double> y32, y16;
-  std::vector<std::vector<double>> g32, g16;
-  run(DType::F32, y32, g32);
-  run(DType::BF16, y16, g16);
-  auto rel = [](const std::vector<double>& a, const std::vector<double>& b) -> double {
-    if (a.size() != b.size()) return INFINITY;
-    double err = 0, scale = 1e-30;
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
-      err = std::max(err, std::abs(a[i] - b[i]));
-      scale = std::max(scale, std::abs(a[i]));
-    }
-    return a.empty() ? 0.0 : err / scale;
-  };
-  double e = rel(y32, y16);
-  for (size_t i = 0; i < g32.size(); ++i) e = std::max(e, rel(g32[i], g16[i]));
-  return e;
+  // The same bf16 values computed in f32 (the reference) and in bf16, on the CPU.
+  return max_relative_error(forward_backward(c, seed, DType::BF16, DType::F32, Device::CPU),
+                            forward_backward(c, seed, DType::BF16, DType::BF16, Device::CPU));
 }
 
 GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed) {
@@ -850,41 +850,9 @@ GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed) {
 
 #ifdef SG_CUDA
 double cuda_parity_error(const OpCase& c, uint64_t seed, DType dtype) {
-  // The same inputs on both devices; forward, then backward with the same random cotangent.
-  auto run = [&](Device dev, std::vector<double>& out, std::vector<std::vector<double>>& grads) {
-    Generator g(seed);
-    std::vector<Tensor> xs = c.make_inputs(DType::F32, g);
-    for (size_t i = 0; i < xs.size(); ++i) {
-      if (xs[i].dtype() == DType::F32) xs[i] = xs[i].to(dtype);
-      xs[i] = xs[i].to(dev);
-      bool no_grad = std::find(c.no_grad_inputs.begin(), c.no_grad_inputs.end(), i) != c.no_grad_inputs.end();
-      if (xs[i].dtype() == dtype && !no_grad) xs[i].requires_grad_();
-    }
-    Tensor y = c.forward(xs);
-    Generator gw(seed + 1);
-    Tensor w = randn(y.shape(), DType::F32, &gw).to(y.dtype()).to(dev);
-    if (y.requires_grad()) sum(mul(y, w)).backward();
-    out = y.to_vector<double>();
-    grads.clear();
-    for (const auto& x : xs) grads.push_back(x.grad().defined() ? x.grad().to_vector<double>() : std::vector<double>());
-  };
-  std::vector<double> yc, yg;
-  std::vector<std::vector<double>> gc, gg;
-  run(Device::CPU, yc, gc);
-  run(Device::CUDA, yg, gg);
-  auto rel = [](const std::vector<double>& a, const std::vector<double>& b) -> double {
-    if (a.size() != b.size()) return INFINITY;
-    double err = 0, scale = 1e-30;
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
-      err = std::max(err, std::abs(a[i] - b[i]));
-      scale = std::max(scale, std::abs(a[i]));
-    }
-    return a.empty() ? 0.0 : err / scale;
-  };
-  double e = rel(yc, yg);
-  for (size_t i = 0; i < gc.size(); ++i) e = std::max(e, rel(gc[i], gg[i]));
-  return e;
+  // The same inputs and cotangent on both devices, the CPU as the reference.
+  return max_relative_error(forward_backward(c, seed, dtype, dtype, Device::CPU),
+                            forward_backward(c, seed, dtype, dtype, Device::CUDA));
 }
 #endif
 

@@ -39,13 +39,12 @@ const char* layout_name(Layout l);
 // Same values in the given layout; differentiable (built from views and copies).
 Tensor relayout(const Tensor& t, Layout l);
 
-// Forward: max |op - reference| / max(1, max |reference|).
+// Forward: max |op - reference| / max(1, max |reference|). The output must have the inputs' dtype (or int64).
+// dtype BF16: inputs made in f32 and rounded; the CPU widens them to f32, computes, rounds once per op; the
+// reference sees the same bf16 values.
 double forward_error(const OpCase& c, DType dtype, Layout layout, uint64_t seed = 7);
 // Backward at f64 against central differences, inputs in `layout`.
 GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed = 7);
-// bf16 on the CPU: the op on bf16 inputs (widened to f32, computed, rounded once per op) against the f64
-// reference on the same bf16 values; error as forward_error's. Checks that every op takes bf16 end to end.
-double bf16_forward_error(const OpCase& c, uint64_t seed = 7);
 // bf16 backward on the CPU: forward and backward with bf16 inputs and cotangent against the same in f32 on the
 // same (bf16-representable) values; the largest error of the output and every input gradient, each relative
 // to that tensor's largest f32 magnitude.
