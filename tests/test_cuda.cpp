@@ -12,6 +12,7 @@
 #include "siglip/model.h"
 #include "siglip/train.h"
 #include "tensor/allocator.h"
+#include "tests/gpu.h"
 #ifdef SG_CUDA
 #include "cuda/backend.h"
 #endif
@@ -19,16 +20,6 @@
 using namespace sg;
 
 namespace {
-bool gpu_present(const char* what) {
-#ifdef SG_CUDA
-  if (cuda::available()) return true;
-  MESSAGE(std::string(what), ": skipped, no GPU present (CUDA code compiled in; run scripts/gpu-check.sh on a GPU)");
-#else
-  MESSAGE(std::string(what), ": skipped, built without CUDA");
-#endif
-  return false;
-}
-
 SiglipConfig cuda_test_config() {
   SiglipConfig c;
   c.vision.hidden_size = c.text.hidden_size = c.text.projection_size = 64;

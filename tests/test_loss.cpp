@@ -9,9 +9,7 @@
 
 #include "siglip/loss.h"
 #include "tensor/ops.h"
-#ifdef SG_CUDA
-#include "cuda/backend.h"
-#endif
+#include "tests/gpu.h"
 
 using namespace sg;
 
@@ -150,11 +148,7 @@ TEST_CASE("sigmoid loss: fused f32 and bf16 are close to the f64 loss") {
 }
 
 TEST_CASE("sigmoid loss: CUDA equals CPU and reruns bit for bit (skipped without a GPU)") {
-#ifdef SG_CUDA
-  if (!cuda::available()) {
-    MESSAGE("CUDA sigmoid loss skipped: no GPU present");
-    return;
-  }
+  if (!gpu_present("CUDA sigmoid loss")) return;
   for (const char* mode : {"diagonal", "label"}) {
     SUBCASE(mode) {
       Batch b = make_batch(300, 72, mode, 3);  // 10 x 10 tiles of 32, D in 3 chunks of 32 (the last partial)
@@ -166,7 +160,4 @@ TEST_CASE("sigmoid loss: CUDA equals CPU and reruns bit for bit (skipped without
       CHECK(bit_identical(gpu64, fused(b, DType::F64, Device::CUDA)));
     }
   }
-#else
-  MESSAGE("CUDA sigmoid loss skipped: built without CUDA");
-#endif
 }

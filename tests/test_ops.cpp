@@ -6,9 +6,7 @@
 #include <set>
 
 #include "tensor/op_registry.h"
-#ifdef SG_CUDA
-#include "cuda/backend.h"
-#endif
+#include "tests/gpu.h"
 
 using namespace sg;
 
@@ -64,9 +62,8 @@ int64_t float_input_elements(const OpCase& c) {
 
 TEST_CASE("ops: backward matches f64 central differences") {
   for_each_case([](const OpCase& c) {
-    if (float_input_elements(c) > kMaxGradcheckElements) {
-      MESSAGE(c.full_name(), ": gradient check left to the non-sanitizer build (", float_input_elements(c),
-              " input elements)");
+    if (const int64_t n = float_input_elements(c); n > kMaxGradcheckElements) {
+      MESSAGE(c.full_name(), ": gradient check left to the non-sanitizer build (", n, " input elements)");
       return;
     }
     for (Layout l : {Layout::Contiguous, Layout::Strided}) {
@@ -80,7 +77,7 @@ TEST_CASE("ops: backward matches f64 central differences") {
 
 TEST_CASE("ops: every op takes bf16 (CPU: widened to f32, rounded once per op)") {
   for_each_case([](const OpCase& c) {
-    double e = bf16_forward_error(c);
+    double e = forward_error(c, DType::BF16, Layout::Contiguous);
     INFO(c.full_name(), ": bf16 error ", e);
     CHECK(e < 2e-2);
   });
@@ -95,11 +92,8 @@ TEST_CASE("ops: bf16 backward tracks f32 backward on the same values (CPU)") {
 }
 
 TEST_CASE("ops: CPU and CUDA agree") {
-#ifdef SG_CUDA
-  if (!cuda::available()) {
-    MESSAGE("CUDA parity skipped: no GPU present (the CUDA code is compiled in; run scripts/gpu-check.sh on a GPU)");
-    return;
-  }
+  if (!gpu_present("CUDA parity")) return;
+#ifdef SG_CUDA  // cuda_parity_error exists only in CUDA builds
   for_each_case([](const OpCase& c) {
     double e = cuda_parity_error(c);
     INFO(c.full_name(), ": CPU vs CUDA relative error ", e);
@@ -110,8 +104,6 @@ TEST_CASE("ops: CPU and CUDA agree") {
     INFO(c.full_name(), ": bf16 CPU vs CUDA relative error ", eb);
     CHECK(eb < 1e-2);
   });
-#else
-  MESSAGE("CUDA parity skipped: built without CUDA (make CUDA=0 or no nvcc)");
 #endif
 }
 

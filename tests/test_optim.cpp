@@ -11,6 +11,7 @@
 #include "cpu/kernels.h"
 #include "nn/optim.h"
 #include "tensor/ops.h"
+#include "tests/gpu.h"
 #ifdef SG_CUDA
 #include "cuda/backend.h"
 #include "cuda/kernels.h"
@@ -19,16 +20,6 @@
 using namespace sg;
 
 namespace {
-
-bool gpu_present(const char* what) {
-#ifdef SG_CUDA
-  if (cuda::available()) return true;
-  MESSAGE(std::string(what), ": skipped, no GPU present (CUDA code compiled in; run scripts/gpu-check.sh on a GPU)");
-#else
-  MESSAGE(std::string(what), ": skipped, built without CUDA");
-#endif
-  return false;
-}
 
 constexpr double kLr = 3e-3, kB1 = 0.9, kB2 = 0.95, kEps = 1e-8;
 
