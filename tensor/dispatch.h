@@ -17,32 +17,29 @@
 #endif
 
 // SG_FLOAT_TYPES(dtype, op, body): runs body with `T` = float, double or bf16; other dtypes are an error naming op.
-#define SG_FLOAT_TYPES(dtype, op, ...)                                                                    \
-  do {                                                                                                    \
-    if ((dtype) == ::sg::DType::F32) {                                                                    \
-      using T = float;                                                                                    \
-      __VA_ARGS__;                                                                                        \
-    } else if ((dtype) == ::sg::DType::F64) {                                                             \
-      using T = double;                                                                                   \
-      __VA_ARGS__;                                                                                        \
-    } else if ((dtype) == ::sg::DType::BF16) {                                                            \
-      using T = ::sg::bf16;                                                                               \
-      __VA_ARGS__;                                                                                        \
-    } else {                                                                                              \
-      ::sg::fail("{}: dtype {} is not supported (float32, float64 or bfloat16)", op, ::sg::dtype_name(dtype)); \
-    }                                                                                                     \
+#define SG_FLOAT_TYPES(dtype, op, ...)                                            \
+  do {                                                                            \
+    if ((dtype) == ::sg::DType::BF16) {                                           \
+      using T = ::sg::bf16;                                                       \
+      __VA_ARGS__;                                                                \
+    } else {                                                                      \
+      SG_F32_F64_TYPES_OR_FAIL(dtype, op, "float32, float64 or bfloat16", __VA_ARGS__); \
+    }                                                                             \
   } while (0)
 
 // SG_F32_F64_TYPES: the same for kernels that take float or double only (the optimiser's master weights).
-#define SG_F32_F64_TYPES(dtype, op, ...)                                                          \
-  do {                                                                                            \
-    if ((dtype) == ::sg::DType::F32) {                                                            \
-      using T = float;                                                                            \
-      __VA_ARGS__;                                                                                \
-    } else if ((dtype) == ::sg::DType::F64) {                                                     \
-      using T = double;                                                                           \
-      __VA_ARGS__;                                                                                \
-    } else {                                                                                      \
-      ::sg::fail("{}: dtype {} is not supported (float32 or float64)", op, ::sg::dtype_name(dtype)); \
-    }                                                                                             \
+#define SG_F32_F64_TYPES(dtype, op, ...) SG_F32_F64_TYPES_OR_FAIL(dtype, op, "float32 or float64", __VA_ARGS__)
+
+// float or double as T, else an error naming op and the dtypes `supported` (a string literal).
+#define SG_F32_F64_TYPES_OR_FAIL(dtype, op, supported, ...)                                             \
+  do {                                                                                                  \
+    if ((dtype) == ::sg::DType::F32) {                                                                  \
+      using T = float;                                                                                  \
+      __VA_ARGS__;                                                                                      \
+    } else if ((dtype) == ::sg::DType::F64) {                                                           \
+      using T = double;                                                                                 \
+      __VA_ARGS__;                                                                                      \
+    } else {                                                                                            \
+      ::sg::fail("{}: dtype {} is not supported (" supported ")", op, ::sg::dtype_name(dtype));         \
+    }                                                                                                   \
   } while (0)
