@@ -7,22 +7,13 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/strided.h"
 #include "tensor/error.h"
 
 namespace sg::cpu {
 namespace {
 
 using F = std::vector<float>;
-
-// Elements spanned by a strided view (strides >= 0): 1 + sum (shape[d] - 1) * stride[d]; 0 when empty.
-int64_t span_of(const Dims& shape, const Dims& strides) {
-  int64_t last = 0;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 0) return 0;
-    last += (shape[d] - 1) * strides[d];
-  }
-  return last + 1;
-}
 
 F widen(const bf16* p, int64_t n) {
   F out(static_cast<size_t>(std::max<int64_t>(n, 0)));
@@ -53,7 +44,8 @@ void unary_backward<bf16>(Unary op, const bf16* x, const bf16* y, const bf16* gy
 
 template <>
 void binary<bf16>(Binary op, const bf16* a, const Dims& as, const bf16* b, const Dims& bs, bf16* out, const Dims& shape) {
-  F af = widen(a, span_of(shape, as)), bf = widen(b, span_of(shape, bs));
+  F af = widen(a, strided_span(shape.data(), as.data(), shape.size()));
+  F bf = widen(b, strided_span(shape.data(), bs.data(), shape.size()));
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   F of(static_cast<size_t>(n));

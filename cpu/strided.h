@@ -8,6 +8,17 @@
 
 namespace sg::cpu {
 
+// Elements a view of `shape` (nd dims) with non-negative `strides` spans in its buffer: 1 + the largest offset
+// it reaches, 0 when the view is empty.
+inline int64_t strided_span(const int64_t* shape, const int64_t* strides, size_t nd) {
+  int64_t last = 0;
+  for (size_t d = 0; d < nd; ++d) {
+    if (shape[d] == 0) return 0;
+    last += (shape[d] - 1) * strides[d];
+  }
+  return last + 1;
+}
+
 template <int N>
 struct StridedLayout {
   std::vector<int64_t> shape;

@@ -81,18 +81,13 @@ StridedArgs<N> make_strided(const char* op, const Dims& shape, const std::array<
   // 64-bit division costs tens of instructions per dim and element; most tensors need only 32 bits.
   constexpr int64_t kNarrowMax = int64_t{1} << 31;
   int64_t numel = 1;
-  bool narrow = true;
   for (int d = 0; d < a.nd; ++d) numel *= a.shape[d];
-  narrow = numel < kNarrowMax;
+  bool narrow = numel > 0 && numel < kNarrowMax;
   for (int k = 0; k < N && narrow; ++k) {
-    int64_t last = 0;  // the largest offset of operand k (strides are >= 0)
-    for (int d = 0; d < a.nd; ++d) {
-      if (a.stride[k][d] < 0) narrow = false;
-      last += (a.shape[d] - 1) * a.stride[k][d];
-    }
-    narrow = narrow && last < kNarrowMax;
+    for (int d = 0; d < a.nd; ++d) narrow = narrow && a.stride[k][d] >= 0;
+    narrow = narrow && cpu::strided_span(a.shape, a.stride[k], static_cast<size_t>(a.nd)) <= kNarrowMax;
   }
-  a.narrow = narrow && numel > 0;
+  a.narrow = narrow;
   return a;
 }
 
