@@ -2,7 +2,8 @@
 # gpu-check.sh: everything that needs a GPU, in one run of at most ~8 minutes, ending with a short table.
 # On this machine first: scripts/gpu-prepare.sh (builds build-gpu/ for sm_90, packs it, the libraries and
 # Fashion-MNIST into .carry/). On the GPU machine (device tool): carry [.carry], run `bash scripts/gpu-check.sh`.
-# Logs go to $OUT (or /tmp/gpu-check) as well, one file per row.
+# Logs: one file per row in /tmp/gpu-check, packed at the end into $OUT/gpu-check-logs.tar.gz (the device tool
+# returns at most 8 files), with the summary in $OUT/summary.txt.
 #
 # Rows, most important first; each runs under its own time limit and under the whole run's budget
 # (GPU_CHECK_BUDGET seconds, default 450): a row that would start with less than 20 s left is skipped. A failed
@@ -12,7 +13,7 @@
 # matmul work only) / step time / the card's bf16 cuBLAS peak measured by `siglip bench kernels` in this run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-/tmp/gpu-check}
+out=/tmp/gpu-check
 mkdir -p "$out" /tmp/sglib
 [ -f .carry/libs.tar.xz ] && tar -C /tmp/sglib -xJf .carry/libs.tar.xz
 # The packed binaries win over a build-gpu/ left on a warm machine by an earlier call (it may be stale).
@@ -165,6 +166,9 @@ mfu() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2fx", a / b; else printf "n/a" }'; }
 
+pack_logs() { [ -n "${OUT:-}" ] && tar -C "$out" -czf "$OUT/gpu-check-logs.tar.gz" . ; }
+trap pack_logs EXIT
+{
 echo
 echo "=== gpu-check summary ($gpu), $((SECONDS - t_start)) s ==="
 for r in "${rows[@]}"; do echo "$r"; done
@@ -191,3 +195,4 @@ fi
 echo "profile, tiny f32 B=256, top 8 kernels (ms/step with every kernel synchronised):"
 echo "${profile_top:-(no profile table)}"
 echo "${profile_split:-}"
+} | tee "${OUT:-/tmp}/summary.txt"
