@@ -65,9 +65,13 @@ deps:
 	@scripts/install-deps.sh
 
 # Tests of one op or family: make test ARGS='-tc=*layer_norm*'  (doctest filters; see README)
-test: deps
+test: deps check-layers
 	@$(MAKE) --no-print-directory $(BUILD)/tests $(BUILD)/siglip
 	$(BUILD)/tests $(ARGS)
+
+# The includes between folders point one way (scripts/check-layers.sh says which way).
+check-layers:
+	@scripts/check-layers.sh
 
 run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/siglip
@@ -76,5 +80,5 @@ run: deps
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps test run clean
+.PHONY: all deps test check-layers run clean
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/obj/siglip/main.d

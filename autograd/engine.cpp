@@ -6,15 +6,27 @@
 #include <unordered_map>
 
 #include "autograd/node.h"
-#include "tensor/ops.h"
+#include "tensor/dispatch.h"
 
 namespace sg {
 namespace {
 thread_local bool g_grad_enabled = true;
 thread_local std::vector<std::string> g_module_stack;
-uint64_t g_sequence = 0;
 
-Tensor accumulate(const Tensor& acc, const Tensor& g) { return acc.defined() ? add(acc, g) : g; }
+// a + b for two gradients of one tensor (same shape, dtype and device), with the binary Add kernel: the
+// engine sits below the differentiable ops and records nothing.
+Tensor sum_of(const Tensor& a, const Tensor& b) {
+  SG_CHECK(a.shape() == b.shape() && a.dtype() == b.dtype() && a.device() == b.device(),
+           "backward: two gradients of one tensor differ: {} and {}", a.describe(), b.describe());
+  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+  if (out.numel() > 0)
+    SG_FLOAT_TYPES(a.dtype(), "backward",
+                   SG_KERNEL(a.device(), binary<T>, Binary::Add, a.data<T>(), a.strides(), b.data<T>(), b.strides(),
+                             out.data<T>(), a.shape()));
+  return out;
+}
+
+Tensor accumulate(const Tensor& acc, const Tensor& g) { return acc.defined() ? sum_of(acc, g) : g; }
 }  // namespace
 
 Node::~Node() {
@@ -58,11 +70,7 @@ Tensor record(Tensor out, const char* op, const std::vector<Tensor>& inputs,
   auto node = std::make_shared<Node>();
   node->op = op;
   node->module_path = current_module_path();
-  node->sequence = g_sequence++;
-  node->output_shape = out.shape();
-  node->output_dtype = out.dtype();
   for (const auto& t : inputs) {
-    node->input_shapes.push_back(t.defined() ? t.shape() : Shape{});
     node->inputs.push_back(t.defined() && t.requires_grad() ? t.impl()->meta : nullptr);
   }
   node->backward = make_backward(*node);
@@ -184,8 +192,11 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
     }
     // A fresh copy: a backward formula may hand the same tensor to several inputs.
     Tensor prev = m->grad ? Tensor(m->grad) : Tensor();
-    m->grad = (prev.defined() ? add(prev, gg) : gg.clone()).impl_ptr();
+    m->grad = (prev.defined() ? sum_of(prev, gg) : gg.clone()).impl_ptr();
   }
 }
+
+void Tensor::backward(const Tensor& grad, bool retain_graph) const { run_backward(*this, grad, retain_graph); }
+std::string Tensor::grad_fn_name() const { return grad_fn() ? grad_fn()->op : std::string(); }
 
 }  // namespace sg

@@ -14,9 +14,6 @@ namespace sg {
 struct Node {
   std::string op;           // "matmul", "layer_norm", ...
   std::string module_path;  // "vision_model.encoder.layers.3.mlp.fc1" when created inside a named module
-  std::vector<Shape> input_shapes;
-  Shape output_shape;
-  DType output_dtype = DType::F32;
   // Autograd metadata of each input; null where that input needs no gradient.
   std::vector<std::shared_ptr<AutogradMeta>> inputs;
   std::weak_ptr<AutogradMeta> output;
@@ -24,7 +21,6 @@ struct Node {
   // (which frees the saved tensors) unless retain_graph.
   std::function<std::vector<Tensor>(const Tensor& grad_out)> backward;
   bool released = false;
-  uint64_t sequence = 0;  // creation order, for stable traversal and inspection
 
   bool needs_grad(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
   Node() = default;

@@ -3,7 +3,7 @@
 
 #include "cpu/kernels.h"
 #include "cpu/strided.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 namespace sg::cpu {
 namespace {

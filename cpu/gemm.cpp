@@ -10,7 +10,7 @@
 #include <string>
 
 #include "cpu/kernels.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 namespace sg::cpu {
 namespace {

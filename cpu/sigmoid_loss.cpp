@@ -1,4 +1,4 @@
-// sigmoid_loss.cpp: SigLIP's pairwise sigmoid loss, fused and tiled (formulas in cpu/kernel_api.inc). The
+// sigmoid_loss.cpp: SigLIP's pairwise sigmoid loss, fused and tiled (formulas in base/kernel_api.inc). The
 // B x B logits are recomputed kTile x kTile at a time into a small per-thread buffer, never stored whole.
 //   forward:  one partial sum per tile (tiles in parallel), then the partials added in tile order (compensated)
 //   backward: g_img by row tiles, each walking every column tile in order; g_txt by the same code with img and

@@ -4,8 +4,8 @@
 #pragma once
 #include <cstdint>
 
-#include "cuda/kernels.h"  // MaskView (sg::cuda::MaskView = sg::cpu::MaskView)
-#include "tensor/dtype.h"
+#include "base/kernel_types.h"  // MaskView
+#include "base/dtype.h"
 
 namespace sg::cuda {
 

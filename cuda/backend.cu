@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cuda/bench.h"
+
 namespace sg::cuda {
 
 void check(cudaError_t e, const char* what) {
@@ -128,6 +130,31 @@ void memcpy_d2d(void* dst, const void* src, size_t nbytes) {
 void synchronize() {
   check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+}
+
+namespace {
+class CudaRuntime final : public DeviceRuntime {
+ public:
+  bool available() const override { return cuda::available(); }
+  std::string name() const override { return device_name(); }
+  void* allocate(size_t nbytes) override { return device_malloc(nbytes); }
+  void release(void* p) override { device_free(p); }
+  void copy_from_host(void* dst, const void* src, size_t n) override { memcpy_h2d(dst, src, n); }
+  void copy_to_host(void* dst, const void* src, size_t n) override { memcpy_d2h(dst, src, n); }
+  void copy_within(void* dst, const void* src, size_t n) override { memcpy_d2d(dst, src, n); }
+  void synchronize() override { cuda::synchronize(); }
+  double copy_bandwidth_gbs(size_t bytes, int reps) override { return bench::copy_bandwidth_gbs(bytes, reps); }
+  double gemm_tflops(DType dtype, int n, int reps) override {
+    if (dtype == DType::BF16) return bench::gemm_bf16_tflops(n, reps);
+    if (dtype == DType::F32) return bench::gemm_f32_tflops(n, reps);
+    fail("bench: no GEMM ceiling for {}", dtype_name(dtype));
+  }
+};
+}  // namespace
+
+DeviceRuntime& runtime() {
+  static CudaRuntime r;
+  return r;
 }
 
 }  // namespace sg::cuda

@@ -4,7 +4,13 @@
 #include <cstddef>
 #include <string>
 
+#include "base/device_runtime.h"
+
 namespace sg::cuda {
+
+// The GPU as a DeviceRuntime (base/device_runtime.h): the functions below, and the ceilings of cuda/bench.h.
+DeviceRuntime& runtime();
+
 
 bool available();          // a CUDA GPU is present and usable (false, without throwing, when none is)
 std::string device_name();  // e.g. "NVIDIA H100 80GB HBM3"

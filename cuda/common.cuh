@@ -1,6 +1,6 @@
 // common.cuh: what the cuda/*.cu files share (not part of the engine's interface): the one stream, error
 // checks, launch sizes, a fixed-size copy of strided shapes for kernel arguments, device scratch memory.
-// Include it first in every .cu file: it sets fmt's macros before tensor/error.h pulls fmt in.
+// Include it first in every .cu file: it sets fmt's macros before base/error.h pulls fmt in.
 #pragma once
 // fmt 9's compile-time format-string checks (consteval) do not get through nvcc's C++20 front end, and fmt
 // turns its constexpr off under __NVCC__, which g++ then rejects. Format strings are checked at run time
@@ -25,11 +25,11 @@
 #include <cstdint>
 #include <vector>
 
-#include "cpu/strided.h"
+#include "base/strided.h"
 #include "cuda/backend.h"
 #include "cuda/kernels.h"
-#include "tensor/allocator.h"
-#include "tensor/error.h"
+#include "base/device_runtime.h"
+#include "base/error.h"
 
 namespace sg::cuda {
 
@@ -56,7 +56,7 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
   return static_cast<unsigned>(b < 1 ? 1 : b);
 }
 
-// Shape and per-operand strides (elements), dims merged where every operand allows (cpu::collapse), passed
+// Shape and per-operand strides (elements), dims merged where every operand allows (collapse), passed
 // to kernels by value. The output of a kernel using it is contiguous in the collapsed shape.
 template <int N>
 struct StridedArgs {
@@ -68,7 +68,7 @@ struct StridedArgs {
 
 template <int N>
 StridedArgs<N> make_strided(const char* op, const Dims& shape, const std::array<const int64_t*, N>& strides) {
-  cpu::StridedLayout<N> L = cpu::collapse<N>(shape, strides);
+  StridedLayout<N> L = collapse<N>(shape, strides);
   if (L.shape.size() > static_cast<size_t>(kMaxDims))
     fail("{}: CUDA kernels take at most {} dims after merging contiguous ones, got shape {}", op, kMaxDims,
          shape_str(shape));
@@ -85,7 +85,7 @@ StridedArgs<N> make_strided(const char* op, const Dims& shape, const std::array<
   bool narrow = numel > 0 && numel < kNarrowMax;
   for (int k = 0; k < N && narrow; ++k) {
     for (int d = 0; d < a.nd; ++d) narrow = narrow && a.stride[k][d] >= 0;
-    narrow = narrow && cpu::strided_span(a.shape, a.stride[k], static_cast<size_t>(a.nd)) <= kNarrowMax;
+    narrow = narrow && strided_span(a.shape, a.stride[k], static_cast<size_t>(a.nd)) <= kNarrowMax;
   }
   a.narrow = narrow;
   return a;
@@ -137,15 +137,16 @@ inline Dims contiguous_strides(const Dims& shape) {
   return st;
 }
 
-// Device scratch memory from the engine's caching allocator, returned when this goes out of scope. Safe
+// Device scratch memory from the engine's caching allocator (scratch_allocator(), base/device_runtime.h),
+// returned when this goes out of scope. Safe
 // although kernels using it may still be queued: every later use of the block is on the same stream.
 class Scratch {
  public:
   explicit Scratch(size_t nbytes) : n_(nbytes) {
-    if (n_) p_ = allocate(Device::CUDA, n_);
+    if (n_) p_ = scratch_allocator().allocate(Device::CUDA, n_);
   }
   ~Scratch() {
-    if (p_) deallocate(Device::CUDA, p_, n_);
+    if (p_) scratch_allocator().deallocate(Device::CUDA, p_, n_);
   }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;

@@ -6,7 +6,7 @@
 namespace sg::cuda {
 namespace {
 
-// bf16 <-> f32 exactly as tensor/dtype.h does on the host (round to nearest even, NaN stays NaN).
+// bf16 <-> f32 exactly as base/dtype.h does on the host (round to nearest even, NaN stays NaN).
 __device__ __forceinline__ uint16_t dev_f32_to_bf16(float f) {
   uint32_t u = __float_as_uint(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);

@@ -7,15 +7,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "cpu/kernels.h"
-#include "tensor/dtype.h"
+#include "base/kernel_types.h"
+#include "base/dtype.h"
 
 namespace sg::cuda {
-using cpu::Binary;
-using cpu::Dims;
-using cpu::MaskView;
-using cpu::Unary;
-
-#include "cpu/kernel_api.inc"  // the same signatures as the CPU backend
+#include "base/kernel_api.inc"  // the same signatures as the CPU backend
 
 }  // namespace sg::cuda

@@ -1,4 +1,4 @@
-// sigmoid_loss.cu: SigLIP's pairwise sigmoid loss, fused and tiled, on the GPU (formulas in cpu/kernel_api.inc;
+// sigmoid_loss.cu: SigLIP's pairwise sigmoid loss, fused and tiled, on the GPU (formulas in base/kernel_api.inc;
 // cpu/sigmoid_loss.cpp has the same 32 x 32 tiles). The B x B logits are never stored: each block recomputes its
 // tiles in shared memory, D staged kChunk elements at a time (any D; B need not be a multiple of the tile).
 // t', b and the incoming gradient are read from device memory inside the kernels (no host sync). No atomics:

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 namespace sg {
 namespace {

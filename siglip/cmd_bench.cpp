@@ -20,10 +20,7 @@
 #include "siglip/args.h"
 #include "siglip/commands.h"
 #include "tensor/ops.h"
-#ifdef SG_CUDA
-#include "cuda/backend.h"
-#include "cuda/bench.h"
-#endif
+#include "tensor/backends.h"
 
 namespace sg {
 namespace {
@@ -115,13 +112,7 @@ struct Ceilings {
   double f32_tflops = 0;   // cuBLAS SGEMM, no TF32
 };
 
-void synchronize_device(Device d) {
-#ifdef SG_CUDA
-  if (d == Device::CUDA) cuda::synchronize();
-#else
-  (void)d;
-#endif
-}
+void synchronize_device(Device d) { runtime(d).synchronize(); }
 
 // Median seconds of f() over reps runs after one warm-up run, the device synchronised before and after each run.
 double device_median_seconds(Device d, int reps, const std::function<void()>& f) {
@@ -150,28 +141,26 @@ void soft(const std::string& what, const std::function<void()>& f) {
 
 Ceilings measure_ceilings(Device d, int reps) {
   Ceilings c;
-  (void)reps;  // used only in CUDA builds
   if (d != Device::CUDA) {
     fmt::print("CUDA ceilings skipped (device cpu): rows show no percentage\n");
     return c;
   }
-#ifdef SG_CUDA
   constexpr size_t kCopyBytes = size_t{1} << 30;
   constexpr int kGemmN = 8192;
-  fmt::print("ceilings on {}, median of {} (cuda/bench.cu):\n", cuda::device_name(), reps);
+  DeviceRuntime& rt = runtime(d);
+  fmt::print("ceilings on {}, median of {} (cuda/bench.cu):\n", rt.name(), reps);
   soft("d2d copy", [&] {
-    c.copy_gbs = cuda::bench::copy_bandwidth_gbs(kCopyBytes, reps);
+    c.copy_gbs = rt.copy_bandwidth_gbs(kCopyBytes, reps);
     fmt::print("ceiling  d2d copy {} MB (read + write)          {:>9.1f} GB/s\n", kCopyBytes >> 20, c.copy_gbs);
   });
   soft("bf16 gemm", [&] {
-    c.bf16_tflops = cuda::bench::gemm_bf16_tflops(kGemmN, reps);
+    c.bf16_tflops = rt.gemm_tflops(DType::BF16, kGemmN, reps);
     fmt::print("ceiling  cublas bf16 gemm {}^3 (f32 compute)  {:>9.1f} TFLOP/s\n", kGemmN, c.bf16_tflops);
   });
   soft("f32 sgemm", [&] {
-    c.f32_tflops = cuda::bench::gemm_f32_tflops(kGemmN, reps);
+    c.f32_tflops = rt.gemm_tflops(DType::F32, kGemmN, reps);
     fmt::print("ceiling  cublas f32 sgemm {}^3 (no TF32)      {:>9.1f} TFLOP/s\n", kGemmN, c.f32_tflops);
   });
-#endif
   return c;
 }
 
@@ -261,23 +250,13 @@ void bench_layer_norm(Device d, DType dtype, int64_t B, int reps, const Ceilings
   print_kernel_row("layer_norm bwd " + shape, t_bwd, 3 * tensor_bytes / t_bwd / 1e9, "GB/s", c.copy_gbs, "d2d copy");
 }
 
-Device default_bench_device() {
-#ifdef SG_CUDA
-  return cuda::available() ? Device::CUDA : Device::CPU;
-#else
-  return Device::CPU;
-#endif
-}
+Device default_bench_device() { return device_available(Device::CUDA) ? Device::CUDA : Device::CPU; }
 
 void bench_kernels(Args& args, int reps) {
   const std::string dev_name = args.get("device", device_name(default_bench_device()));
   SG_CHECK(dev_name == "cpu" || dev_name == "cuda", "bench kernels: --device must be cpu or cuda, got '{}'", dev_name);
   const Device d = dev_name == "cuda" ? Device::CUDA : Device::CPU;
-#ifdef SG_CUDA
-  SG_CHECK(d == Device::CPU || cuda::available(), "bench kernels: --device cuda but no GPU is available");
-#else
-  SG_CHECK(d == Device::CPU, "bench kernels: --device cuda but this build has no CUDA support");
-#endif
+  check_device_available(d, "bench kernels");
   // ViT-B batches on the GPU; a small one on the CPU (the rows are exercised, not measured for real).
   std::vector<int64_t> batches = d == Device::CUDA ? std::vector<int64_t>{64, 256} : std::vector<int64_t>{2};
   if (args.has("batch")) batches = {args.get_int("batch", 0)};

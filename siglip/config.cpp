@@ -1,7 +1,7 @@
 #include "siglip/config.h"
 
 #include "nn/fileio.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 namespace sg {
 

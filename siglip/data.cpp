@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "tensor/error.h"
+#include "base/error.h"
 #include "tensor/tensor.h"
 
 namespace sg {

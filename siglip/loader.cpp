@@ -5,7 +5,7 @@
 #include <cstring>
 #include <numeric>
 
-#include "tensor/error.h"
+#include "base/error.h"
 
 namespace sg {
 

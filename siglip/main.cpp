@@ -5,7 +5,7 @@
 #include <string>
 
 #include "siglip/commands.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 namespace {
 void usage() {

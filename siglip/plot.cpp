@@ -9,7 +9,7 @@
 #include <stb/stb_image_write.h>
 
 #include "nn/fileio.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 namespace sg {
 namespace {

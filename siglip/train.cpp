@@ -19,9 +19,7 @@
 #include "siglip/plot.h"
 #include "tensor/allocator.h"
 #include "tensor/profile.h"
-#ifdef SG_CUDA
-#include "cuda/backend.h"
-#endif
+#include "tensor/backends.h"
 
 namespace sg {
 namespace fs = std::filesystem;
@@ -123,11 +121,7 @@ double train(TrainOptions opt) {
            opt.precision);
   SG_CHECK(opt.steps > 0 && opt.batch > 1, "train: need steps > 0 and batch > 1 (got {} and {})", opt.steps, opt.batch);
   run.device = opt.device == "cuda" ? Device::CUDA : Device::CPU;
-#ifdef SG_CUDA
-  SG_CHECK(run.device == Device::CPU || cuda::available(), "train: --device cuda but no GPU is available");
-#else
-  SG_CHECK(run.device == Device::CPU, "train: --device cuda but this build has no CUDA support");
-#endif
+  check_device_available(run.device, "train");
 
   // ---- config, data, tokenizer
   SiglipConfig cfg = opt.config.empty() ? preset_config("tiny")

@@ -1,14 +1,11 @@
 #include "tensor/allocator.h"
 
-#include <cstdlib>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
-#include "tensor/error.h"
-#ifdef SG_CUDA
-#include "cuda/backend.h"
-#endif
+#include "base/error.h"
+#include "tensor/backends.h"
 
 namespace sg {
 namespace {
@@ -41,30 +38,16 @@ Pool& pool(Device d) {
   return d == Device::CPU ? cpu : gpu;
 }
 
-void* system_alloc(Device d, size_t n) {
-  if (d == Device::CPU) {
-    void* p = std::aligned_alloc(64, n);
-    if (!p) fail("allocate: out of host memory asking for {} bytes", n);
-    return p;
-  }
-#ifdef SG_CUDA
-  return cuda::device_malloc(n);
-#else
-  fail("allocate: this build has no CUDA support (rebuild with nvcc present and CUDA=1)");
-#endif
-}
-
-void system_free(Device d, void* p) {
-  if (d == Device::CPU) {
-    std::free(p);
-    return;
-  }
-#ifdef SG_CUDA
-  cuda::device_free(p);
-#endif
-}
+void* system_alloc(Device d, size_t n) { return runtime(d).allocate(n); }
+void system_free(Device d, void* p) { runtime(d).release(p); }
 
 }  // namespace
+
+// Kernels borrow their scratch memory from this allocator (base/device_runtime.h).
+const bool g_scratch_installed = [] {
+  scratch_allocator() = {allocate, deallocate};
+  return true;
+}();
 
 void allocator_set_caching(bool on) { g_caching = on; }
 

@@ -4,7 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include "tensor/dtype.h"
+#include "base/dtype.h"
 
 namespace sg {
 

@@ -1,20 +1,13 @@
 // dispatch.h: device choice happens once, in the op. SG_KERNEL(device, fn, args...) calls cpu::fn or
-// cuda::fn, which have the same signature (cpu/kernels.h, cuda/kernels.h).
+// cuda::fn, which have the same signature (base/kernel_api.inc; the backends: tensor/backends.h), timing the
+// call when profiling is on; SG_FLOAT_TYPES picks the element type.
 #pragma once
-#include "cpu/kernels.h"
-#include "tensor/error.h"
+#include "base/error.h"
+#include "tensor/backends.h"
 #include "tensor/profile.h"
+
 // The KernelScope temporary lives to the end of the full expression: it times the kernel call (profile.h).
-#ifdef SG_CUDA
-#include "cuda/kernels.h"
-#define SG_KERNEL(dev, fn, ...)                  \
-  (::sg::profile::KernelScope(#fn, (dev)), \
-   ((dev) == ::sg::Device::CUDA ? ::sg::cuda::fn(__VA_ARGS__) : ::sg::cpu::fn(__VA_ARGS__)))
-#else
-#define SG_KERNEL(dev, fn, ...)                                                                       \
-  (::sg::profile::KernelScope(#fn, (dev)),                                                      \
-   ((dev) == ::sg::Device::CUDA ? ::sg::fail("{}: this build has no CUDA support", #fn) : ::sg::cpu::fn(__VA_ARGS__)))
-#endif
+#define SG_KERNEL(dev, fn, ...) (::sg::profile::KernelScope(#fn, (dev)), SG_KERNEL_CALL(dev, fn, __VA_ARGS__))
 
 // SG_FLOAT_TYPES(dtype, op, body): runs body with `T` = float, double or bf16; other dtypes are an error naming op.
 #define SG_FLOAT_TYPES(dtype, op, ...)                                            \

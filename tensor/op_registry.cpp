@@ -4,9 +4,7 @@
 #include <cmath>
 
 #include "autograd/node.h"
-#ifdef SG_CUDA
-#include "cuda/backend.h"
-#endif
+#include "tensor/backends.h"
 
 namespace sg {
 namespace {
@@ -700,9 +698,7 @@ std::vector<BadInputCase> make_bad_cases() {
                },
                {"backward", "retain_graph"}});
   b.push_back({"to", "cuda_without_gpu_or_build", [=] {
-#ifdef SG_CUDA
-                 if (cuda::available()) throw Error("to: cuda check skipped (a GPU is present)");
-#endif
+                 if (device_available(Device::CUDA)) throw Error("to: cuda check skipped (a GPU is present)");
                  f32({2}).to(Device::CUDA);
                },
                {"to", "cuda", "[2] float32"}});
@@ -848,12 +844,10 @@ GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed) {
   return gradcheck(f, xs);
 }
 
-#ifdef SG_CUDA
 double cuda_parity_error(const OpCase& c, uint64_t seed, DType dtype) {
   // The same inputs and cotangent on both devices, the CPU as the reference.
   return max_relative_error(forward_backward(c, seed, dtype, dtype, Device::CPU),
                             forward_backward(c, seed, dtype, dtype, Device::CUDA));
 }
-#endif
 
 }  // namespace sg

@@ -49,10 +49,8 @@ GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed = 7
 // same (bf16-representable) values; the largest error of the output and every input gradient, each relative
 // to that tensor's largest f32 magnitude.
 double bf16_backward_error(const OpCase& c, uint64_t seed = 7);
-#ifdef SG_CUDA
 // CPU against CUDA: max relative error of the output and of every input gradient. dtype F32 or BF16 (then
 // both devices get the same bf16 inputs and cotangent; the CPU's bf16 kernels are the reference).
 double cuda_parity_error(const OpCase& c, uint64_t seed = 7, DType dtype = DType::F32);
-#endif
 
 }  // namespace sg

@@ -4,7 +4,6 @@
 // Tensors over 1000 elements show the first and last three entries of each dim around "...".
 #include <cmath>
 
-#include "autograd/node.h"
 #include "tensor/tensor.h"
 
 namespace sg {
@@ -77,10 +76,10 @@ std::string to_string(const Tensor& t) {
   std::string out = prefix + body;
   if (t.dtype() != DType::F32 && t.dtype() != DType::I64) out += fmt::format(", dtype=torch.{}", dtype_name(t.dtype()));
   if (t.device() == Device::CUDA) out += ", device='cuda:0'";
-  if (t.grad_fn()) {
+  if (!t.is_leaf()) {
     std::string name;  // layer_norm -> LayerNormBackward, as PyTorch names its nodes
     bool up = true;
-    for (char c : t.grad_fn()->op) {
+    for (char c : t.grad_fn_name()) {
       if (c == '_') { up = true; continue; }
       name += up ? static_cast<char>(std::toupper(c)) : c;
       up = false;

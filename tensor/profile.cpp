@@ -10,9 +10,7 @@
 #include <mutex>
 #include <vector>
 
-#ifdef SG_CUDA
-#include "cuda/backend.h"
-#endif
+#include "tensor/backends.h"
 
 namespace sg::profile {
 namespace {
@@ -41,13 +39,7 @@ int64_t now_ns() {
       .count();
 }
 
-void sync(Device d) {
-#ifdef SG_CUDA
-  if (d == Device::CUDA) cuda::synchronize();
-#else
-  (void)d;
-#endif
-}
+void sync(Device d) { runtime(d).synchronize(); }
 
 }  // namespace
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "tensor/dtype.h"
+#include "base/dtype.h"
 
 namespace sg::profile {
 

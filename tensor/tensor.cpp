@@ -1,16 +1,12 @@
-// tensor.cpp: storage, layout, conversion, creation and random numbers.
+// tensor.cpp: storage, layout, creation and random numbers. The members that record autograd nodes
+// (contiguous, clone, to, copy_) are in tensor/ops/convert.cpp; backward() and grad_fn_name() in autograd/engine.cpp.
 #include "tensor/tensor.h"
 
 #include <cmath>
 #include <cstring>
 
-#include "autograd/node.h"
 #include "tensor/allocator.h"
 #include "tensor/dispatch.h"
-#include "tensor/ops.h"
-#ifdef SG_CUDA
-#include "cuda/backend.h"
-#endif
 
 namespace sg {
 
@@ -73,70 +69,6 @@ std::string Tensor::describe() const {
   return s;
 }
 
-// ---------------------------------------------------------------- copies and conversion
-
-namespace {
-// A contiguous copy of `src` with dtype `dt` on src's device; no autograd.
-Tensor copy_as(const Tensor& src, DType dt) {
-  Tensor out = Tensor::empty(src.shape(), dt, src.device());
-  if (src.numel() > 0)
-    SG_KERNEL(src.device(), copy_strided, src.data_ptr(), src.dtype(), src.shape(), src.strides(), out.data_ptr(), dt);
-  return out;
-}
-}  // namespace
-
-Tensor Tensor::contiguous() const {
-  if (is_contiguous()) return *this;
-  Tensor out = copy_as(*this, dtype());
-  return record(out, "contiguous", {*this}, [](const Node&) { return [](const Tensor& g) { return std::vector<Tensor>{g}; }; });
-}
-
-Tensor Tensor::clone() const {
-  Tensor out = copy_as(*this, dtype());
-  return record(out, "clone", {*this}, [](const Node&) { return [](const Tensor& g) { return std::vector<Tensor>{g}; }; });
-}
-
-Tensor Tensor::to(DType dt) const {
-  if (dt == dtype()) return *this;
-  Tensor out = copy_as(*this, dt);
-  DType src = dtype();
-  return record(out, "to_dtype", {*this}, [src](const Node&) {
-    return [src](const Tensor& g) { return std::vector<Tensor>{g.to(src)}; };
-  });
-}
-
-Tensor Tensor::to(Device dev) const {
-  if (dev == device()) return *this;
-#ifdef SG_CUDA
-  SG_CHECK(cuda::available(), "to: cannot move {} to cuda: no CUDA GPU is available", describe());
-  Tensor src = contiguous();
-  Tensor out = Tensor::empty(shape(), dtype(), dev);
-  size_t nbytes = static_cast<size_t>(numel()) * dtype_size(dtype());
-  if (nbytes) {
-    if (dev == Device::CUDA)
-      cuda::memcpy_h2d(out.data_ptr(), src.data_ptr(), nbytes);
-    else
-      cuda::memcpy_d2h(out.data_ptr(), src.data_ptr(), nbytes);
-  }
-  Device from = device();
-  return record(out, "to_device", {*this}, [from](const Node&) {
-    return [from](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; };
-  });
-#else
-  fail("to: cannot move {} to {}: this build has no CUDA support", describe(), device_name(dev));
-#endif
-}
-
-void Tensor::copy_(const Tensor& src) {
-  SG_CHECK(src.shape() == shape(), "copy_: source shape {} does not match destination shape {}", src.shape_str(),
-           shape_str());
-  Tensor s = src.device() == device() ? src : src.detach().to(device());
-  if (s.dtype() != dtype()) s = copy_as(s, dtype());
-  s = s.is_contiguous() ? s : copy_as(s, dtype());
-  if (numel() == 0) return;
-  SG_KERNEL(device(), copy_into_strided, s.data_ptr(), data_ptr(), dtype(), shape(), strides());
-}
-
 void Tensor::fill_(double value) {
   SG_CHECK(is_contiguous(), "fill_: needs a contiguous tensor, got shape {} strides {}", shape_str(),
            sg::shape_str(strides()));
@@ -171,7 +103,7 @@ AutogradMeta& Tensor::meta() const {
 Tensor& Tensor::requires_grad_(bool on) {
   SG_CHECK(!on || is_floating(dtype()), "requires_grad_: {} tensors cannot require grad", dtype_name(dtype()));
   SG_CHECK(is_leaf(), "requires_grad_: only leaf tensors can be set; {} was produced by '{}'", describe(),
-           grad_fn()->op);
+           grad_fn_name());
   meta().requires_grad = on;
   return *this;
 }
@@ -185,7 +117,6 @@ const std::shared_ptr<Node>& Tensor::grad_fn() const {
   static const std::shared_ptr<Node> none;
   return impl_->meta ? impl_->meta->grad_fn : none;
 }
-void Tensor::backward(const Tensor& grad, bool retain_graph) const { run_backward(*this, grad, retain_graph); }
 Tensor Tensor::detach() const {
   auto impl = std::make_shared<TensorImpl>(*impl_);
   impl->meta = nullptr;

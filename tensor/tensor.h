@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "tensor/dtype.h"
-#include "tensor/error.h"
+#include "base/dtype.h"
+#include "base/error.h"
 
 namespace sg {
 
@@ -111,6 +111,7 @@ class Tensor {
   void set_grad(const Tensor& g);
   void zero_grad();
   const std::shared_ptr<Node>& grad_fn() const;
+  std::string grad_fn_name() const;  // the op that produced this tensor ("matmul", ...); "" for leaves
   // backward from this tensor: a scalar, or any shape when `grad` (same shape) is given.
   void backward(const Tensor& grad = Tensor(), bool retain_graph = false) const;
   Tensor detach() const;  // shares storage, no graph

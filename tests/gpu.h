@@ -5,16 +5,13 @@
 
 #include <string>
 
-#ifdef SG_CUDA
-#include "cuda/backend.h"
-#endif
+#include "tensor/backends.h"
 
 inline bool gpu_present(const char* what) {
-#ifdef SG_CUDA
-  if (sg::cuda::available()) return true;
-  MESSAGE(std::string(what), ": skipped, no GPU present (CUDA code compiled in; run scripts/gpu-check.sh on a GPU)");
-#else
-  MESSAGE(std::string(what), ": skipped, built without CUDA");
-#endif
+  if (sg::device_available(sg::Device::CUDA)) return true;
+  if (sg::built_with_cuda())
+    MESSAGE(std::string(what), ": skipped, no GPU present (CUDA code compiled in; run scripts/gpu-check.sh on a GPU)");
+  else
+    MESSAGE(std::string(what), ": skipped, built without CUDA");
   return false;
 }

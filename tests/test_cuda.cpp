@@ -13,9 +13,7 @@
 #include "siglip/train.h"
 #include "tensor/allocator.h"
 #include "tests/gpu.h"
-#ifdef SG_CUDA
-#include "cuda/backend.h"
-#endif
+#include "tensor/backends.h"
 
 using namespace sg;
 
@@ -129,7 +127,6 @@ TEST_CASE("cuda: a short training run on the GPU lowers the loss") {
 
 TEST_CASE("cuda: errors are sg::Error with the call and sizes") {
   if (!gpu_present("cuda errors")) return;
-#ifdef SG_CUDA
   // out of memory: far more than any card has
   try {
     Tensor huge = Tensor::empty({int64_t(1) << 40}, DType::F32, Device::CUDA);
@@ -145,6 +142,5 @@ TEST_CASE("cuda: errors are sg::Error with the call and sizes") {
   CHECK_THROWS_WITH_AS(add(a, b), doctest::Contains("different devices"), Error);
   CHECK_THROWS_WITH_AS(matmul(a, b), doctest::Contains("different devices"), Error);
   // a copy through a bad device pointer is reported, not a crash
-  CHECK_THROWS_AS(cuda::memcpy_d2h(a.data<float>(), reinterpret_cast<void*>(0x10), 16), Error);
-#endif
+  CHECK_THROWS_AS(runtime(Device::CUDA).copy_to_host(a.data<float>(), reinterpret_cast<void*>(0x10), 16), Error);
 }

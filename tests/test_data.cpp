@@ -16,7 +16,7 @@
 #include "siglip/data.h"
 #include "siglip/loader.h"
 #include "siglip/tokenizer.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 namespace fs = std::filesystem;
 using namespace sg;

@@ -12,10 +12,7 @@
 #include "nn/optim.h"
 #include "tensor/ops.h"
 #include "tests/gpu.h"
-#ifdef SG_CUDA
-#include "cuda/backend.h"
-#include "cuda/kernels.h"
-#endif
+#include "tensor/backends.h"
 
 using namespace sg;
 
@@ -129,19 +126,18 @@ TEST_CASE("optim: nn::AdamW applies per-parameter decay, f32 multi-tensor and f6
 
 TEST_CASE("optim: multi-tensor AdamW on CUDA: bit for bit with the per-buffer kernel, within 1e-6 of the CPU") {
   if (!gpu_present("optim: multi-tensor AdamW on CUDA")) return;
-#ifdef SG_CUDA
   std::vector<Buffers> cpu_bufs = make_buffers(test_sizes(), 13);
   std::vector<Buffers> multi = copy_to(cpu_bufs, Device::CUDA), single = copy_to(cpu_bufs, Device::CUDA);
   for (int step = 1; step <= 3; ++step) {
     const double bc1 = bias_correction(kB1, step), bc2 = bias_correction(kB2, step);
     std::vector<AdamWSlice> s_gpu = slices_of(multi), s_cpu = slices_of(cpu_bufs);
-    cuda::adamw_step_multi(s_gpu.data(), static_cast<int64_t>(s_gpu.size()), kLr, kB1, kB2, kEps, bc1, bc2);
+    SG_KERNEL_CALL(Device::CUDA, adamw_step_multi, s_gpu.data(), static_cast<int64_t>(s_gpu.size()), kLr, kB1, kB2, kEps, bc1, bc2);
     cpu::adamw_step_multi(s_cpu.data(), static_cast<int64_t>(s_cpu.size()), kLr, kB1, kB2, kEps, bc1, bc2);
     for (auto& b : single)
-      cuda::adamw_step<float>(b.p.data<float>(), b.g.data<float>(), b.m.data<float>(), b.v.data<float>(), b.p.numel(),
-                              kLr, kB1, kB2, kEps, b.wd, bc1, bc2);
+      SG_KERNEL_CALL(Device::CUDA, adamw_step<float>, b.p.data<float>(), b.g.data<float>(), b.m.data<float>(),
+                     b.v.data<float>(), b.p.numel(), kLr, kB1, kB2, kEps, b.wd, bc1, bc2);
   }
-  cuda::synchronize();
+  runtime(Device::CUDA).synchronize();
   int differing = 0;
   double worst = 0;
   for (size_t k = 0; k < multi.size(); ++k) {
@@ -153,7 +149,6 @@ TEST_CASE("optim: multi-tensor AdamW on CUDA: bit for bit with the per-buffer ke
   CHECK(differing == 0);
   MESSAGE("multi-tensor AdamW, CUDA vs CPU: worst normwise relative error ", worst);
   CHECK(worst <= 1e-6);
-#endif
 }
 
 TEST_CASE("optim: nn::AdamW on CUDA matches the CPU within 1e-6") {

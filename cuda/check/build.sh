@@ -11,11 +11,13 @@ mkdir -p "$OUT/obj"
 CXXF="-std=c++20 -O2 -march=x86-64-v2 -Wall -Wextra -Wno-unknown-pragmas -Wno-stringop-overflow -I."
 NVF="-std=c++20 -O3 -gencode=arch=compute_90,code=sm_90 -I. -DSG_CUDA --expt-relaxed-constexpr -Xcompiler -Wall,-Wno-unknown-pragmas"
 objs=()
-for f in cpu/copy cpu/elementwise cpu/reduce cpu/softmax cpu/norm cpu/attention cpu/conv cpu/index cpu/optim; do
+for f in cpu/runtime cpu/copy cpu/elementwise cpu/reduce cpu/softmax cpu/norm cpu/attention cpu/conv cpu/index cpu/optim; do
   [ -f "$f.cpp" ] || continue
   o="$OUT/obj/$(basename "$f").cpu.o"; g++ $CXXF -c "$f.cpp" -o "$o" & objs+=("$o")
 done
-g++ $CXXF -DSG_CUDA -isystem "$CUDA_HOME/include" -c tensor/allocator.cpp -o "$OUT/obj/allocator.o" & objs+=("$OUT/obj/allocator.o")
+for f in tensor/allocator tensor/backends; do
+  o="$OUT/obj/$(basename "$f").o"; g++ $CXXF -DSG_CUDA -isystem "$CUDA_HOME/include" -c "$f.cpp" -o "$o" & objs+=("$o")
+done
 g++ $CXXF -DSG_CUDA -isystem "$CUDA_HOME/include" -c cuda/check/kernel_check.cpp -o "$OUT/obj/kernel_check.o" & objs+=("$OUT/obj/kernel_check.o")
 wait
 for f in cuda/*.cu; do

@@ -15,7 +15,7 @@
 #include "cpu/kernels.h"
 #include "cuda/backend.h"
 #include "cuda/kernels.h"
-#include "tensor/error.h"
+#include "base/error.h"
 
 // ---------------------------------------------------------------- CPU GEMM reference (replaces cpu/gemm.cpp)
 namespace sg::cpu {
@@ -225,7 +225,7 @@ void check_copy() {
 
 template <typename T>
 void check_elementwise() {
-  using cpu::Unary;
+  using Unary;
   const Unary ops[] = {Unary::Neg, Unary::Exp, Unary::Log, Unary::Sqrt, Unary::Rsqrt, Unary::Pow, Unary::Tanh,
                        Unary::Sigmoid, Unary::LogSigmoid, Unary::Softplus, Unary::Relu, Unary::Gelu,
                        Unary::AddScalar, Unary::MulScalar};
@@ -255,7 +255,7 @@ void check_elementwise() {
     report(e1 <= t && emax <= 100 * t, fmt::format("unary {} op {}", tname<T>(), static_cast<int>(op)), std::max(e1, emax));
     report(e2 <= t, fmt::format("unary_backward {} op {}", tname<T>(), static_cast<int>(op)), e2);
   }
-  using cpu::Binary;
+  using Binary;
   struct Case {
     Dims shape, as, bs;
     int64_t na, nb;
@@ -428,20 +428,20 @@ void check_attention() {
     const int64_t BH = c.B * c.H, N = c.N, M = c.M, Dh = c.Dh;
     auto q = randv<T>(BH * N * Dh), k = randv<T>(BH * M * Dh), v = randv<T>(BH * M * Dh), go = randv<T>(BH * N * Dh);
     std::vector<T> maskv;
-    cpu::MaskView mv;
+    MaskView mv;
     if (c.mask == 1) {
       maskv.assign(static_cast<size_t>(c.B * M), T(0));
       for (int64_t b = 0; b < c.B; ++b)
         for (int64_t j = M / 2 + 1; j < M; ++j) maskv[b * M + j] = -T(INFINITY);
-      mv = cpu::MaskView{nullptr, c.H, M, 0, 0, 1};
+      mv = MaskView{nullptr, c.H, M, 0, 0, 1};
     } else if (c.mask == 2) {
       maskv = randv<T>(BH * N * M, -3, 3);
-      mv = cpu::MaskView{nullptr, c.H, c.H * N * M, N * M, M, 1};
+      mv = MaskView{nullptr, c.H, c.H * N * M, N * M, M, 1};
     } else if (c.mask == 3) {
       maskv = randv<T>(N * M, -3, 3);
-      mv = cpu::MaskView{nullptr, c.H, 0, 0, M, 1};
+      mv = MaskView{nullptr, c.H, 0, 0, M, 1};
     }
-    cpu::MaskView mv_cpu = mv, mv_gpu = mv;
+    MaskView mv_cpu = mv, mv_gpu = mv;
     mv_cpu.data = c.mask ? maskv.data() : nullptr;
     Dev dmask(c.mask ? maskv : std::vector<T>(1));
     mv_gpu.data = c.mask ? dmask.p : nullptr;
@@ -538,7 +538,7 @@ void timings() {
     const size_t e = static_cast<size_t>(BH * N * Dh);
     Dev q(randv<float>(e)), k(randv<float>(e)), v(randv<float>(e)), go(randv<float>(e)), o(e * 4), lse(BH * N * 4),
         gq(e * 4), gk(e * 4), gv(e * 4);
-    cpu::MaskView mv;
+    MaskView mv;
     const double sc = 1.0 / std::sqrt(static_cast<double>(Dh));
     double tf = time_ms([&] { cuda::attention_forward<float>(q.as<float>(), k.as<float>(), v.as<float>(), mv, o.as<float>(), lse.as<float>(), BH, N, N, Dh, sc); }, 5);
     double tb = time_ms([&] { cuda::attention_backward<float>(q.as<float>(), k.as<float>(), v.as<float>(), mv, o.as<float>(), lse.as<float>(), go.as<float>(), gq.as<float>(), gk.as<float>(), gv.as<float>(), BH, N, N, Dh, sc); }, 5);

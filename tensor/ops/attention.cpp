@@ -21,7 +21,7 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
   if (scale == 0) scale = 1.0 / std::sqrt(static_cast<double>(Dh));
   Tensor q = q_in.detach().contiguous(), k = k_in.detach().contiguous(), v = v_in.detach().contiguous();
   Tensor mask;
-  cpu::MaskView mv;
+  MaskView mv;
   if (mask_in.defined()) {
     check_pair(op, q_in, mask_in);
     SG_CHECK(!mask_in.requires_grad(), "attention: the additive mask is not differentiable; detach it ({})",
@@ -31,7 +31,7 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
     SG_CHECK(broadcast_shapes(mask_in.shape(), full, "attention mask") == full,
              "attention: mask {} does not broadcast to [{}, {}, {}, {}]", mask_in.shape_str(), B, H, N, M);
     mask = mask_in.detach().expand(full);
-    mv = cpu::MaskView{mask.data_ptr(), H, mask.stride(0), mask.stride(1), mask.stride(2), mask.stride(3)};
+    mv = MaskView{mask.data_ptr(), H, mask.stride(0), mask.stride(1), mask.stride(2), mask.stride(3)};
   }
   Tensor o = Tensor::empty({B, H, N, Dh}, q.dtype(), q.device());
   Tensor lse = Tensor::empty({B, H, N}, stat_dtype(q.dtype()), q.device());  // f32 for bf16

@@ -1,5 +1,5 @@
 // sigmoid_loss.cpp: SigLIP's pairwise sigmoid loss fused with its logits (kernels: cpu/sigmoid_loss.cpp,
-// cuda/sigmoid_loss.cu; formulas in cpu/kernel_api.inc). The value is siglip/loss.h's
+// cuda/sigmoid_loss.cu; formulas in base/kernel_api.inc). The value is siglip/loss.h's
 // sigmoid_loss(exp(t') * img @ txt^T + b, z) with z_ij = +1 where groups[i] == groups[j], -1 elsewhere, but the
 // [B, B] logits are never stored: forward and backward recompute them tile by tile. Saved for backward: the
 // inputs only. t' and b stay in device memory (the kernels read them: no host sync). bfloat16 inputs are widened
