@@ -120,8 +120,8 @@ void add_elementwise(std::vector<OpCase>& cases) {
       {"softplus", [](const Tensor& x) { return softplus(x); }, [](double x) { return std::log(1 + std::exp(x)); }, 0, 0},
       {"relu", [](const Tensor& x) { return relu(x); }, [](double x) { return x > 0 ? x : 0; }, 0, 0},
       {"gelu", [](const Tensor& x) { return gelu(x); }, nullptr, 0, 0},
-      {"add_scalar", [](const Tensor& x) { return add(x, 0.75); }, [](double x) { return x + 0.75; }, 0, 0},
-      {"mul_scalar", [](const Tensor& x) { return mul(x, -1.5); }, [](double x) { return x * -1.5; }, 0, 0},
+      {"add", [](const Tensor& x) { return add(x, 0.75); }, [](double x) { return x + 0.75; }, 0, 0},
+      {"mul", [](const Tensor& x) { return mul(x, -1.5); }, [](double x) { return x * -1.5; }, 0, 0},
   };
   for (const auto& u : unaries) {
     auto r = u.r;
@@ -135,8 +135,8 @@ void add_elementwise(std::vector<OpCase>& cases) {
       Ref a(x[0]);
       return build(a.shape, [&](const Shape& i) { return ref(a.at(i)); });
     };
-    cases.push_back({u.op, "random", mk, fwd, rf, {}});
     std::string op = u.op;
+    cases.push_back({u.op, op == "add" || op == "mul" ? "scalar" : "random", mk, fwd, rf, {}});
     if (op == "log_sigmoid" || op == "softplus" || op == "sigmoid")  // stability far out in both tails
       cases.push_back({u.op, "large_magnitude", normals({{4, 6}}, 30.0), fwd, rf, {}});
   }
@@ -442,13 +442,13 @@ void add_patch_and_attention(std::vector<OpCase>& cases) {
       return o;
     });
   };
-  cases.push_back({"attention", "self", normals({{2, 2, 5, 4}, {2, 2, 5, 4}, {2, 2, 5, 4}}),
+  cases.push_back({"scaled_dot_product_attention", "self", normals({{2, 2, 5, 4}, {2, 2, 5, 4}, {2, 2, 5, 4}}),
                    [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, attn_ref,
                    {}});
-  cases.push_back({"attention", "cross_probe_n1", normals({{3, 2, 1, 4}, {3, 2, 6, 4}, {3, 2, 6, 4}}),
+  cases.push_back({"scaled_dot_product_attention", "cross_probe_n1", normals({{3, 2, 1, 4}, {3, 2, 6, 4}, {3, 2, 6, 4}}),
                    [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, attn_ref,
                    {}});
-  cases.push_back({"attention", "additive_mask",
+  cases.push_back({"scaled_dot_product_attention", "additive_mask",
                    [](DType dt, Generator& g) {
                      std::vector<Tensor> r{randn({2, 2, 3, 4}, dt, &g), randn({2, 2, 5, 4}, dt, &g),
                                            randn({2, 2, 5, 4}, dt, &g), randn({1, 1, 3, 5}, dt, &g)};
@@ -456,7 +456,7 @@ void add_patch_and_attention(std::vector<OpCase>& cases) {
                    },
                    [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3]); },
                    attn_ref, {3}});
-  cases.push_back({"attention", "padding_mask",
+  cases.push_back({"scaled_dot_product_attention", "padding_mask",
                    [](DType dt, Generator& g) {
                      std::vector<Tensor> r{randn({2, 2, 3, 4}, dt, &g), randn({2, 2, 5, 4}, dt, &g),
                                            randn({2, 2, 5, 4}, dt, &g)};
@@ -469,17 +469,17 @@ void add_patch_and_attention(std::vector<OpCase>& cases) {
   // Head dims 32 and 64, two 64-row query tiles (the second partial) and one partial key tile: on CUDA, bf16
   // takes the tensor-core kernels (cuda/attention_tc.cu) for these. Small B * H: the f64 gradient check
   // differentiates every input element.
-  cases.push_back({"attention", "tc_dh32_n70_m45", normals({{1, 2, 70, 32}, {1, 2, 45, 32}, {1, 2, 45, 32}}),
+  cases.push_back({"scaled_dot_product_attention", "tc_dh32_n70_m45", normals({{1, 2, 70, 32}, {1, 2, 45, 32}, {1, 2, 45, 32}}),
                    [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, attn_ref,
                    {}});
-  cases.push_back({"attention", "tc_dh64_n70_m45", normals({{1, 1, 70, 64}, {1, 1, 45, 64}, {1, 1, 45, 64}}),
+  cases.push_back({"scaled_dot_product_attention", "tc_dh64_n70_m45", normals({{1, 1, 70, 64}, {1, 1, 45, 64}, {1, 1, 45, 64}}),
                    [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, attn_ref,
                    {}});
   // Three 64-key tiles (the online softmax rescales across tiles), one partial query tile.
-  cases.push_back({"attention", "tc_dh32_n20_m130", normals({{1, 1, 20, 32}, {1, 1, 130, 32}, {1, 1, 130, 32}}),
+  cases.push_back({"scaled_dot_product_attention", "tc_dh32_n20_m130", normals({{1, 1, 20, 32}, {1, 1, 130, 32}, {1, 1, 130, 32}}),
                    [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, attn_ref,
                    {}});
-  cases.push_back({"attention", "tc_dh32_n70_m45_mask",
+  cases.push_back({"scaled_dot_product_attention", "tc_dh32_n70_m45_mask",
                    [](DType dt, Generator& g) {
                      std::vector<Tensor> r{randn({2, 1, 70, 32}, dt, &g), randn({2, 1, 45, 32}, dt, &g),
                                            randn({2, 1, 45, 32}, dt, &g), randn({2, 1, 70, 45}, dt, &g)};
@@ -532,6 +532,38 @@ void add_views(std::vector<OpCase>& cases) {
                    [](const std::vector<Tensor>& x) {
                      Ref a(x[0]);
                      return build({2, 3, 4}, [&](const Shape& i) { return a.at({i[1], 0}); });
+                   },
+                   {}});
+  cases.push_back({"view", "split_last", normals({{3, 4}}),
+                   [](const std::vector<Tensor>& x) { return x[0].view({3, 2, 2}); },
+                   [](const std::vector<Tensor>& x) { return from_vector(x[0].to_vector<double>(), {3, 2, 2}, DType::F64); }, {}});
+  cases.push_back({"flatten", "dims1_2", normals({{2, 3, 4}}),
+                   [](const std::vector<Tensor>& x) { return x[0].flatten(1, 2); },
+                   [](const std::vector<Tensor>& x) { return from_vector(x[0].to_vector<double>(), {2, 12}, DType::F64); }, {}});
+  cases.push_back({"select", "dim1", normals({{3, 4, 2}}),
+                   [](const std::vector<Tensor>& x) { return x[0].select(1, 2); },
+                   [](const std::vector<Tensor>& x) {
+                     Ref a(x[0]);
+                     return build({3, 2}, [&](const Shape& i) { return a.at({i[0], 2, i[1]}); });
+                   },
+                   {}});
+  cases.push_back({"sum_to", "broadcast_back", normals({{2, 3, 4}}),
+                   [](const std::vector<Tensor>& x) { return sum_to(x[0], {3, 1}); },
+                   [](const std::vector<Tensor>& x) {
+                     Ref a(x[0]);
+                     return build({3, 1}, [&](const Shape& i) {
+                       double s = 0;
+                       for (int64_t b = 0; b < 2; ++b)
+                         for (int64_t k = 0; k < 4; ++k) s += a.at({b, i[0], k});
+                       return s;
+                     });
+                   },
+                   {}});
+  cases.push_back({"clone", "of_transpose", normals({{3, 4}}),
+                   [](const std::vector<Tensor>& x) { return x[0].transpose(0, 1).clone(); },
+                   [](const std::vector<Tensor>& x) {
+                     Ref a(x[0]);
+                     return build({4, 3}, [&](const Shape& i) { return a.at({i[1], i[0]}); });
                    },
                    {}});
   cases.push_back({"contiguous", "of_transpose", normals({{3, 4}}),
@@ -673,10 +705,10 @@ std::vector<BadInputCase> make_bad_cases() {
                {"patch_embed", "5x4", "2x2"}});
   b.push_back({"patch_embed", "channels", [=] { patch_embed(f32({1, 1, 4, 4}), f32({6, 3, 2, 2}), f32({6})); },
                {"patch_embed", "[6, 3, 2, 2]", "[1, 1, 4, 4]"}});
-  b.push_back({"attention", "head_dim_mismatch",
+  b.push_back({"scaled_dot_product_attention", "head_dim_mismatch",
                [=] { scaled_dot_product_attention(f32({1, 2, 3, 4}), f32({1, 2, 3, 5}), f32({1, 2, 3, 5})); },
                {"attention", "[1, 2, 3, 4]", "[1, 2, 3, 5]"}});
-  b.push_back({"attention", "mask_shape",
+  b.push_back({"scaled_dot_product_attention", "mask_shape",
                [=] { scaled_dot_product_attention(f32({1, 2, 3, 4}), f32({1, 2, 5, 4}), f32({1, 2, 5, 4}), f32({1, 1, 3, 4})); },
                {"attention", "mask", "[1, 1, 3, 4]"}});
   b.push_back({"reshape", "numel_mismatch", [=] { f32({3, 4}).reshape({5, 2}); }, {"reshape", "[3, 4]", "[5, 2]"}});

@@ -50,7 +50,7 @@ Tensor sum(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim = fal
 Tensor mean(const Tensor& a);
 Tensor mean(const Tensor& a, const std::vector<int64_t>& dims, bool keepdim = false);
 Tensor max(const Tensor& a, int64_t dim, bool keepdim = false);  // values; gradient goes to the first maximum
-Tensor argmax(const Tensor& a, int64_t dim);                      // int64 indices, not differentiable
+Tensor argmax(const Tensor& a, int64_t dim);                      // int64 indices (not differentiable)
 
 // ---- matmul (tensor/ops/matmul.cpp) ----
 // a: [..., M, K] (or [..., K, M] with trans_a), b: [..., K, N] (or [..., N, K] with trans_b) -> [..., M, N].

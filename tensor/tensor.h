@@ -79,11 +79,13 @@ class Tensor {
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
 
-  // ---- conversion ----
+  // ---- copies (differentiable; tensor/ops/convert.cpp) ----
+  Tensor contiguous() const;  // this tensor itself when already contiguous
+  Tensor clone() const;       // always a fresh contiguous copy
+
+  // ---- conversion (differentiable; tested in tests/test_tensor.cpp and tests/test_cuda.cpp) ----
   Tensor to(DType dtype) const;
   Tensor to(Device device) const;
-  Tensor contiguous() const;  // this tensor itself when already contiguous
-  Tensor clone() const;       // always a fresh contiguous copy (differentiable)
   double item() const;        // the value of a one-element tensor
   template <typename T>
   std::vector<T> to_vector() const;  // all elements in row-major order
