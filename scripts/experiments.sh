@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# experiments.sh: the loss and positives comparisons reported in the model issue, reproducibly.
+# experiments.sh: the loss and positives comparisons reported in docs/results.md, reproducibly.
 #   scripts/experiments.sh losses     sigmoid vs softmax at batch 32, 64, 256 on the same step budget
 #   scripts/experiments.sh positives  diagonal vs caption vs label positives (Fashion-MNIST)
 #   scripts/experiments.sh bias       the paper's b = -10 against the auto bias at batch 256
