@@ -18,8 +18,14 @@ void CheckpointWriter::save(int64_t step, const std::function<void(const std::st
   const std::string name = step_name(step), dir = run_dir_ + "/" + name;
   SG_CHECK(!file_exists(run_dir_ + "/latest") || read_file(run_dir_ + "/latest") != name + "\n",
            "checkpoint: {} is the current checkpoint of {}; it is not rewritten in place", name, run_dir_);
-  make_dirs(dir);
-  write_files(dir);
+  try {
+    make_dirs(dir);
+    write_files(dir);
+  } catch (...) {
+    std::error_code ignored;  // the original error is the one to report
+    fs::remove_all(dir, ignored);
+    throw;
+  }
   write_file_atomic(run_dir_ + "/latest", name + "\n");  // the checkpoint becomes current only now
   keep_two_newest();
 }
