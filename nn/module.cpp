@@ -31,11 +31,6 @@ std::vector<Tensor*> Module::parameters() {
   return out;
 }
 
-void Module::train(bool on) {
-  training_ = on;
-  for (Module* c : children_) c->train(on);
-}
-
 void Module::set_requires_grad(bool on) {
   for (Tensor* t : parameters()) {
     t->zero_grad();

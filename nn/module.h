@@ -24,8 +24,6 @@ class Module {
   std::vector<std::pair<std::string, Tensor*>> named_parameters(const std::string& prefix = "");
   std::vector<Tensor*> parameters();
   const std::string& name() const { return name_; }
-  void train(bool on = true);
-  bool training() const { return training_; }
   // Frozen parameters get no gradient (requires_grad off): nothing is computed or stored for them.
   void set_requires_grad(bool on);
   // Moves every parameter (and its gradient, if any) to a device; the module keeps the new tensors.
@@ -40,7 +38,6 @@ class Module {
 
  private:
   std::string name_;
-  bool training_ = true;
   std::vector<std::pair<std::string, Tensor*>> params_;
   std::vector<Module*> children_;
 };

@@ -11,8 +11,8 @@
 
 namespace sg::nn {
 
+// The learning rate is not here: each step(lr) is given the schedule's value.
 struct AdamWConfig {
-  double lr = 1e-3;
   double beta1 = 0.9;
   double beta2 = 0.95;  // the SigLIP paper's advice for stability
   double eps = 1e-8;

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   g++ make pkg-config
   libopenblas-dev libdnnl-dev
-  doctest-dev libfmt-dev nlohmann-json3-dev libstb-dev zlib1g-dev
+  doctest-dev libfmt-dev nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev
   dataset-fashion-mnist
 )
 missing=()

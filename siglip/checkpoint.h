@@ -3,7 +3,8 @@
 //   RUN/latest         -> "step-000500", rewritten atomically only after the step directory is complete
 //   RUN/metrics.jsonl, RUN/train.png
 // Every file is written atomically (temp file, fsync, rename), and `latest` moves last: a run killed at any
-// moment leaves the previous checkpoint intact and pointed to. The two newest step directories are kept.
+// moment leaves the previous checkpoint intact and pointed to; a write that fails removes its step directory
+// (siglip/checkpoint_writer.h). The two newest step directories are kept.
 #pragma once
 #include <map>
 #include <string>

@@ -17,7 +17,6 @@
 
 #include "autograd/node.h"
 #include "cpu/kernels.h"
-#include "siglip/args.h"
 #include "siglip/commands.h"
 #include "tensor/ops.h"
 #include "tensor/backends.h"
@@ -252,14 +251,17 @@ void bench_layer_norm(Device d, DType dtype, int64_t B, int reps, const Ceilings
 
 Device default_bench_device() { return device_available(Device::CUDA) ? Device::CUDA : Device::CPU; }
 
-void bench_kernels(Args& args, int reps) {
-  const std::string dev_name = args.get("device", device_name(default_bench_device()));
-  SG_CHECK(dev_name == "cpu" || dev_name == "cuda", "bench kernels: --device must be cpu or cuda, got '{}'", dev_name);
-  const Device d = dev_name == "cuda" ? Device::CUDA : Device::CPU;
+}  // namespace
+
+int run_bench_kernels(const BenchKernelsOptions& o) {
+  const int reps = o.reps;
+  SG_CHECK(reps >= 1, "bench kernels: --reps must be >= 1, got {}", reps);
+  const Device d = o.device.value_or(default_bench_device());
+  const std::string dev_name = device_name(d);
   check_device_available(d, "bench kernels");
   // ViT-B batches on the GPU; a small one on the CPU (the rows are exercised, not measured for real).
   std::vector<int64_t> batches = d == Device::CUDA ? std::vector<int64_t>{64, 256} : std::vector<int64_t>{2};
-  if (args.has("batch")) batches = {args.get_int("batch", 0)};
+  if (o.batch) batches = {*o.batch};
   for (int64_t B : batches) SG_CHECK(B > 0, "bench kernels: --batch must be positive, got {}", B);
 
   fmt::print("bench kernels on {}, median of {} runs (device synchronised around each)\n", dev_name, reps);
@@ -273,23 +275,13 @@ void bench_kernels(Args& args, int reps) {
       soft("layer_norm " + tag, [&] { bench_layer_norm(d, dtype, B, reps, c); });
     }
   }
+  return 0;
 }
 
-}  // namespace
-
-int cmd_bench(int argc, char** argv) {
-  Args args("bench", argc, argv, 2, {"reps", "device", "batch"});
-  const int reps = static_cast<int>(args.get_int("reps", 9));
-  SG_CHECK(reps >= 1, "bench: --reps must be >= 1, got {}", reps);
-  std::string what = args.positional().empty() ? "ops" : args.positional()[0];
-  SG_CHECK(what == "ops" || what == "kernels", "bench: unknown benchmark '{}' (known: ops, kernels)", what);
-  if (what == "kernels") {
-    bench_kernels(args, reps);
-    return 0;
-  }
-  SG_CHECK(!args.has("device") && !args.has("batch"), "bench ops: --device and --batch belong to `bench kernels`");
-  bench_gemm(reps);
-  bench_memory_bound(reps);
+int run_bench_ops(const BenchOpsOptions& o) {
+  SG_CHECK(o.reps >= 1, "bench ops: --reps must be >= 1, got {}", o.reps);
+  bench_gemm(o.reps);
+  bench_memory_bound(o.reps);
   return 0;
 }
 

@@ -2,17 +2,15 @@
 // contiguous and strided, at f64 against central differences. Exit status 0 only when all pass.
 #include <nlohmann/json.hpp>
 
-#include "siglip/args.h"
 #include "siglip/commands.h"
 #include "tensor/op_registry.h"
 
 namespace sg {
 
-int cmd_gradcheck(int argc, char** argv) {
-  Args args("gradcheck", argc, argv, 2, {"rtol"}, {"json"});
-  const bool json = args.has("json");
-  const double rtol = args.get_double("rtol", 1e-6);
-  std::set<std::string> wanted(args.positional().begin(), args.positional().end());
+int run_gradcheck(const GradcheckOptions& o) {
+  const bool json = o.json;
+  const double rtol = o.rtol;
+  std::set<std::string> wanted(o.ops.begin(), o.ops.end());
   std::set<std::string> known;
   for (const auto& c : op_cases()) known.insert(c.op);
   for (const auto& w : wanted)

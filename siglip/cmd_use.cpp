@@ -5,28 +5,24 @@
 
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
-#include "siglip/args.h"
 #include "siglip/checkpoint.h"
 #include "siglip/commands.h"
 #include "siglip/eval.h"
+#include "siglip/trainer_state.h"
 #include "tensor/ops.h"
 
 namespace sg {
 
-int cmd_eval(int argc, char** argv) {
-  Args a("eval", argc, argv, 2, {"checkpoint", "data", "limit"}, {"json"});
-  const std::string ckpt = a.get("checkpoint", "");
-  SG_CHECK(!ckpt.empty(), "eval: --checkpoint DIR is required");
-  LoadedModel lm = load_checkpoint(ckpt);
-  std::string spec = a.get("data", "");
-  if (spec.empty()) {  // the data the model was trained on
-    std::string state = lm.dir + "/trainer_state.json";
-    spec = file_exists(state) ? nlohmann::json::parse(read_file(state))["options"].value("data", "shapes") : "shapes";
-  }
+int run_eval(const EvalOptions& o) {
+  SG_CHECK(!o.checkpoint.empty(), "eval: --checkpoint DIR is required");
+  LoadedModel lm = load_checkpoint(o.checkpoint);
+  std::string spec = o.data;
+  if (spec.empty())  // the data the model was trained on
+    spec = file_exists(lm.dir + "/trainer_state.json") ? TrainerState::load(lm.dir).options.data : "shapes";
   const auto& vc = lm.model->config.vision;
   Dataset data = load_dataset(spec, static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels), 0);
-  EvalResult r = evaluate(*lm.model, lm.tokenizer, data, static_cast<size_t>(a.get_int("limit", 0)));
-  if (a.has("json")) {
+  EvalResult r = evaluate(*lm.model, lm.tokenizer, data, static_cast<size_t>(o.limit));
+  if (o.json) {
     fmt::print("{}\n", nlohmann::json{{"checkpoint", lm.dir}, {"data", spec}, {"examples", r.examples},
                                       {"zero_shot", r.zero_shot}, {"i2t_r1", r.i2t_r1}, {"i2t_r5", r.i2t_r5},
                                       {"t2i_r1", r.t2i_r1}, {"t2i_r5", r.t2i_r5}}
@@ -40,57 +36,53 @@ int cmd_eval(int argc, char** argv) {
   return 0;
 }
 
-int cmd_classify(int argc, char** argv) {
-  Args a("classify", argc, argv, 2, {"checkpoint"}, {"json"});
-  const std::string ckpt = a.get("checkpoint", "");
-  SG_CHECK(!ckpt.empty(), "classify: --checkpoint DIR is required");
-  SG_CHECK(a.positional().size() >= 2, "classify: usage: classify --checkpoint DIR IMAGE \"text 1\" [\"text 2\" ...]");
-  LoadedModel lm = load_checkpoint(ckpt);
+int run_classify(const ClassifyOptions& o) {
+  SG_CHECK(!o.checkpoint.empty(), "classify: --checkpoint DIR is required");
+  SG_CHECK(o.inputs.size() >= 2, "classify: usage: classify --checkpoint DIR IMAGE \"text 1\" [\"text 2\" ...]");
+  LoadedModel lm = load_checkpoint(o.checkpoint);
   const auto& vc = lm.model->config.vision;
-  std::vector<float> img = load_image(a.positional()[0], static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels));
-  std::vector<std::string> texts(a.positional().begin() + 1, a.positional().end());
+  std::vector<float> img = load_image(o.inputs[0], static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels));
+  std::vector<std::string> texts(o.inputs.begin() + 1, o.inputs.end());
   NoGradGuard ng;
   Tensor x = embed_images(*lm.model, {&img});
   Tensor y = embed_texts(*lm.model, lm.tokenizer, texts);
   std::vector<float> p = sigmoid(lm.model->logits(x, y)).to_vector<float>();  // independent per text
   nlohmann::json out = nlohmann::json::array();
   for (size_t i = 0; i < texts.size(); ++i) {
-    if (a.has("json")) out.push_back({{"text", texts[i]}, {"probability", p[i]}});
+    if (o.json) out.push_back({{"text", texts[i]}, {"probability", p[i]}});
     else fmt::print("{:.4f}  {}\n", p[i], texts[i]);
   }
-  if (a.has("json")) fmt::print("{}\n", out.dump(2));
+  if (o.json) fmt::print("{}\n", out.dump(2));
   return 0;
 }
 
-int cmd_embed(int argc, char** argv) {
-  Args a("embed", argc, argv, 2, {"checkpoint", "out"}, {"images", "texts"});
-  const std::string ckpt = a.get("checkpoint", ""), out = a.get("out", "");
-  SG_CHECK(!ckpt.empty() && !out.empty(), "embed: --checkpoint DIR and --out FILE are required");
-  const bool images = a.has("images"), texts = a.has("texts");
-  SG_CHECK(images != texts, "embed: give exactly one of --images FILES... or --texts TEXTS...");
-  SG_CHECK(!a.positional().empty(), "embed: nothing to embed");
-  LoadedModel lm = load_checkpoint(ckpt);
+int run_embed(const EmbedOptions& o) {
+  const std::string& out = o.out;
+  SG_CHECK(!o.checkpoint.empty() && !out.empty(), "embed: --checkpoint DIR and --out FILE are required");
+  SG_CHECK(o.images != o.texts, "embed: give exactly one of --images FILES... or --texts TEXTS...");
+  SG_CHECK(!o.inputs.empty(), "embed: nothing to embed");
+  LoadedModel lm = load_checkpoint(o.checkpoint);
   Tensor e;
-  if (images) {
+  if (o.images) {
     const auto& vc = lm.model->config.vision;
     std::vector<std::vector<float>> imgs;
-    for (const auto& f : a.positional())
+    for (const auto& f : o.inputs)
       imgs.push_back(load_image(f, static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels)));
     std::vector<const std::vector<float>*> ptrs;
     for (const auto& v : imgs) ptrs.push_back(&v);
     e = embed_images(*lm.model, ptrs);
   } else {
-    e = embed_texts(*lm.model, lm.tokenizer, a.positional());
+    e = embed_texts(*lm.model, lm.tokenizer, o.inputs);
   }
   if (out.size() > 5 && out.substr(out.size() - 5) == ".json") {
     nlohmann::json j = nlohmann::json::array();
     std::vector<float> v = e.to_vector<float>();
     const int64_t D = e.size(1);
     for (int64_t i = 0; i < e.size(0); ++i)
-      j.push_back({{"input", a.positional()[i]}, {"embedding", std::vector<float>(v.begin() + i * D, v.begin() + (i + 1) * D)}});
+      j.push_back({{"input", o.inputs[i]}, {"embedding", std::vector<float>(v.begin() + i * D, v.begin() + (i + 1) * D)}});
     write_file_atomic(out, j.dump() + "\n");
   } else {
-    save_safetensors(out, {{"embeddings", e}}, {{"inputs", nlohmann::json(a.positional()).dump()}});
+    save_safetensors(out, {{"embeddings", e}}, {{"inputs", nlohmann::json(o.inputs).dump()}});
   }
   fmt::print("wrote {} L2-normalised embeddings of size {} to {}\n", e.size(0), e.size(1), out);
   return 0;

@@ -1,11 +1,35 @@
-// commands.h: the subcommands of `build/siglip`; each returns the process exit status.
+// commands.h: the commands of `build/siglip`, one table: name, summary, how to run it and how to show its options.
 #pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "siglip/cli.h"
+#include "siglip/command_options.h"
+#include "siglip/train_options.h"
 
 namespace sg {
-int cmd_gradcheck(int argc, char** argv);  // siglip/cmd_gradcheck.cpp
-int cmd_bench(int argc, char** argv);      // siglip/cmd_bench.cpp
-int cmd_train(int argc, char** argv);      // siglip/cmd_train.cpp
-int cmd_eval(int argc, char** argv);       // siglip/cmd_use.cpp
-int cmd_classify(int argc, char** argv);
-int cmd_embed(int argc, char** argv);
+
+// Each returns the process exit status.
+int run_train(TrainOptions o, const CommandLine& given);  // siglip/cmd_train.cpp
+int run_eval(const EvalOptions& o);            // siglip/cmd_use.cpp
+int run_classify(const ClassifyOptions& o);    // siglip/cmd_use.cpp
+int run_embed(const EmbedOptions& o);          // siglip/cmd_use.cpp
+int run_gradcheck(const GradcheckOptions& o);  // siglip/cmd_gradcheck.cpp
+int run_bench_ops(const BenchOpsOptions& o);   // siglip/cmd_bench.cpp
+int run_bench_kernels(const BenchKernelsOptions& o);
+
+struct Command {
+  std::string name;  // "train", "bench kernels"
+  std::string summary;
+  std::function<int(const std::vector<std::string>& args)> run;  // parses the words after the name, runs
+  std::function<std::string()> help;                               // what --help prints
+  std::function<std::string()> markdown;                           // the option table (README.md)
+  std::vector<std::string> option_names;                           // "steps", "no-eval", ...
+};
+const std::vector<Command>& commands();
+
+// main(): `siglip COMMAND ARGS...`, `siglip help [COMMAND [--markdown]]`. Errors are printed as "error: ...".
+int run_command_line(const std::vector<std::string>& words);
+
 }  // namespace sg

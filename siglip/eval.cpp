@@ -67,7 +67,6 @@ void recall(const Tensor& sim, const std::function<bool(int64_t, int64_t)>& corr
 
 EvalResult evaluate(SiglipModel& m, const Tokenizer& tok, const Dataset& data, size_t limit) {
   NoGradGuard ng;
-  m.train(false);
   EvalResult r;
   const size_t n = limit ? std::min(limit, data.test.size()) : data.test.size();
   SG_CHECK(n > 0, "eval: the dataset '{}' has no test examples", data.name);
@@ -121,7 +120,6 @@ EvalResult evaluate(SiglipModel& m, const Tokenizer& tok, const Dataset& data, s
   }
   r.t2i_r1 = u1 / static_cast<double>(n);
   r.t2i_r5 = u5 / static_cast<double>(n);
-  m.train(true);
   return r;
 }
 

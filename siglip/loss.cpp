@@ -27,40 +27,41 @@ Tensor softmax_loss(const Tensor& logits, const Tensor& labels) {
   return mul(add(rows, cols), -0.5 / B);
 }
 
-Tensor positive_labels(const std::string& mode, const std::vector<std::string>& captions, const std::vector<int>& labels) {
+Tensor positive_labels(Positives mode, const std::vector<std::string>& captions, const std::vector<int>& labels) {
   const int64_t B = static_cast<int64_t>(captions.size());
+  SG_CHECK(mode != Positives::Label || labels.size() == captions.size(),
+           "positives: 'label' needs a label per example");
   std::vector<double> z(static_cast<size_t>(B * B), -1.0);
   for (int64_t i = 0; i < B; ++i)
     for (int64_t j = 0; j < B; ++j) {
       bool positive = i == j;
-      if (mode == "caption") positive = positive || captions[i] == captions[j];
-      else if (mode == "label") {
-        SG_CHECK(labels.size() == captions.size(), "positives: mode 'label' needs a label per example");
-        positive = positive || (labels[i] >= 0 && labels[i] == labels[j]);
-      } else {
-        SG_CHECK(mode == "diagonal", "positives: unknown mode '{}' (diagonal, caption, label)", mode);
-      }
+      if (mode == Positives::Caption) positive = positive || captions[i] == captions[j];
+      if (mode == Positives::Label) positive = positive || (labels[i] >= 0 && labels[i] == labels[j]);
       if (positive) z[i * B + j] = 1.0;
     }
   return from_vector(z, {B, B});
 }
 
-Tensor positive_groups(const std::string& mode, const std::vector<std::string>& captions, const std::vector<int>& labels) {
+Tensor positive_groups(Positives mode, const std::vector<std::string>& captions, const std::vector<int>& labels) {
   const int64_t B = static_cast<int64_t>(captions.size());
   std::vector<int64_t> groups(static_cast<size_t>(B));  // [B]
-  if (mode == "diagonal") {
-    for (int64_t i = 0; i < B; ++i) groups[i] = i;
-  } else if (mode == "caption") {
-    std::map<std::string, int64_t> id_of;  // caption -> id, in order of first appearance
-    for (int64_t i = 0; i < B; ++i)
-      groups[i] = id_of.emplace(captions[i], static_cast<int64_t>(id_of.size())).first->second;
-  } else if (mode == "label") {
-    SG_CHECK(labels.size() == captions.size(), "positives: mode 'label' needs a label per example");
-    int64_t next_own = 0;  // ids for unlabelled rows start above every label
-    for (int label : labels) next_own = std::max<int64_t>(next_own, int64_t{label} + 1);
-    for (int64_t i = 0; i < B; ++i) groups[i] = labels[i] >= 0 ? int64_t{labels[i]} : next_own++;
-  } else {
-    fail("positives: unknown mode '{}' (diagonal, caption, label)", mode);
+  switch (mode) {
+    case Positives::Diagonal:
+      for (int64_t i = 0; i < B; ++i) groups[i] = i;
+      break;
+    case Positives::Caption: {
+      std::map<std::string, int64_t> id_of;  // caption -> id, in order of first appearance
+      for (int64_t i = 0; i < B; ++i)
+        groups[i] = id_of.emplace(captions[i], static_cast<int64_t>(id_of.size())).first->second;
+      break;
+    }
+    case Positives::Label: {
+      SG_CHECK(labels.size() == captions.size(), "positives: 'label' needs a label per example");
+      int64_t next_own = 0;  // ids for unlabelled rows start above every label
+      for (int label : labels) next_own = std::max<int64_t>(next_own, int64_t{label} + 1);
+      for (int64_t i = 0; i < B; ++i) groups[i] = labels[i] >= 0 ? int64_t{labels[i]} : next_own++;
+      break;
+    }
   }
   return from_vector(groups, {B});
 }

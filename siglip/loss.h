@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "siglip/choices.h"
 #include "tensor/tensor.h"
 
 namespace sg {
@@ -14,14 +15,14 @@ Tensor sigmoid_loss(const Tensor& logits, const Tensor& labels);
 // L = (CE(rows) + CE(columns)) / 2. The bias b cancels in a softmax, so it gets no gradient.
 Tensor softmax_loss(const Tensor& logits, const Tensor& labels);
 
-// Which pairs are positive: "diagonal" (the paper: only the matching pair), "caption" (identical captions
-// are positives), "label" (same class label, where the data has one; -1 labels fall back to the diagonal).
-Tensor positive_labels(const std::string& mode, const std::vector<std::string>& captions, const std::vector<int>& labels);
+// Which pairs are positive: Diagonal (the paper: only the matching pair), Caption (identical captions are
+// positives), Label (same class label, where the data has one; -1 labels fall back to the diagonal).
+Tensor positive_labels(Positives mode, const std::vector<std::string>& captions, const std::vector<int>& labels);
 // The same positives as group ids for sigmoid_loss_fused (tensor/ops.h): int64 [B], rows i and j positive
-// exactly where positive_labels(...)[i, j] = +1. "diagonal": 0..B-1; "caption": one id per distinct caption
-// (numbered in order of first appearance); "label": the class label, with a -1 label giving a row an id of its
+// exactly where positive_labels(...)[i, j] = +1. Diagonal: 0..B-1; Caption: one id per distinct caption
+// (numbered in order of first appearance); Label: the class label, with a -1 label giving a row an id of its
 // own (above every label) so that it matches only itself.
-Tensor positive_groups(const std::string& mode, const std::vector<std::string>& captions, const std::vector<int>& labels);
+Tensor positive_groups(Positives mode, const std::vector<std::string>& captions, const std::vector<int>& labels);
 
 // The value of the sigmoid loss when all B x B logits are equal to the best constant (collapse).
 double collapsed_sigmoid_loss(int64_t B, double positives_per_row = 1.0);

@@ -43,7 +43,7 @@ std::pair<double, std::vector<std::vector<float>>> loss_and_grads(Device d, bool
   std::optional<nn::ComputeDTypeGuard> mixed;
   if (bf16) mixed.emplace(DType::BF16);
   Tensor logits = m.logits(m.image_embeds(images), m.text_embeds(ids));
-  Tensor labels = positive_labels("diagonal", std::vector<std::string>(8, ""), {}).to(d);
+  Tensor labels = positive_labels(Positives::Diagonal, std::vector<std::string>(8, ""), {}).to(d);
   Tensor loss = sigmoid_loss(logits, labels);
   loss.backward();
   std::vector<std::vector<float>> grads;
@@ -102,7 +102,7 @@ TEST_CASE("cuda: two runs with one seed agree bit for bit") {
 TEST_CASE("cuda: a short training run on the GPU lowers the loss") {
   if (!gpu_present("cuda training")) return;
   TrainOptions o;
-  o.device = "cuda";
+  o.device = Device::CUDA;
   o.data = "shapes:1024:64";
   o.config = "micro";
   o.image_size = 16;
@@ -117,7 +117,7 @@ TEST_CASE("cuda: a short training run on the GPU lowers the loss") {
   CHECK(std::isfinite(final_loss));
   CHECK(final_loss < collapsed_sigmoid_loss(64) - 0.3);
   std::filesystem::remove_all(o.out);
-  o.precision = "bf16";
+  o.precision = Precision::BF16;
   double bf16_loss = train(o);
   INFO("f32 final loss ", final_loss, ", bf16 final loss ", bf16_loss);
   CHECK(std::isfinite(bf16_loss));

@@ -75,13 +75,13 @@ LossAndGrads collect(const Tensor& loss, const std::vector<Tensor>& xs) {
 LossAndGrads unfused(const Batch& b) {
   std::vector<Tensor> x = leaves(b, DType::F64, Device::CPU);
   Tensor logits = add(mul(matmul(x[0], x[1], false, true), exp(x[2])), x[3]);
-  Tensor z = positive_labels(b.mode, b.captions, b.labels).to(DType::F64);
+  Tensor z = positive_labels(*parse_choice<Positives>(b.mode), b.captions, b.labels).to(DType::F64);
   return collect(sigmoid_loss(logits, z), x);
 }
 
 LossAndGrads fused(const Batch& b, DType dt = DType::F64, Device dev = Device::CPU) {
   std::vector<Tensor> x = leaves(b, dt, dev);
-  Tensor groups = positive_groups(b.mode, b.captions, b.labels).to(dev);
+  Tensor groups = positive_groups(*parse_choice<Positives>(b.mode), b.captions, b.labels).to(dev);
   return collect(sigmoid_loss_fused(x[0], x[1], x[2], x[3], groups), x);
 }
 
@@ -115,17 +115,16 @@ bool bit_identical(const LossAndGrads& a, const LossAndGrads& b) { return a.loss
 TEST_CASE("sigmoid loss: positive_groups gives the same positives as positive_labels") {
   const std::vector<std::string> captions = {"a", "b", "a", "c", "b", "a", "d"};
   const std::vector<int> labels = {3, -1, 3, 0, -1, 7, 0};
-  for (const char* mode : {"diagonal", "caption", "label"}) {
-    INFO("mode ", mode);
+  for (Positives mode : {Positives::Diagonal, Positives::Caption, Positives::Label}) {
+    INFO("mode ", choice_name(mode));
     Tensor groups = positive_groups(mode, captions, labels);
     CHECK(groups.dtype() == DType::I64);
     CHECK(groups.shape() == Shape{7});
     CHECK(z_from_groups(groups) == positive_labels(mode, captions, labels).to_vector<float>());
   }
   // unlabelled rows get ids of their own, above every label
-  CHECK(positive_groups("label", {"x", "y", "z"}, {-1, 5, -1}).to_vector<int64_t>() == std::vector<int64_t>{6, 5, 7});
-  CHECK_THROWS_WITH_AS(positive_groups("every", {"a"}, {}), doctest::Contains("unknown mode 'every'"), Error);
-  CHECK_THROWS_WITH_AS(positive_groups("label", {"a", "b"}, {1}), doctest::Contains("a label per example"), Error);
+  CHECK(positive_groups(Positives::Label, {"x", "y", "z"}, {-1, 5, -1}).to_vector<int64_t>() == std::vector<int64_t>{6, 5, 7});
+  CHECK_THROWS_WITH_AS(positive_groups(Positives::Label, {"a", "b"}, {1}), doctest::Contains("a label per example"), Error);
 }
 
 TEST_CASE("sigmoid loss: fused equals sigmoid_loss on the full logits, with gradients (B=300, D=64, f64)") {

@@ -1,0 +1,79 @@
+// choices.h: the option values that are one of a few names (--loss, --positives, --precision, --device) as enums,
+// each with its list of names, and --init-bias ("auto" or a number) as a small typed value. The command line
+// parses names into these once; past the parser, code compares enums, never strings.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/dtype.h"
+#include "base/error.h"
+
+namespace sg {
+
+enum class Loss { Sigmoid, Softmax };
+// Which pairs of a batch are positive: only the matching pair (the paper), pairs with identical captions, or
+// pairs with the same class label (where the data has one).
+enum class Positives { Diagonal, Caption, Label };
+// F32, or bf16 activations and GEMM operands with f32 master weights.
+enum class Precision { F32, BF16 };
+
+template <class E>
+struct Choice {
+  E value;
+  const char* name;
+};
+
+// choices(E{}): every value of E with its name, in the order --help lists them (found by argument lookup).
+constexpr std::array<Choice<Loss>, 2> choices(Loss) { return {{{Loss::Sigmoid, "sigmoid"}, {Loss::Softmax, "softmax"}}}; }
+constexpr std::array<Choice<Positives>, 3> choices(Positives) {
+  return {{{Positives::Diagonal, "diagonal"}, {Positives::Caption, "caption"}, {Positives::Label, "label"}}};
+}
+constexpr std::array<Choice<Precision>, 2> choices(Precision) {
+  return {{{Precision::F32, "f32"}, {Precision::BF16, "bf16"}}};
+}
+constexpr std::array<Choice<Device>, 2> choices(Device) { return {{{Device::CPU, "cpu"}, {Device::CUDA, "cuda"}}}; }
+
+template <class E>
+concept ChoiceEnum = requires { choices(E{}); };
+
+template <ChoiceEnum E>
+std::string choice_name(E e) {
+  for (const auto& c : choices(E{}))
+    if (c.value == e) return c.name;
+  return "?";
+}
+
+// "sigmoid|softmax"
+template <ChoiceEnum E>
+std::string choice_names(const char* separator = "|") {
+  std::string out;
+  for (const auto& c : choices(E{})) out += (out.empty() ? "" : separator) + std::string(c.name);
+  return out;
+}
+
+template <ChoiceEnum E>
+std::optional<E> parse_choice(std::string_view name) {
+  for (const auto& c : choices(E{}))
+    if (name == c.name) return c.value;
+  return std::nullopt;
+}
+
+// --init-bias: "auto" (b = -log(B - 1), or log(p / (B - p)) from the first batch for non-diagonal positives)
+// or a fixed number (the paper: -10).
+struct InitBias {
+  std::optional<double> fixed;  // nullopt: auto
+
+  bool is_auto() const { return !fixed.has_value(); }
+  // The bias before any batch is seen: the fixed value, or -log(B - 1) (sigmoid(b) = 1/(B - 1), the best
+  // constant when one pair in B is positive).
+  double initial(int64_t batch) const;
+  std::string text() const;  // "auto" or the number, shortest form that reads back to the same double
+  // "auto" or a number; nullopt for anything else.
+  static std::optional<InitBias> parse(const std::string& s);
+  bool operator==(const InitBias&) const = default;
+};
+
+}  // namespace sg

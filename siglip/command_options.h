@@ -1,0 +1,103 @@
+// command_options.h: the options of every command but train (siglip/train_options.h), each defined once; see
+// siglip/options.h for the form and what derives from it.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "siglip/options.h"
+
+namespace sg {
+
+struct EvalOptions {
+  static constexpr const char* command = "eval";
+  static constexpr const char* summary = "zero-shot accuracy and image<->text retrieval R@1/R@5 of a checkpoint";
+  std::string checkpoint, data;
+  int64_t limit;
+  bool json;
+  EvalOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(EvalOptions& o, V& v) {
+  v.option(o.checkpoint, "checkpoint", "", "DIR", "a checkpoint, or a run directory (its latest checkpoint); required");
+  v.option(o.data, "data", "", "SPEC", "the data to evaluate on, as train's --data (default: the data it trained on)");
+  v.option(o.limit, "limit", 0, "N", "test examples to use (0: all)");
+  v.option(o.json, "json", false, "", "print the results as JSON");
+}
+
+struct ClassifyOptions {
+  static constexpr const char* command = "classify";
+  static constexpr const char* summary = "the sigmoid probability of each text for one image";
+  std::string checkpoint;
+  bool json;
+  std::vector<std::string> inputs;  // IMAGE, then the texts
+  ClassifyOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(ClassifyOptions& o, V& v) {
+  v.option(o.checkpoint, "checkpoint", "", "DIR", "a checkpoint, or a run directory (its latest checkpoint); required");
+  v.option(o.json, "json", false, "", "print the results as JSON");
+  v.positional(o.inputs, "IMAGE TEXT...", "an image file, then one or more texts");
+}
+
+struct EmbedOptions {
+  static constexpr const char* command = "embed";
+  static constexpr const char* summary = "L2-normalised embeddings of images or texts, to .safetensors or .json";
+  std::string checkpoint, out;
+  bool images, texts;
+  std::vector<std::string> inputs;
+  EmbedOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(EmbedOptions& o, V& v) {
+  v.option(o.checkpoint, "checkpoint", "", "DIR", "a checkpoint, or a run directory (its latest checkpoint); required");
+  v.option(o.out, "out", "", "FILE", "FILE.safetensors (tensor 'embeddings' [N, D]) or FILE.json; required");
+  v.option(o.images, "images", false, "", "the inputs are image files");
+  v.option(o.texts, "texts", false, "", "the inputs are texts");
+  v.positional(o.inputs, "INPUT...", "image files (--images) or texts (--texts)");
+}
+
+struct GradcheckOptions {
+  static constexpr const char* command = "gradcheck";
+  static constexpr const char* summary = "every op's backward against f64 central differences; exit status 0 if all pass";
+  double rtol;
+  bool json;
+  std::vector<std::string> ops;
+  GradcheckOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(GradcheckOptions& o, V& v) {
+  v.option(o.rtol, "rtol", 1e-6, "X", "largest relative error that passes");
+  v.option(o.json, "json", false, "", "print the results as JSON");
+  v.positional(o.ops, "OP...", "only these ops (default: all)");
+}
+
+struct BenchOpsOptions {
+  static constexpr const char* command = "bench ops";
+  static constexpr const char* summary =
+      "GEMM GFLOP/s through matmul() vs raw oneDNN/OpenBLAS; layer_norm/softmax/gelu GB/s vs memcpy (`bench` alone)";
+  int reps;
+  BenchOpsOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(BenchOpsOptions& o, V& v) {
+  v.option(o.reps, "reps", 9, "N", "runs per measurement (the median is shown)");
+}
+
+struct BenchKernelsOptions {
+  static constexpr const char* command = "bench kernels";
+  static constexpr const char* summary =
+      "attention TFLOP/s, matmul, layer_norm GB/s (f32, bf16) next to the device's measured ceilings";
+  int reps;
+  std::optional<Device> device;
+  std::optional<int64_t> batch;
+  BenchKernelsOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(BenchKernelsOptions& o, V& v) {
+  v.option(o.reps, "reps", 9, "N", "runs per measurement (the median is shown)");
+  v.option(o.device, "device", std::nullopt, "", "where to measure (default: cuda when a GPU is present, else cpu)");
+  v.option(o.batch, "batch", std::nullopt, "N", "ViT-B batch (default: 64 and 256 on the GPU, 2 on the CPU)");
+}
+
+}  // namespace sg

@@ -1,0 +1,41 @@
+// run_setup.h: everything a run needs before its first step, built from its options: with --resume the saved
+// options merged with this invocation's, then the model config, the data, the tokenizer, the model (initialised,
+// loaded from the checkpoint, or with a locked image tower), AdamW and the batch loader, each at the state the
+// checkpoint recorded.
+#pragma once
+#include <memory>
+#include <optional>
+
+#include "nn/optim.h"
+#include "siglip/config.h"
+#include "siglip/data.h"
+#include "siglip/loader.h"
+#include "siglip/model.h"
+#include "siglip/tokenizer.h"
+#include "siglip/trainer_state.h"
+
+namespace sg {
+
+// With --resume DIR: the options saved in DIR's latest checkpoint, except --steps when > 0 (the new total) and
+// this process's own settings (--threads, --profile); --out becomes DIR.
+TrainOptions merge_resumed_options(const TrainOptions& given, const TrainerState& saved);
+
+// Built in place and never moved: the loader refers to `data` (and its worker reads it until the loader, the last
+// member, is destroyed first).
+struct RunSetup {
+  explicit RunSetup(TrainOptions given);  // throws sg::Error on bad options or files; creates nothing on disk
+  RunSetup(const RunSetup&) = delete;
+  RunSetup& operator=(const RunSetup&) = delete;
+
+  TrainOptions opt;
+  std::string resumed_from;  // the checkpoint directory continued; empty for a fresh run
+  int64_t step = 0;          // steps already done
+  SiglipConfig config;
+  Dataset data;
+  Tokenizer tokenizer;
+  std::unique_ptr<SiglipModel> model;
+  std::unique_ptr<nn::AdamW> optimizer;
+  std::unique_ptr<BatchLoader> loader;
+};
+
+}  // namespace sg

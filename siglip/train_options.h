@@ -1,0 +1,80 @@
+// train_options.h: every option of `siglip train`, defined once (see siglip/options.h for what derives from it:
+// the parser, `siglip train --help`, trainer_state.json and the table in README.md).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "siglip/choices.h"
+#include "siglip/options.h"
+
+namespace sg {
+
+struct TrainOptions {
+  static constexpr const char* command = "train";
+  static constexpr const char* summary =
+      "train SigLIP on a data set: checkpoints, resume, metrics.jsonl, a final zero-shot evaluation";
+
+  std::string data, config;
+  int64_t steps, batch, warmup;
+  double lr, weight_decay, beta2, clip;
+  Loss loss;
+  Positives positives;
+  InitBias init_bias;
+  double init_temp;
+  Device device;
+  Precision precision;
+  uint64_t seed;
+  std::string out, resume, lock_image;
+  int64_t log_every, ckpt_every, eval_limit;
+  bool eval;
+  int image_size, channels;
+  int64_t vocab;
+  int threads;
+  bool profile;
+
+  TrainOptions() { set_defaults(*this); }
+};
+
+template <class V>
+void describe(TrainOptions& o, V& v) {
+  // what the model learns from
+  v.option(o.data, "data", "shapes", "SPEC",
+           "shapes[:TRAIN:TEST], fashion-mnist[:TRAIN:TEST], or your FILE.tsv / FILE.jsonl of images and captions");
+  v.option(o.config, "config", "tiny", "NAME|FILE", "model size: tiny, micro, b16 or a config.json");
+  v.option(o.image_size, "image-size", 0, "N", "image side in pixels (0: the config's)");
+  v.option(o.channels, "channels", 0, "N", "image channels (0: the data set's own)");
+  v.option(o.vocab, "vocab", 0, "N", "rows of the token table (0: the tokenizer's size; more: padded, for benchmarks)");
+  // the optimisation
+  v.option(o.steps, "steps", 300, "N", "optimizer steps in all (with --resume: the new total; default there: the saved)");
+  v.option(o.batch, "batch", 128, "N", "pairs per batch");
+  v.option(o.lr, "lr", 1e-3, "X", "peak learning rate (linear warm-up, then cosine decay to 0)");
+  v.option(o.warmup, "warmup", -1, "N", "warm-up steps (-1: 10% of --steps)");
+  v.option(o.weight_decay, "weight-decay", 1e-4, "X", "AdamW weight decay of the matrices");
+  v.option(o.beta2, "beta2", 0.95, "X", "AdamW beta2");
+  v.option(o.clip, "clip", 1.0, "X", "clip the global gradient norm to X (0: no clipping)");
+  v.option(o.seed, "seed", 0, "N", "seed of the weights, the data order and the synthetic data");
+  // the loss
+  v.option(o.loss, "loss", Loss::Sigmoid, "", "pairwise sigmoid (SigLIP) or softmax (CLIP)");
+  v.option(o.positives, "positives", Positives::Diagonal, "",
+           "positive pairs: the matching pair only, identical captions, or the same class label");
+  v.option(o.init_bias, "init-bias", InitBias{}, "",
+           "initial logit bias b; auto: -log(B - 1), or log(p / (B - p)) from the first batch's positives");
+  v.option(o.init_temp, "init-temp", 2.302585092994046, "X", "initial log temperature t' (t = exp(t'); log 10)");
+  v.option(o.lock_image, "lock-image", "", "CKPT", "load the image tower from this checkpoint and freeze it (SigLiT)");
+  // where and how it runs
+  v.option(o.device, "device", Device::CPU, "", "where the model trains");
+  v.option(o.precision, "precision", Precision::F32, "",
+           "bf16: bf16 activations and GEMM operands, f32 master weights and loss");
+  v.option(o.threads, "threads", 0, "N", "CPU threads (OpenMP, OpenBLAS, oneDNN; 0: as the environment sets)");
+  v.option(o.profile, "profile", false, "",
+           "per-kernel time table at the end (every kernel synchronised; also SG_PROFILE=1)");
+  // output
+  v.option(o.out, "out", "runs/default", "DIR", "run directory: step-N checkpoints, latest, metrics.jsonl, train.png");
+  v.option(o.resume, "resume", "", "DIR", "continue the run in DIR from its latest checkpoint, with its saved options");
+  v.option(o.log_every, "log-every", 25, "N", "print a progress line every N steps");
+  v.option(o.ckpt_every, "ckpt-every", 0, "N", "checkpoint every N steps (0: only at the end)");
+  v.option(o.eval, "eval", true, "", "skip the final zero-shot and retrieval evaluation");
+  v.option(o.eval_limit, "eval-limit", 0, "N", "test examples for the final evaluation (0: all)");
+}
+
+}  // namespace sg

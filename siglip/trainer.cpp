@@ -1,0 +1,163 @@
+#include "siglip/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include "nn/fileio.h"
+#include "nn/module.h"
+#include "nn/safetensors.h"
+#include "siglip/checkpoint.h"
+#include "siglip/eval.h"
+#include "siglip/loss.h"
+#include "siglip/step_profile.h"
+#include "tensor/allocator.h"
+#include "tensor/ops.h"
+
+namespace sg {
+namespace {
+
+std::vector<Tensor*> trained_parameters(SiglipModel& model) {
+  std::vector<Tensor*> params;
+  for (Tensor* p : model.parameters())
+    if (p->requires_grad()) params.push_back(p);
+  return params;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+double train(const TrainOptions& opt) { return Trainer(opt).run(); }
+
+Trainer::Trainer(TrainOptions opt)
+    : threads_(opt.threads),
+      run_(std::move(opt)),
+      opt_(run_.opt),
+      trained_(trained_parameters(*run_.model)),
+      warmup_(opt_.warmup >= 0 ? opt_.warmup : opt_.steps / 10),
+      log_(opt_.out, run_.step, run_.resumed_from.empty(), opt_.steps, opt_.batch, opt_.log_every),
+      checkpoints_(opt_.out),
+      collapse_(opt_.batch, opt_.loss, opt_.positives) {
+  print_summary();
+}
+
+double Trainer::run() {
+  const int64_t first_step = run_.step;
+  allocator_reset_peak(Device::CPU);
+  StepProfile profile(opt_.profile, first_step);
+  log_.start_clock(first_step);
+  double loss_value = NAN;
+  for (int64_t& step = run_.step; step < opt_.steps; ++step) {
+    profile.begin_step(step);
+    const auto t0 = std::chrono::steady_clock::now();
+    const Batch batch = run_.loader->next();
+    const double lr = nn::lr_at(step, opt_.steps, warmup_, opt_.lr);
+    const Embeddings emb = forward(batch);
+    if (step == 0) set_bias_from_first_batch(batch);
+    collapse_.capture(*run_.model, emb.image, emb.text);
+    Tensor loss = loss_of(emb, batch);
+    loss.backward();
+    const double grad_norm = nn::clip_grad_norm(trained_, opt_.clip);
+    run_.optimizer->step(lr);
+    run_.optimizer->zero_grad();
+    loss_value = checked_value(loss);
+    const double step_s = seconds_since(t0);
+    profile.end_step(step, step_s);
+
+    const CollapseProbe::Reading probe = collapse_.check(step + 1, loss_value);
+    if (!probe.warning.empty()) log_.warn(probe.warning);
+    log_.step({.step = step + 1,
+               .loss = loss_value,
+               .t = std::exp(run_.model->logit_scale.item()),
+               .b = run_.model->logit_bias.item(),
+               .lr = lr,
+               .grad_norm = grad_norm,
+               .step_s = step_s,
+               .logit_std = probe.spread});
+    if (checkpoint_due()) save_checkpoint(step + 1);
+  }
+  const double total_s = log_.elapsed_s();
+  profile.print_report(opt_.steps);
+  if (run_.step > first_step) save_checkpoint(opt_.steps);  // else the latest checkpoint is already this step
+  log_.finish(total_s, opt_.out + "/" + CheckpointWriter::step_name(opt_.steps));
+  if (opt_.eval)
+    log_.evaluation(opt_.steps, evaluate(*run_.model, run_.tokenizer, run_.data, static_cast<size_t>(opt_.eval_limit)));
+  return loss_value;
+}
+
+Trainer::Embeddings Trainer::forward(const Batch& batch) {
+  // bf16: the towers run in bf16 (f32 master weights); their outputs come back as f32 embeddings.
+  std::optional<nn::ComputeDTypeGuard> mixed;
+  if (opt_.precision == Precision::BF16) mixed.emplace(DType::BF16);
+  Embeddings e;
+  e.image = run_.model->image_embeds(batch.images);
+  e.text = run_.model->text_embeds(batch.ids);
+  return e;
+}
+
+// --init-bias auto with captions or labels as positives: with p positives per row on average in the first batch,
+// sigmoid(b) = p / B is the best constant start, b = log(p / (B - p)).
+void Trainer::set_bias_from_first_batch(const Batch& batch) {
+  if (!opt_.init_bias.is_auto() || opt_.positives == Positives::Diagonal) return;
+  const double B = static_cast<double>(opt_.batch);
+  Tensor labels = positive_labels(opt_.positives, batch.captions, batch.labels);  // [B, B] of +-1
+  const double p = (sum(labels).item() / B + B) / 2;
+  NoGradGuard ng;
+  run_.model->logit_bias.detach().fill_(std::log(p / (B - p)));
+  fmt::print("init bias: {:.2f} positives per row in the first batch, b = log(p / (B - p)) = {:.3f}\n", p,
+             run_.model->logit_bias.item());
+}
+
+Tensor Trainer::loss_of(const Embeddings& e, const Batch& batch) {
+  SiglipModel& m = *run_.model;
+  switch (opt_.loss) {
+    case Loss::Sigmoid: {
+      // Fused and tiled: the B x B logits are recomputed in tiles, never stored (forward or backward).
+      Tensor groups = positive_groups(opt_.positives, batch.captions, batch.labels).to(opt_.device);  // [B]
+      return sigmoid_loss_fused(e.image, e.text, m.logit_scale, m.logit_bias, groups);
+    }
+    case Loss::Softmax: {
+      Tensor labels = positive_labels(opt_.positives, batch.captions, batch.labels).to(opt_.device);  // [B, B]
+      return softmax_loss(m.logits(e.image, e.text), labels);
+    }
+  }
+  fail("train: loss {} has no implementation", static_cast<int>(opt_.loss));
+}
+
+double Trainer::checked_value(const Tensor& loss) const {
+  const double v = loss.item();
+  SG_CHECK(std::isfinite(v), "train: loss became {} at step {}; lower --lr or raise --clip", v, run_.step + 1);
+  return v;
+}
+
+bool Trainer::checkpoint_due() const {
+  const int64_t done = run_.step + 1;
+  return opt_.ckpt_every > 0 && done % opt_.ckpt_every == 0 && done < opt_.steps;
+}
+
+void Trainer::save_checkpoint(int64_t at_step) {
+  const TrainerState state{at_step, run_.optimizer->steps(), run_.loader->position(), opt_};
+  checkpoints_.save(at_step, [&](const std::string& dir) {
+    save_model_files(dir, *run_.model, run_.tokenizer);
+    save_safetensors(dir + "/optimizer.safetensors", run_.optimizer->state(),
+                     {{"step", std::to_string(run_.optimizer->steps())}});
+    write_file_atomic(dir + "/trainer_state.json", state.to_json());
+  });
+}
+
+void Trainer::print_summary() const {
+  const SiglipConfig& cfg = run_.config;
+  int64_t trained = 0;
+  for (const Tensor* p : trained_) trained += p->numel();
+  fmt::print("model: {} parameters ({} trained), vision {}x{} px / patch {}, width {}, {}+{} layers; vocab {}; data {} "
+             "({} train, {} test); batch {}, {} steps, loss {}, positives {}, b0 {:.3f}, device {}\n",
+             run_.model->num_parameters(), trained, cfg.vision.image_size, cfg.vision.image_size,
+             cfg.vision.patch_size, cfg.vision.hidden_size, cfg.vision.num_hidden_layers, cfg.text.num_hidden_layers,
+             cfg.text.vocab_size, run_.data.name, run_.data.train.size(), run_.data.test.size(), opt_.batch,
+             opt_.steps, choice_name(opt_.loss), choice_name(opt_.positives), cfg.init_bias, choice_name(opt_.device));
+}
+
+}  // namespace sg

@@ -1,0 +1,31 @@
+#include "siglip/trainer_state.h"
+
+#include "nn/fileio.h"
+
+namespace sg {
+
+std::string TrainerState::to_json() const {
+  nlohmann::json j = {{"step", step},
+                      {"optimizer_steps", optimizer_steps},
+                      {"loader", {{"epoch", loader.epoch}, {"index", loader.index}}},
+                      {"options", options_to_json(options)}};
+  return j.dump(2) + "\n";
+}
+
+TrainerState TrainerState::load(const std::string& step_dir) {
+  const std::string path = step_dir + "/trainer_state.json";
+  const nlohmann::json j = nlohmann::json::parse(read_file(path), nullptr, false);
+  SG_CHECK(!j.is_discarded(), "train: {} is malformed", path);
+  TrainerState s;
+  try {
+    s.step = j.at("step").get<int64_t>();
+    s.optimizer_steps = j.at("optimizer_steps").get<int64_t>();
+    s.loader = {j.at("loader").at("epoch").get<uint64_t>(), j.at("loader").at("index").get<uint64_t>()};
+  } catch (const nlohmann::json::exception& e) {
+    fail("train: {}: {}", path, e.what());
+  }
+  s.options = options_from_json<TrainOptions>(j.value("options", nlohmann::json::object()), path);
+  return s;
+}
+
+}  // namespace sg

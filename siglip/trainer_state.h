@@ -1,0 +1,23 @@
+// trainer_state.h: RUN/step-N/trainer_state.json: where a run stands, for --resume.
+//   {"step": 500, "optimizer_steps": 500, "loader": {"epoch": 3, "index": 12}, "options": {...every train option}}
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "siglip/loader.h"
+#include "siglip/train_options.h"
+
+namespace sg {
+
+struct TrainerState {
+  int64_t step = 0;             // steps done
+  int64_t optimizer_steps = 0;  // AdamW's bias-correction count
+  BatchLoader::Position loader;  // the batch the next step takes
+  TrainOptions options;
+
+  std::string to_json() const;
+  // Reads `step_dir`/trainer_state.json; options missing from an older file keep their defaults.
+  static TrainerState load(const std::string& step_dir);
+};
+
+}  // namespace sg
