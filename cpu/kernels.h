@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/elementwise_ops.h"  // the Unary and Binary ops (sg::Unary, sg::Binary)
 #include "tensor/dtype.h"
 
 namespace sg {
@@ -23,8 +24,8 @@ struct AdamWSlice {
 namespace sg::cpu {
 using Dims = std::vector<int64_t>;
 
-enum class Unary { Neg, Exp, Log, Sqrt, Rsqrt, Pow, Tanh, Sigmoid, LogSigmoid, Softplus, Relu, Gelu, AddScalar, MulScalar };
-enum class Binary { Add, Sub, Mul, Div };
+using sg::Binary;
+using sg::Unary;
 
 // Additive attention mask: element (bh, i, j) at mask[(bh / H) * sb + (bh % H) * sh + i * si + j * sj], or null.
 struct MaskView {

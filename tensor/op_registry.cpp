@@ -125,6 +125,13 @@ void add_elementwise(std::vector<OpCase>& cases) {
       {"add_scalar", [](const Tensor& x) { return add(x, 0.75); }, [](double x) { return x + 0.75; }, 0, 0},
       {"mul_scalar", [](const Tensor& x) { return mul(x, -1.5); }, [](double x) { return x * -1.5; }, 0, 0},
   };
+  // Every row of base/elementwise_ops.h needs an entry above: without one its kernels would go untested.
+  for (Unary kind : kUnaryOps) {
+    bool listed = false;
+    for (const auto& u : unaries) listed = listed || std::string(u.op) == unary_name(kind);
+    SG_CHECK(listed, "op registry: unary op '{}' (base/elementwise_ops.h) has no entry in add_elementwise",
+             unary_name(kind));
+  }
   for (const auto& u : unaries) {
     auto r = u.r;
     std::function<double(double)> ref = r ? std::function<double(double)>(r) : [c](double x) {

@@ -1,4 +1,5 @@
-// elementwise.cpp: unary maps and broadcasting binary ops, each with its derivative.
+// elementwise.cpp: unary maps and broadcasting binary ops, each with its derivative. The unary maps' formulas
+// and derivatives are rows of base/elementwise_ops.h; their public functions are generated here from it.
 //   add: ga = g, gb = g;  sub: ga = g, gb = -g;  mul: ga = g*b, gb = g*a;  div: ga = g/b, gb = -g*a/b^2
 // Gradients of broadcast operands are summed back to their shapes (sum_to).
 #include <cmath>
@@ -41,7 +42,7 @@ Shape broadcast_strides(const Tensor& t, const Shape& shape) {
   return st;
 }
 
-Tensor binary_forward(cpu::Binary kind, const char* op, const Tensor& a, const Tensor& b) {
+Tensor binary_forward(Binary kind, const char* op, const Tensor& a, const Tensor& b) {
   check_pair(op, a, b);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
@@ -52,7 +53,7 @@ Tensor binary_forward(cpu::Binary kind, const char* op, const Tensor& a, const T
   return out;
 }
 
-Tensor unary_op(cpu::Unary kind, const char* op, const Tensor& a_in, double param = 0) {
+Tensor unary_op(Unary kind, const char* op, const Tensor& a_in, double param = 0) {
   check_float(op, a_in);
   Tensor a = a_in.contiguous();
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
@@ -76,7 +77,7 @@ Tensor unary_op(cpu::Unary kind, const char* op, const Tensor& a_in, double para
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(cpu::Binary::Add, "add", a, b);
+  Tensor out = binary_forward(Binary::Add, "add", a, b);
   Shape sa = a.shape(), sb = b.shape();
   return record(out, "add", {a, b}, [sa, sb](const Node&) {
     return [sa, sb](const Tensor& g) { return std::vector<Tensor>{sum_to(g, sa), sum_to(g, sb)}; };
@@ -84,7 +85,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(cpu::Binary::Sub, "sub", a, b);
+  Tensor out = binary_forward(Binary::Sub, "sub", a, b);
   Shape sa = a.shape(), sb = b.shape();
   return record(out, "sub", {a, b}, [sa, sb](const Node&) {
     return [sa, sb](const Tensor& g) { return std::vector<Tensor>{sum_to(g, sa), sum_to(neg(g), sb)}; };
@@ -92,7 +93,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(cpu::Binary::Mul, "mul", a, b);
+  Tensor out = binary_forward(Binary::Mul, "mul", a, b);
   return record(out, "mul", {a, b}, [a, b](const Node& n) {
     Tensor ad = a.detach(), bd = b.detach();
     bool ga = n.needs_grad(0), gb = n.needs_grad(1);
@@ -104,7 +105,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(cpu::Binary::Div, "div", a, b);
+  Tensor out = binary_forward(Binary::Div, "div", a, b);
   return record(out, "div", {a, b}, [a, b, out](const Node& n) {
     Tensor ad = a.detach(), bd = b.detach(), y = out.detach();
     bool ga = n.needs_grad(0), gb = n.needs_grad(1);
@@ -116,20 +117,13 @@ Tensor div(const Tensor& a, const Tensor& b) {
   });
 }
 
-Tensor add(const Tensor& a, double s) { return unary_op(cpu::Unary::AddScalar, "add_scalar", a, s); }
-Tensor mul(const Tensor& a, double s) { return unary_op(cpu::Unary::MulScalar, "mul_scalar", a, s); }
-Tensor neg(const Tensor& a) { return unary_op(cpu::Unary::Neg, "neg", a); }
-Tensor exp(const Tensor& a) { return unary_op(cpu::Unary::Exp, "exp", a); }
-Tensor log(const Tensor& a) { return unary_op(cpu::Unary::Log, "log", a); }
-Tensor sqrt(const Tensor& a) { return unary_op(cpu::Unary::Sqrt, "sqrt", a); }
-Tensor rsqrt(const Tensor& a) { return unary_op(cpu::Unary::Rsqrt, "rsqrt", a); }
-Tensor pow(const Tensor& a, double p) { return unary_op(cpu::Unary::Pow, "pow", a, p); }
-Tensor tanh(const Tensor& a) { return unary_op(cpu::Unary::Tanh, "tanh", a); }
-Tensor sigmoid(const Tensor& a) { return unary_op(cpu::Unary::Sigmoid, "sigmoid", a); }
-Tensor log_sigmoid(const Tensor& a) { return unary_op(cpu::Unary::LogSigmoid, "log_sigmoid", a); }
-Tensor softplus(const Tensor& a) { return unary_op(cpu::Unary::Softplus, "softplus", a); }
-Tensor relu(const Tensor& a) { return unary_op(cpu::Unary::Relu, "relu", a); }
-Tensor gelu(const Tensor& a) { return unary_op(cpu::Unary::Gelu, "gelu", a); }
+// The unary maps, one per row of SG_UNARY_OPS (base/elementwise_ops.h): Tensor neg(const Tensor& a) { ... }
+#define SG_DEFINE_UNARY(ID, NAME, FN, PARAM, ...)                                  \
+  Tensor FN(const Tensor& a SG_UNARY_PARAM_DECL_##PARAM) {                           \
+    return unary_op(Unary::ID, #NAME, a SG_UNARY_PARAM_ARG_##PARAM);                 \
+  }
+SG_UNARY_OPS(SG_DEFINE_UNARY)
+#undef SG_DEFINE_UNARY
 
 Tensor bias_gelu(const Tensor& x_in, const Tensor& bias) {
   const char* op = "bias_gelu";
