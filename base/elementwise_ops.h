@@ -40,6 +40,8 @@ namespace sg {
       "max(x, 0) + log1p(exp(-|x|))")                                                                                 \
   ROW(Relu,       relu,        relu,        NoParam, X,    v > T(0) ? v : T(0), x > T(0) ? T(1) : T(0),  "max(x, 0)") \
   ROW(Gelu,       gelu,        gelu,        NoParam, X,    ew_gelu(v),          ew_gelu_grad(x),         "tanh form, PyTorch's approximate='tanh'") \
+  ROW(Silu,       silu,        silu,        NoParam, X,    v * ew_sigmoid(v),                                        \
+      ew_sigmoid(x) * (T(1) + x * (T(1) - ew_sigmoid(x))), "x * sigmoid(x) (swish)")                                 \
   ROW(AddScalar,  add_scalar,  add,         Param,   None, v + p,               T(1),                    "a + s")    \
   ROW(MulScalar,  mul_scalar,  mul,         Param,   None, v * p,               p,                       "a * s")
 // clang-format on

@@ -122,6 +122,7 @@ void add_elementwise(std::vector<OpCase>& cases) {
       {"softplus", [](const Tensor& x) { return softplus(x); }, [](double x) { return std::log(1 + std::exp(x)); }, 0, 0},
       {"relu", [](const Tensor& x) { return relu(x); }, [](double x) { return x > 0 ? x : 0; }, 0, 0},
       {"gelu", [](const Tensor& x) { return gelu(x); }, nullptr, 0, 0},
+      {"silu", [](const Tensor& x) { return silu(x); }, [](double x) { return x / (1 + std::exp(-x)); }, 0, 0},
       {"add_scalar", [](const Tensor& x) { return add(x, 0.75); }, [](double x) { return x + 0.75; }, 0, 0},
       {"mul_scalar", [](const Tensor& x) { return mul(x, -1.5); }, [](double x) { return x * -1.5; }, 0, 0},
   };
@@ -146,7 +147,7 @@ void add_elementwise(std::vector<OpCase>& cases) {
     };
     cases.push_back({u.op, "random", mk, fwd, rf, {}});
     std::string op = u.op;
-    if (op == "log_sigmoid" || op == "softplus" || op == "sigmoid")  // stability far out in both tails
+    if (op == "log_sigmoid" || op == "softplus" || op == "sigmoid" || op == "silu")  // stable far out both ways
       cases.push_back({u.op, "large_magnitude", normals({{4, 6}}, 30.0), fwd, rf, {}});
   }
   // bias_gelu(x, b) = gelu(x + b) with b broadcast over the rows.
