@@ -64,6 +64,7 @@ namespace sg {
 #define SG_EW_ENUM_(Id, ...) Unary::Id,
 #define SG_EW_BENUM_(Id, ...) Binary::Id,
 #define SG_EW_NAME_(Id, name, ...) #name,
+#define SG_EW_FN_(Id, name, fn, ...) #fn,
 #define SG_EW_DOC_(Id, name, fn, param, reads, fwd, deriv, doc) doc,
 #define SG_EW_READS_(Id, name, fn, param, reads, ...) Reads::reads,
 
@@ -77,12 +78,14 @@ inline constexpr Binary kBinaryOps[] = {SG_BINARY_OPS(SG_EW_BENUM_)};
 
 namespace detail {
 inline constexpr const char* kUnaryNames[] = {SG_UNARY_OPS(SG_EW_NAME_)};
+inline constexpr const char* kUnaryFns[] = {SG_UNARY_OPS(SG_EW_FN_)};
 inline constexpr const char* kUnaryDocs[] = {SG_UNARY_OPS(SG_EW_DOC_)};
 inline constexpr Reads kUnaryReads[] = {SG_UNARY_OPS(SG_EW_READS_)};
 inline constexpr const char* kBinaryNames[] = {SG_BINARY_OPS(SG_EW_NAME_)};
 }  // namespace detail
 
 constexpr const char* unary_name(Unary op) { return detail::kUnaryNames[static_cast<int>(op)]; }
+constexpr const char* unary_fn(Unary op) { return detail::kUnaryFns[static_cast<int>(op)]; }  // "add" for AddScalar
 constexpr const char* unary_doc(Unary op) { return detail::kUnaryDocs[static_cast<int>(op)]; }
 constexpr Reads unary_reads(Unary op) { return detail::kUnaryReads[static_cast<int>(op)]; }
 constexpr bool unary_reads_x(Unary op) { return unary_reads(op) == Reads::X || unary_reads(op) == Reads::XY; }
@@ -93,6 +96,7 @@ constexpr const char* binary_name(Binary op) { return detail::kBinaryNames[stati
 #undef SG_EW_ENUM_
 #undef SG_EW_BENUM_
 #undef SG_EW_NAME_
+#undef SG_EW_FN_
 #undef SG_EW_DOC_
 #undef SG_EW_READS_
 

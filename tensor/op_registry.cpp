@@ -129,7 +129,8 @@ void add_elementwise(std::vector<OpCase>& cases) {
   // Every row of base/elementwise_ops.h needs an entry above: without one its kernels would go untested.
   for (Unary kind : kUnaryOps) {
     bool listed = false;
-    for (const auto& u : unaries) listed = listed || std::string(u.op) == unary_name(kind);
+    for (const auto& u : unaries)  // listed under its op name ("add_scalar") or its function's ("add")
+      listed = listed || u.op == std::string(unary_name(kind)) || u.op == std::string(unary_fn(kind));
     SG_CHECK(listed, "op registry: unary op '{}' (base/elementwise_ops.h) has no entry in add_elementwise",
              unary_name(kind));
   }
