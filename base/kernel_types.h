@@ -4,12 +4,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/elementwise_ops.h"  // the Unary and Binary ops, one table row each
+
 namespace sg {
 
 using Dims = std::vector<int64_t>;
 
-enum class Unary { Neg, Exp, Log, Sqrt, Rsqrt, Pow, Tanh, Sigmoid, LogSigmoid, Softplus, Relu, Gelu, AddScalar, MulScalar };
-enum class Binary { Add, Sub, Mul, Div };
 
 // Additive attention mask: element (bh, i, j) at mask[(bh / H) * sb + (bh % H) * sh + i * si + j * sj], or null.
 struct MaskView {

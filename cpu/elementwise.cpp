@@ -1,91 +1,97 @@
-// elementwise.cpp: unary and binary maps, and the unary ops' derivatives.
+// elementwise.cpp: unary and binary maps, and the unary ops' derivatives, one loop per row of the tables in
+// base/elementwise_ops.h (the formulas are there).
+#include <algorithm>
 #include <cmath>
 
+#include "base/elementwise_ops.h"
 #include "cpu/fast_math.h"
 #include "cpu/kernels.h"
 #include "cpu/strided.h"
 
 namespace sg::cpu {
 namespace {
-constexpr double kGeluC = 0.7978845608028654;  // sqrt(2/pi)
-constexpr double kGeluA = 0.044715;
+// The table's math (base/elementwise_ops.h) on the CPU. Float exp and tanh are cpu/fast_math.h's
+// vectorisable ones, except inside sigmoid and log1p(exp(.)), which take the standard library's exp.
+template <typename T>
+inline T ew_exp(T v) { return fast_exp(v); }
+template <typename T>
+inline T ew_log(T v) { return std::log(v); }
+template <typename T>
+inline T ew_sqrt(T v) { return std::sqrt(v); }
+template <typename T>
+inline T ew_pow(T v, T p) { return std::pow(v, p); }
+template <typename T>
+inline T ew_tanh(T v) { return fast_tanh(v); }
+template <typename T>
+inline T ew_abs(T v) { return std::abs(v); }
+template <typename T>
+inline T ew_min(T a, T b) { return std::min(a, b); }
+template <typename T>
+inline T ew_max(T a, T b) { return std::max(a, b); }
+template <typename T>
+inline T ew_log1p_exp(T t) { return std::log1p(std::exp(t)); }
 
-// GELU, tanh form (PyTorch's approximate='tanh'), and its derivative: one definition for gelu and bias_gelu.
 template <typename T>
-inline T gelu_of(T v) {
-  return T(0.5) * v * (T(1) + fast_tanh(T(kGeluC) * (v + T(kGeluA) * v * v * v)));
-}
-template <typename T>
-inline T gelu_grad_of(T v) {
-  const T u = T(kGeluC) * (v + T(kGeluA) * v * v * v);
-  const T t = fast_tanh(u);
-  const T du = T(kGeluC) * (T(1) + T(3 * kGeluA) * v * v);
-  return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du;
-}
-
-template <typename T>
-inline T sigmoid_of(T x) {
+inline T ew_sigmoid(T x) {
   // Stable both ways: never exp of a large positive number.
   if (x >= 0) return T(1) / (T(1) + std::exp(-x));
   T e = std::exp(x);
   return e / (T(1) + e);
 }
+
+// GELU, tanh form (PyTorch's approximate='tanh'), and its derivative: one definition for gelu and bias_gelu.
+template <typename T>
+inline T ew_gelu(T v) {
+  return T(0.5) * v * (T(1) + fast_tanh(T(kGeluC) * (v + T(kGeluA) * v * v * v)));
+}
+template <typename T>
+inline T ew_gelu_grad(T v) {
+  const T u = T(kGeluC) * (v + T(kGeluA) * v * v * v);
+  const T t = fast_tanh(u);
+  const T du = T(kGeluC) * (T(1) + T(3 * kGeluA) * v * v);
+  return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du;
+}
 }  // namespace
 
+// One loop per row of SG_UNARY_OPS: y = forward(v) for each element v of xs.
 template <typename T>
-void unary(Unary op, const T* x, T* y, int64_t n, double param) {
+void unary(Unary op, const T* xs, T* ys, int64_t n, double param) {
   const T p = static_cast<T>(param);
-#define SG_MAP(expr)                                            \
-  _Pragma("omp parallel for simd if (n > (1 << 15))") for (int64_t i = 0; i < n; ++i) { \
-    const T v = x[i];                                           \
-    y[i] = (expr);                                              \
-  }                                                             \
-  return
-  switch (op) {
-    case Unary::Neg: SG_MAP(-v);
-    case Unary::Exp: SG_MAP(fast_exp(v));
-    case Unary::Log: SG_MAP(std::log(v));
-    case Unary::Sqrt: SG_MAP(std::sqrt(v));
-    case Unary::Rsqrt: SG_MAP(T(1) / std::sqrt(v));
-    case Unary::Pow: SG_MAP(std::pow(v, p));
-    case Unary::Tanh: SG_MAP(fast_tanh(v));
-    case Unary::Sigmoid: SG_MAP(sigmoid_of(v));
-    case Unary::LogSigmoid: SG_MAP(std::min(v, T(0)) - std::log1p(std::exp(-std::abs(v))));
-    case Unary::Softplus: SG_MAP(std::max(v, T(0)) + std::log1p(std::exp(-std::abs(v))));
-    case Unary::Relu: SG_MAP(v > T(0) ? v : T(0));
-    case Unary::Gelu: SG_MAP(gelu_of(v));
-    case Unary::AddScalar: SG_MAP(v + p);
-    case Unary::MulScalar: SG_MAP(v * p);
-  }
+#define SG_MAP(ID, NAME, FN, PARAM, READS, FORWARD, ...)                                  \
+  case Unary::ID:                                                                          \
+    _Pragma("omp parallel for simd if (n > (1 << 15))") for (int64_t i = 0; i < n; ++i) { \
+      const T v = xs[i];                                                                   \
+      ys[i] = (FORWARD);                                                                   \
+    }                                                                                      \
+    return;
+  switch (op) { SG_UNARY_OPS(SG_MAP) }
 #undef SG_MAP
 }
 
+// gx = gy * derivative, the derivative reading x = xs[i] and y = ys[i] only where the row's `reads` says so
+// (the others may be null).
+#define SG_LOAD_None
+#define SG_LOAD_X const T x = xs[i];
+#define SG_LOAD_Y const T y = ys[i];
+#define SG_LOAD_XY SG_LOAD_X SG_LOAD_Y
 template <typename T>
-void unary_backward(Unary op, const T* x, const T* y, const T* gy, T* gx, int64_t n, double param) {
+void unary_backward(Unary op, const T* xs, const T* ys, const T* gy, T* gx, int64_t n, double param) {
   const T p = static_cast<T>(param);
-#define SG_GRAD(expr)                                           \
-  _Pragma("omp parallel for simd if (n > (1 << 15))") for (int64_t i = 0; i < n; ++i) { \
-    gx[i] = gy[i] * (expr);                                     \
-  }                                                             \
-  return
-  switch (op) {
-    case Unary::Neg: SG_GRAD(T(-1));
-    case Unary::Exp: SG_GRAD(y[i]);
-    case Unary::Log: SG_GRAD(T(1) / x[i]);
-    case Unary::Sqrt: SG_GRAD(T(0.5) / y[i]);
-    case Unary::Rsqrt: SG_GRAD(T(-0.5) * y[i] * y[i] * y[i]);
-    case Unary::Pow: SG_GRAD(p * std::pow(x[i], p - T(1)));
-    case Unary::Tanh: SG_GRAD(T(1) - y[i] * y[i]);
-    case Unary::Sigmoid: SG_GRAD(y[i] * (T(1) - y[i]));
-    case Unary::LogSigmoid: SG_GRAD(sigmoid_of(-x[i]));  // d/dx log s(x) = 1 - s(x) = s(-x)
-    case Unary::Softplus: SG_GRAD(sigmoid_of(x[i]));
-    case Unary::Relu: SG_GRAD(x[i] > T(0) ? T(1) : T(0));
-    case Unary::Gelu: SG_GRAD(gelu_grad_of(x[i]));
-    case Unary::AddScalar: SG_GRAD(T(1));
-    case Unary::MulScalar: SG_GRAD(p);
-  }
+#define SG_GRAD(ID, NAME, FN, PARAM, READS, FORWARD, DERIV, ...)                          \
+  case Unary::ID:                                                                          \
+    _Pragma("omp parallel for simd if (n > (1 << 15))") for (int64_t i = 0; i < n; ++i) { \
+      const T g = gy[i];                                                                   \
+      SG_LOAD_##READS                                                                      \
+      gx[i] = g * (DERIV);                                                                 \
+    }                                                                                      \
+    return;
+  switch (op) { SG_UNARY_OPS(SG_GRAD) }
 #undef SG_GRAD
 }
+#undef SG_LOAD_None
+#undef SG_LOAD_X
+#undef SG_LOAD_Y
+#undef SG_LOAD_XY
 
 template <typename T>
 void bias_gelu_forward(const T* x, const T* b, T* y, int64_t rows, int64_t D) {
@@ -94,7 +100,7 @@ void bias_gelu_forward(const T* x, const T* b, T* y, int64_t rows, int64_t D) {
     const T* xr = x + r * D;
     T* yr = y + r * D;
 #pragma omp simd
-    for (int64_t i = 0; i < D; ++i) yr[i] = gelu_of(xr[i] + b[i]);
+    for (int64_t i = 0; i < D; ++i) yr[i] = ew_gelu(xr[i] + b[i]);
   }
 }
 
@@ -106,7 +112,7 @@ void bias_gelu_backward(const T* x, const T* b, const T* gy, T* gx, int64_t rows
     const T* gr = gy + r * D;
     T* gxr = gx + r * D;
 #pragma omp simd
-    for (int64_t i = 0; i < D; ++i) gxr[i] = gr[i] * gelu_grad_of(xr[i] + b[i]);
+    for (int64_t i = 0; i < D; ++i) gxr[i] = gr[i] * ew_gelu_grad(xr[i] + b[i]);
   }
 }
 
@@ -132,12 +138,10 @@ void binary(Binary op, const T* a, const Dims& as, const T* b, const Dims& bs, T
   } else {                                                                  \
     for (int64_t i = 0; i < n; ++i) { T u = pa[i * ia], v = pb[i * ib]; po[i] = (expr); } \
   }
-    switch (op) {
-      case Binary::Add: SG_LOOP(u + v) break;
-      case Binary::Sub: SG_LOOP(u - v) break;
-      case Binary::Mul: SG_LOOP(u * v) break;
-      case Binary::Div: SG_LOOP(u / v) break;
-    }
+#define SG_BINARY_CASE(ID, NAME, EXPR) \
+  case Binary::ID: SG_LOOP(EXPR) break;
+    switch (op) { SG_BINARY_OPS(SG_BINARY_CASE) }
+#undef SG_BINARY_CASE
 #undef SG_LOOP
   });
 }

@@ -1,72 +1,85 @@
-// elementwise.cu: unary maps and their derivatives, broadcasting binary ops. Same formulas as
-// cpu/elementwise.cpp (stable sigmoid, log_sigmoid, softplus; tanh-form gelu). One thread per element,
-// grid-stride; the op is a template parameter, so each (op, type) pair is its own branch-free kernel.
+// elementwise.cu: unary maps and their derivatives, broadcasting binary ops, generated from the rows of
+// base/elementwise_ops.h like cpu/elementwise.cpp (stable sigmoid, log_sigmoid, softplus; tanh-form gelu).
+// One thread per element, grid-stride; the op is a template parameter, so each (op, type) pair is its own
+// branch-free kernel.
 // bf16 elements are read into float, computed in float and rounded once when stored.
+#include "base/elementwise_ops.h"
 #include "cuda/common.cuh"
 
 namespace sg::cuda {
 namespace {
-constexpr double kGeluC = 0.7978845608028654;  // sqrt(2/pi)
-constexpr double kGeluA = 0.044715;
+// The table's math (base/elementwise_ops.h) on the GPU.
+template <typename T>
+__device__ __forceinline__ T ew_exp(T v) { return d_exp(v); }
+template <typename T>
+__device__ __forceinline__ T ew_log(T v) { return d_log(v); }
+template <typename T>
+__device__ __forceinline__ T ew_sqrt(T v) { return d_sqrt(v); }
+template <typename T>
+__device__ __forceinline__ T ew_pow(T v, T p) { return d_pow(v, p); }
+template <typename T>
+__device__ __forceinline__ T ew_tanh(T v) { return d_tanh(v); }
+template <typename T>
+__device__ __forceinline__ T ew_abs(T v) { return d_abs(v); }
+template <typename T>
+__device__ __forceinline__ T ew_min(T a, T b) { return a < b ? a : b; }
+template <typename T>
+__device__ __forceinline__ T ew_max(T a, T b) { return a > b ? a : b; }
+template <typename T>
+__device__ __forceinline__ T ew_log1p_exp(T t) { return d_log1p(d_exp(t)); }
 
 template <typename T>
-__device__ __forceinline__ T sigmoid_of(T x) {
+__device__ __forceinline__ T ew_sigmoid(T x) {
   if (x >= T(0)) return T(1) / (T(1) + d_exp(-x));
   const T e = d_exp(x);
   return e / (T(1) + e);
 }
 
-template <Unary OP, typename T>
-__device__ __forceinline__ T unary_fwd(T v, T p) {
-  if constexpr (OP == Unary::Neg) return -v;
-  if constexpr (OP == Unary::Exp) return d_exp(v);
-  if constexpr (OP == Unary::Log) return d_log(v);
-  if constexpr (OP == Unary::Sqrt) return d_sqrt(v);
-  if constexpr (OP == Unary::Rsqrt) return T(1) / d_sqrt(v);
-  if constexpr (OP == Unary::Pow) return d_pow(v, p);
-  if constexpr (OP == Unary::Tanh) return d_tanh(v);
-  if constexpr (OP == Unary::Sigmoid) return sigmoid_of(v);
-  if constexpr (OP == Unary::LogSigmoid) return (v < T(0) ? v : T(0)) - d_log1p(d_exp(-d_abs(v)));
-  if constexpr (OP == Unary::Softplus) return (v > T(0) ? v : T(0)) + d_log1p(d_exp(-d_abs(v)));
-  if constexpr (OP == Unary::Relu) return v > T(0) ? v : T(0);
-  if constexpr (OP == Unary::Gelu) return T(0.5) * v * (T(1) + d_tanh(T(kGeluC) * (v + T(kGeluA) * v * v * v)));
-  if constexpr (OP == Unary::AddScalar) return v + p;
-  if constexpr (OP == Unary::MulScalar) return v * p;
-  return v;
+// GELU, tanh form, and its derivative: one definition for gelu and bias_gelu.
+template <typename T>
+__device__ __forceinline__ T ew_gelu(T v) {
+  return T(0.5) * v * (T(1) + d_tanh(T(kGeluC) * (v + T(kGeluA) * v * v * v)));
+}
+template <typename T>
+__device__ __forceinline__ T ew_gelu_grad(T v) {
+  const T u = T(kGeluC) * (v + T(kGeluA) * v * v * v);
+  const T t = d_tanh(u);
+  const T du = T(kGeluC) * (T(1) + T(3 * kGeluA) * v * v);
+  return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du;
 }
 
-// dy/dx from the input v and the output y (whichever the formula needs).
-template <Unary OP, typename T>
-__device__ __forceinline__ T unary_deriv(T v, T y, T p) {
-  if constexpr (OP == Unary::Neg) return T(-1);
-  if constexpr (OP == Unary::Exp) return y;
-  if constexpr (OP == Unary::Log) return T(1) / v;
-  if constexpr (OP == Unary::Sqrt) return T(0.5) / y;
-  if constexpr (OP == Unary::Rsqrt) return T(-0.5) * y * y * y;
-  if constexpr (OP == Unary::Pow) return p * d_pow(v, p - T(1));
-  if constexpr (OP == Unary::Tanh) return T(1) - y * y;
-  if constexpr (OP == Unary::Sigmoid) return y * (T(1) - y);
-  if constexpr (OP == Unary::LogSigmoid) return sigmoid_of(-v);
-  if constexpr (OP == Unary::Softplus) return sigmoid_of(v);
-  if constexpr (OP == Unary::Relu) return v > T(0) ? T(1) : T(0);
-  if constexpr (OP == Unary::Gelu) {
-    const T u = T(kGeluC) * (v + T(kGeluA) * v * v * v);
-    const T t = d_tanh(u);
-    const T du = T(kGeluC) * (T(1) + T(3 * kGeluA) * v * v);
-    return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du;
-  }
-  if constexpr (OP == Unary::AddScalar) return T(1);
-  if constexpr (OP == Unary::MulScalar) return p;
-  return T(0);
-}
+// One specialisation per row of SG_UNARY_OPS: fwd(v, p), and deriv taking only what the row's `reads` names
+// (then p), so that a derivative using anything else does not compile. No primary definition: an op without
+// a row has no kernel.
+template <Unary OP>
+struct UnaryOp;
+#define SG_DERIV_ARGS_None
+#define SG_DERIV_ARGS_X T x,
+#define SG_DERIV_ARGS_Y T y,
+#define SG_DERIV_ARGS_XY T x, T y,
+#define SG_UNARY_OP(ID, NAME, FN, PARAM, READS, FORWARD, DERIV, ...)                                  \
+  template <>                                                                                        \
+  struct UnaryOp<Unary::ID> {                                                                        \
+    template <typename T>                                                                            \
+    __device__ __forceinline__ static T fwd(T v, [[maybe_unused]] T p) { return (FORWARD); }         \
+    template <typename T>                                                                            \
+    __device__ __forceinline__ static T deriv(SG_DERIV_ARGS_##READS[[maybe_unused]] T p) { return (DERIV); } \
+  };
+SG_UNARY_OPS(SG_UNARY_OP)
+#undef SG_UNARY_OP
+#undef SG_DERIV_ARGS_None
+#undef SG_DERIV_ARGS_X
+#undef SG_DERIV_ARGS_Y
+#undef SG_DERIV_ARGS_XY
 
-// Which operands the derivative reads (the others may be null, as the CPU kernel allows).
-constexpr bool deriv_needs_x(Unary op) {
-  return op == Unary::Log || op == Unary::Pow || op == Unary::LogSigmoid || op == Unary::Softplus ||
-         op == Unary::Relu || op == Unary::Gelu;
-}
-constexpr bool deriv_needs_y(Unary op) {
-  return op == Unary::Exp || op == Unary::Sqrt || op == Unary::Rsqrt || op == Unary::Tanh || op == Unary::Sigmoid;
+// dy/dx from the input v and the output w, passing the row's derivative only what its `reads` names.
+template <Unary OP, typename A>
+__device__ __forceinline__ A unary_deriv([[maybe_unused]] A v, [[maybe_unused]] A w, A p) {
+  using D = UnaryOp<OP>;
+  if constexpr (unary_reads(OP) == Reads::XY) return D::template deriv<A>(v, w, p);
+  else if constexpr (unary_reads(OP) == Reads::X) return D::template deriv<A>(v, p);
+  else if constexpr (unary_reads(OP) == Reads::Y) return D::template deriv<A>(w, p);
+  else return D::template deriv<A>(p);
 }
 
 // T: the element type in memory; A = acc_t<T>: the type the formula runs in (float for bf16).
@@ -74,7 +87,7 @@ template <Unary OP, typename T, typename A = acc_t<T>>
 __global__ void unary_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t n, A p) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    y[i] = T(unary_fwd<OP, A>(A(x[i]), p));
+    y[i] = T(UnaryOp<OP>::template fwd<A>(A(x[i]), p));
 }
 
 template <Unary OP, typename T, typename A = acc_t<T>>
@@ -82,20 +95,24 @@ __global__ void unary_backward_kernel(const T* __restrict__ x, const T* __restri
                                       T* __restrict__ gx, int64_t n, A p) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const A v = deriv_needs_x(OP) ? A(x[i]) : A(0);
-    const A w = deriv_needs_y(OP) ? A(y[i]) : A(0);
+    // Only the operands the derivative reads are loaded (the others may be null, as the CPU kernel allows).
+    const A v = unary_reads_x(OP) ? A(x[i]) : A(0);
+    const A w = unary_reads_y(OP) ? A(y[i]) : A(0);
     gx[i] = T(A(gy[i]) * unary_deriv<OP, A>(v, w, p));
   }
 }
 
-template <Binary OP, typename T>
-__device__ __forceinline__ T binary_op(T u, T v) {
-  if constexpr (OP == Binary::Add) return u + v;
-  if constexpr (OP == Binary::Sub) return u - v;
-  if constexpr (OP == Binary::Mul) return u * v;
-  if constexpr (OP == Binary::Div) return u / v;
-  return u;
-}
+// One specialisation per row of SG_BINARY_OPS.
+template <Binary OP>
+struct BinaryOp;
+#define SG_BINARY_OP(ID, NAME, EXPR)                                      \
+  template <>                                                             \
+  struct BinaryOp<Binary::ID> {                                           \
+    template <typename T>                                                 \
+    __device__ __forceinline__ static T apply(T u, T v) { return (EXPR); } \
+  };
+SG_BINARY_OPS(SG_BINARY_OP)
+#undef SG_BINARY_OP
 
 // out[i] = a[off_a(i)] op b[off_b(i)]; stride[0] is a's, stride[1] b's.
 template <Binary OP, typename T, typename A = acc_t<T>>
@@ -105,7 +122,7 @@ __global__ void binary_kernel(const T* __restrict__ a, const T* __restrict__ b, 
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     int64_t off[2];
     strided_offsets<2>(s, i, off);
-    out[i] = T(binary_op<OP, A>(A(a[off[0]]), A(b[off[1]])));
+    out[i] = T(BinaryOp<OP>::template apply<A>(A(a[off[0]]), A(b[off[1]])));
   }
 }
 
@@ -114,7 +131,7 @@ template <Binary OP, typename T, typename A = acc_t<T>>
 __global__ void binary_flat_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    out[i] = T(binary_op<OP, A>(A(a[i]), A(b[i])));
+    out[i] = T(BinaryOp<OP>::template apply<A>(A(a[i]), A(b[i])));
 }
 
 // y[r, i] = gelu(x[r, i] + b[i]); the element's column from a 32-bit remainder when n fits (it nearly
@@ -122,14 +139,14 @@ __global__ void binary_flat_kernel(const T* __restrict__ a, const T* __restrict_
 template <typename T, typename I, typename A = acc_t<T>>
 __global__ void bias_gelu_kernel(const T* __restrict__ x, const T* __restrict__ b, T* __restrict__ y, I n, I D) {
   for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += static_cast<I>(gridDim.x) * blockDim.x)
-    y[i] = T(unary_fwd<Unary::Gelu, A>(A(x[i]) + A(b[i % D]), A(0)));
+    y[i] = T(ew_gelu<A>(A(x[i]) + A(b[i % D])));
 }
 
 template <typename T, typename I, typename A = acc_t<T>>
 __global__ void bias_gelu_backward_kernel(const T* __restrict__ x, const T* __restrict__ b, const T* __restrict__ gy,
                                           T* __restrict__ gx, I n, I D) {
   for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += static_cast<I>(gridDim.x) * blockDim.x)
-    gx[i] = T(A(gy[i]) * unary_deriv<Unary::Gelu, A>(A(x[i]) + A(b[i % D]), A(0), A(0)));
+    gx[i] = T(A(gy[i]) * ew_gelu_grad<A>(A(x[i]) + A(b[i % D])));
 }
 
 template <Unary OP, typename T>
@@ -153,30 +170,18 @@ void launch_binary(const T* a, const T* b, T* out, const StridedArgs<2>& s, int6
   }
 }
 
-#define SG_UNARY_CASES(LAUNCH, ...)                                     \
-  switch (op) {                                                         \
-    case Unary::Neg: return LAUNCH<Unary::Neg>(__VA_ARGS__);             \
-    case Unary::Exp: return LAUNCH<Unary::Exp>(__VA_ARGS__);             \
-    case Unary::Log: return LAUNCH<Unary::Log>(__VA_ARGS__);             \
-    case Unary::Sqrt: return LAUNCH<Unary::Sqrt>(__VA_ARGS__);           \
-    case Unary::Rsqrt: return LAUNCH<Unary::Rsqrt>(__VA_ARGS__);         \
-    case Unary::Pow: return LAUNCH<Unary::Pow>(__VA_ARGS__);             \
-    case Unary::Tanh: return LAUNCH<Unary::Tanh>(__VA_ARGS__);           \
-    case Unary::Sigmoid: return LAUNCH<Unary::Sigmoid>(__VA_ARGS__);     \
-    case Unary::LogSigmoid: return LAUNCH<Unary::LogSigmoid>(__VA_ARGS__); \
-    case Unary::Softplus: return LAUNCH<Unary::Softplus>(__VA_ARGS__);   \
-    case Unary::Relu: return LAUNCH<Unary::Relu>(__VA_ARGS__);           \
-    case Unary::Gelu: return LAUNCH<Unary::Gelu>(__VA_ARGS__);           \
-    case Unary::AddScalar: return LAUNCH<Unary::AddScalar>(__VA_ARGS__); \
-    case Unary::MulScalar: return LAUNCH<Unary::MulScalar>(__VA_ARGS__); \
-  }
 }  // namespace
 
 template <typename T>
 void unary(Unary op, const T* x, T* y, int64_t n, double param) {
   if (n <= 0) return;
   const acc_t<T> p = static_cast<acc_t<T>>(param);
-  SG_UNARY_CASES(launch_unary, x, y, n, p)
+  switch (op) {
+#define SG_CASE(ID, ...) \
+  case Unary::ID: return launch_unary<Unary::ID>(x, y, n, p);
+    SG_UNARY_OPS(SG_CASE)
+#undef SG_CASE
+  }
   fail("unary: unknown op {}", static_cast<int>(op));
 }
 
@@ -184,10 +189,14 @@ template <typename T>
 void unary_backward(Unary op, const T* x, const T* y, const T* gy, T* gx, int64_t n, double param) {
   if (n <= 0) return;
   const acc_t<T> p = static_cast<acc_t<T>>(param);
-  SG_UNARY_CASES(launch_unary_backward, x, y, gy, gx, n, p)
+  switch (op) {
+#define SG_CASE(ID, ...) \
+  case Unary::ID: return launch_unary_backward<Unary::ID>(x, y, gy, gx, n, p);
+    SG_UNARY_OPS(SG_CASE)
+#undef SG_CASE
+  }
   fail("unary_backward: unknown op {}", static_cast<int>(op));
 }
-#undef SG_UNARY_CASES
 
 template <typename T>
 void bias_gelu_forward(const T* x, const T* b, T* y, int64_t rows, int64_t D) {
@@ -224,10 +233,10 @@ void binary(Binary op, const T* a, const Dims& as, const T* b, const Dims& bs, T
            shape_str(as), shape_str(bs), shape_str(shape));
   StridedArgs<2> s = make_strided<2>("binary", shape, {as.data(), bs.data()});
   switch (op) {
-    case Binary::Add: return launch_binary<Binary::Add>(a, b, out, s, n);
-    case Binary::Sub: return launch_binary<Binary::Sub>(a, b, out, s, n);
-    case Binary::Mul: return launch_binary<Binary::Mul>(a, b, out, s, n);
-    case Binary::Div: return launch_binary<Binary::Div>(a, b, out, s, n);
+#define SG_CASE(ID, ...) \
+  case Binary::ID: return launch_binary<Binary::ID>(a, b, out, s, n);
+    SG_BINARY_OPS(SG_CASE)
+#undef SG_CASE
   }
   fail("binary: unknown op {}", static_cast<int>(op));
 }

@@ -120,9 +120,18 @@ void add_elementwise(std::vector<OpCase>& cases) {
       {"softplus", [](const Tensor& x) { return softplus(x); }, [](double x) { return std::log(1 + std::exp(x)); }, 0, 0},
       {"relu", [](const Tensor& x) { return relu(x); }, [](double x) { return x > 0 ? x : 0; }, 0, 0},
       {"gelu", [](const Tensor& x) { return gelu(x); }, nullptr, 0, 0},
+      {"silu", [](const Tensor& x) { return silu(x); }, [](double x) { return x / (1 + std::exp(-x)); }, 0, 0},
       {"add", [](const Tensor& x) { return add(x, 0.75); }, [](double x) { return x + 0.75; }, 0, 0},
       {"mul", [](const Tensor& x) { return mul(x, -1.5); }, [](double x) { return x * -1.5; }, 0, 0},
   };
+  // Every row of base/elementwise_ops.h needs an entry above: without one its kernels would go untested.
+  for (Unary kind : kUnaryOps) {
+    bool listed = false;
+    for (const auto& u : unaries)  // listed under its op name ("add_scalar") or its function's ("add")
+      listed = listed || u.op == std::string(unary_name(kind)) || u.op == std::string(unary_fn(kind));
+    SG_CHECK(listed, "op registry: unary op '{}' (base/elementwise_ops.h) has no entry in add_elementwise",
+             unary_name(kind));
+  }
   for (const auto& u : unaries) {
     auto r = u.r;
     std::function<double(double)> ref = r ? std::function<double(double)>(r) : [c](double x) {
@@ -137,7 +146,7 @@ void add_elementwise(std::vector<OpCase>& cases) {
     };
     std::string op = u.op;
     cases.push_back({u.op, op == "add" || op == "mul" ? "scalar" : "random", mk, fwd, rf, {}});
-    if (op == "log_sigmoid" || op == "softplus" || op == "sigmoid")  // stability far out in both tails
+    if (op == "log_sigmoid" || op == "softplus" || op == "sigmoid" || op == "silu")  // stable far out both ways
       cases.push_back({u.op, "large_magnitude", normals({{4, 6}}, 30.0), fwd, rf, {}});
   }
   // bias_gelu(x, b) = gelu(x + b) with b broadcast over the rows.

@@ -4,6 +4,7 @@
 #pragma once
 #include <vector>
 
+#include "base/elementwise_ops.h"
 #include "tensor/tensor.h"
 
 namespace sg {
@@ -13,20 +14,12 @@ Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
-Tensor add(const Tensor& a, double s);
-Tensor mul(const Tensor& a, double s);
-Tensor neg(const Tensor& a);
-Tensor exp(const Tensor& a);
-Tensor log(const Tensor& a);
-Tensor sqrt(const Tensor& a);
-Tensor rsqrt(const Tensor& a);
-Tensor pow(const Tensor& a, double p);
-Tensor tanh(const Tensor& a);
-Tensor sigmoid(const Tensor& a);
-Tensor log_sigmoid(const Tensor& a);  // min(x, 0) - log1p(exp(-|x|)): stable for any |x|
-Tensor softplus(const Tensor& a);     // max(x, 0) + log1p(exp(-|x|))
-Tensor relu(const Tensor& a);
-Tensor gelu(const Tensor& a);         // tanh form, PyTorch's approximate='tanh'
+// The unary maps: one function per row of SG_UNARY_OPS in base/elementwise_ops.h, where each one's formula,
+// derivative and doc are: Tensor neg(const Tensor& a), exp(a), log(a), sqrt(a), tanh(a), gelu(a), ...,
+// and with a scalar: pow(a, p) = a^p, add(a, s) = a + s, mul(a, s) = a * s.
+#define SG_DECLARE_UNARY(ID, NAME, FN, PARAM, ...) Tensor FN(const Tensor& a SG_UNARY_PARAM_DECL_##PARAM);
+SG_UNARY_OPS(SG_DECLARE_UNARY)
+#undef SG_DECLARE_UNARY
 // gelu(x + bias) in one kernel, x: [..., D], bias: [D] (the MLP's fc1 bias and activation fused).
 Tensor bias_gelu(const Tensor& x, const Tensor& bias);
 

@@ -126,7 +126,7 @@ TEST_CASE("ops: bad input raises sg::Error naming the op and shapes") {
 }
 
 // The differentiable ops a user can call, read from their declarations: every `Tensor name(` at the start of a
-// line in tensor/ops.h (unless its comment says "(not differentiable)"), and the members in tensor.h's sections
+// line in tensor/ops.h (unless its comment says "(not differentiable)"), the unary maps of base/elementwise_ops.h, and the members in tensor.h's sections
 // marked "(differentiable)" (conversions to another dtype or device excepted: tests/test_tensor.cpp, test_cuda.cpp).
 // Each needs a registry case.
 std::set<std::string> declared_ops() {
@@ -138,6 +138,7 @@ std::set<std::string> declared_ops() {
   REQUIRE(ops.good());
   for (std::string line; std::getline(ops, line);)
     if (std::regex_search(line, m, free_fn) && line.find("(not differentiable)") == std::string::npos) names.insert(m[1]);
+  for (Unary op : kUnaryOps) names.insert(unary_fn(op));  // declared from the table in base/elementwise_ops.h
   std::ifstream tensor_h(root / "tensor/tensor.h");
   REQUIRE(tensor_h.good());
   bool in_views = false;

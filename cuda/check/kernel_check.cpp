@@ -225,12 +225,8 @@ void check_copy() {
 
 template <typename T>
 void check_elementwise() {
-  using Unary;
-  const Unary ops[] = {Unary::Neg, Unary::Exp, Unary::Log, Unary::Sqrt, Unary::Rsqrt, Unary::Pow, Unary::Tanh,
-                       Unary::Sigmoid, Unary::LogSigmoid, Unary::Softplus, Unary::Relu, Unary::Gelu,
-                       Unary::AddScalar, Unary::MulScalar};
   const int64_t n = 100001;
-  for (Unary op : ops) {
+  for (Unary op : kUnaryOps) {  // every row of base/elementwise_ops.h
     const bool pos = op == Unary::Log || op == Unary::Sqrt || op == Unary::Rsqrt || op == Unary::Pow;
     auto x = pos ? randv<T>(n, 0.05, 5) : randv<T>(n, -30, 30);
     if (!pos) x[0] = T(0), x[1] = T(-80), x[2] = T(80);
@@ -252,10 +248,9 @@ void check_elementwise() {
       if (std::isfinite(b)) emax = std::max(emax, std::fabs(a - b) / std::max(std::fabs(b), 1e-6));
     }
     const double t = std::is_same_v<T, float> ? 1e-5 : 1e-13;
-    report(e1 <= t && emax <= 100 * t, fmt::format("unary {} op {}", tname<T>(), static_cast<int>(op)), std::max(e1, emax));
-    report(e2 <= t, fmt::format("unary_backward {} op {}", tname<T>(), static_cast<int>(op)), e2);
+    report(e1 <= t && emax <= 100 * t, fmt::format("unary {} op {}", tname<T>(), unary_name(op)), std::max(e1, emax));
+    report(e2 <= t, fmt::format("unary_backward {} op {}", tname<T>(), unary_name(op)), e2);
   }
-  using Binary;
   struct Case {
     Dims shape, as, bs;
     int64_t na, nb;
@@ -266,16 +261,15 @@ void check_elementwise() {
       {{4, 3, 5}, {5, 0, 1}, {0, 5, 1}, 20, 15},         // two-sided broadcast
       {{7, 9}, {1, 7}, {9, 1}, 63, 63},                  // transposed a
       {{1}, {1}, {0}, 1, 1}};
-  const Binary bops[] = {Binary::Add, Binary::Sub, Binary::Mul, Binary::Div};
   for (const auto& c : cases)
-    for (Binary op : bops) {
+    for (Binary op : kBinaryOps) {
       auto a = randv<T>(c.na), b = randv<T>(c.nb, 0.5, 3);
       const int64_t n = numel(c.shape);
       std::vector<T> ref(n);
       cpu::binary<T>(op, a.data(), c.as, b.data(), c.bs, ref.data(), c.shape);
       Dev da(a), db(b), dout(n * sizeof(T));
       cuda::binary<T>(op, da.as<T>(), c.as, db.as<T>(), c.bs, dout.as<T>(), c.shape);
-      report(bit_equal(dout.get<T>(n), ref), fmt::format("binary {} op {} shape {}", tname<T>(), static_cast<int>(op), shape_str(c.shape)));
+      report(bit_equal(dout.get<T>(n), ref), fmt::format("binary {} op {} shape {}", tname<T>(), binary_name(op), shape_str(c.shape)));
     }
 }
 

@@ -1,4 +1,5 @@
-// elementwise.cpp: unary maps and broadcasting binary ops, each with its derivative.
+// elementwise.cpp: unary maps and broadcasting binary ops, each with its derivative. The unary maps' formulas
+// and derivatives are rows of base/elementwise_ops.h; their public functions are generated here from it.
 //   add: ga = g, gb = g;  sub: ga = g, gb = -g;  mul: ga = g*b, gb = g*a;  div: ga = g/b, gb = -g*a/b^2
 // Gradients of broadcast operands are summed back to their shapes (sum_to).
 #include <cmath>
@@ -116,20 +117,13 @@ Tensor div(const Tensor& a, const Tensor& b) {
   });
 }
 
-Tensor add(const Tensor& a, double s) { return unary_op(Unary::AddScalar, "add_scalar", a, s); }
-Tensor mul(const Tensor& a, double s) { return unary_op(Unary::MulScalar, "mul_scalar", a, s); }
-Tensor neg(const Tensor& a) { return unary_op(Unary::Neg, "neg", a); }
-Tensor exp(const Tensor& a) { return unary_op(Unary::Exp, "exp", a); }
-Tensor log(const Tensor& a) { return unary_op(Unary::Log, "log", a); }
-Tensor sqrt(const Tensor& a) { return unary_op(Unary::Sqrt, "sqrt", a); }
-Tensor rsqrt(const Tensor& a) { return unary_op(Unary::Rsqrt, "rsqrt", a); }
-Tensor pow(const Tensor& a, double p) { return unary_op(Unary::Pow, "pow", a, p); }
-Tensor tanh(const Tensor& a) { return unary_op(Unary::Tanh, "tanh", a); }
-Tensor sigmoid(const Tensor& a) { return unary_op(Unary::Sigmoid, "sigmoid", a); }
-Tensor log_sigmoid(const Tensor& a) { return unary_op(Unary::LogSigmoid, "log_sigmoid", a); }
-Tensor softplus(const Tensor& a) { return unary_op(Unary::Softplus, "softplus", a); }
-Tensor relu(const Tensor& a) { return unary_op(Unary::Relu, "relu", a); }
-Tensor gelu(const Tensor& a) { return unary_op(Unary::Gelu, "gelu", a); }
+// The unary maps, one per row of SG_UNARY_OPS (base/elementwise_ops.h): Tensor neg(const Tensor& a) { ... }
+#define SG_DEFINE_UNARY(ID, NAME, FN, PARAM, ...)                                  \
+  Tensor FN(const Tensor& a SG_UNARY_PARAM_DECL_##PARAM) {                           \
+    return unary_op(Unary::ID, #NAME, a SG_UNARY_PARAM_ARG_##PARAM);                 \
+  }
+SG_UNARY_OPS(SG_DEFINE_UNARY)
+#undef SG_DEFINE_UNARY
 
 Tensor bias_gelu(const Tensor& x_in, const Tensor& bias) {
   const char* op = "bias_gelu";
