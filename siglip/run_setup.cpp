@@ -1,6 +1,7 @@
 #include "siglip/run_setup.h"
 
 #include <cmath>
+#include <limits>
 
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
@@ -25,6 +26,11 @@ void validate(const TrainOptions& o, int64_t done_steps) {
   SG_CHECK(o.steps > 0 && o.batch > 1, "train: need steps > 0 and batch > 1 (got {} and {})", o.steps, o.batch);
   SG_CHECK(o.steps >= done_steps, "train: --steps {} is before the checkpoint's step {}", o.steps, done_steps);
   SG_CHECK(o.log_every >= 1, "train: --log-every must be at least 1, got {}", o.log_every);
+  // t = exp(t') is computed in float32: above log(FLT_MAX) = 88.72 it is inf, and every logit with it.
+  SG_CHECK(std::isfinite(o.init_temp) && o.init_temp < std::log(static_cast<double>(std::numeric_limits<float>::max())),
+           "train: --init-temp {}: the temperature t = exp({}) overflows float32 (t' must stay below 88.72; the "
+           "paper starts at log 10 = 2.303)",
+           o.init_temp, o.init_temp);
   check_device_available(o.device, "train");
 }
 

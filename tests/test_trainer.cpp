@@ -78,15 +78,28 @@ TEST_CASE("train: a checkpoint that cannot be written fails cleanly (no partial 
 
 TEST_CASE("train: errors count steps from 1, as the log does") {
   TrainOptions o = tiny_run(fresh_dir("inf"));
-  o.init_temp = 1000;  // t = exp(1000) = inf: the first loss is not finite
+  o.lr = 1e30;    // the first update throws every weight (t' among them) far out:
+  o.warmup = 0;   // step 1's loss is finite, step 2's is not
   std::string message = "(no error)";
   try {
     train(o);
   } catch (const Error& e) {
     message = e.what();
   }
+  INFO(message);
   CHECK(message.starts_with("train: loss became "));
-  CHECK(message.find(" at step 1;") != std::string::npos);
+  CHECK(message.find(" at step 2;") != std::string::npos);
+  fs::remove_all(o.out);
+}
+
+TEST_CASE("train: --init-temp whose exp overflows float32 is named as such before any step") {
+  TrainOptions o = tiny_run(fresh_dir("temp"));
+  o.init_temp = 100;  // exp(100) = 2.7e43 > FLT_MAX
+  CHECK_THROWS_WITH_AS(train(o), doctest::Contains("--init-temp 100: the temperature t = exp(100) overflows float32"),
+                       Error);
+  o.init_temp = 88.0;  // exp(88) = 1.65e38 still fits: the run starts
+  o.steps = 1;
+  CHECK_NOTHROW(train(o));
   fs::remove_all(o.out);
 }
 
