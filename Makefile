@@ -1,4 +1,5 @@
 # Build: make (library, build/siglip, build/tests) | make test | make run | make CUDA=0 | make test SANITIZE=1
+#        make examples (build/examples/*) | make print-flags (the flags of a program of your own)
 # ARCH=native by default (AVX2/AVX-512 where the CPU has them); ARCH=x86-64-v2 gives a portable build.
 ARCH ?= native
 CXX ?= g++
@@ -61,6 +62,17 @@ $(BUILD)/obj/%.cu.o: %.cu $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
+# Programs of your own: examples/*.cpp (each includes sg.h) are built against the library like this.
+EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(wildcard examples/*.cpp))
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.cpp $(BUILD)/libsiglip.a $(FLAGS_STAMP)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsiglip.a $(LDLIBS)
+
+# The compile and link flags of a program that uses the engine: g++ prog.cpp $(make -s print-flags) -o prog
+print-flags:
+	@echo "$(filter-out -MMD -MP,$(CXXFLAGS)) -I$(CURDIR) $(LDFLAGS) $(CURDIR)/$(BUILD)/libsiglip.a $(LDLIBS)"
+
 deps:
 	@scripts/install-deps.sh
 
@@ -80,5 +92,5 @@ run: deps
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps test check-layers run clean
+.PHONY: all deps test check-layers run clean examples print-flags
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/obj/siglip/main.d

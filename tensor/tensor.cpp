@@ -152,6 +152,9 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType 
   if (!values.empty()) cpu::copy_strided(values.data(), DType::F64, {shape_numel(shape)}, {1}, t.data_ptr(), dtype);
   return t;
 }
+Tensor from_vector(std::initializer_list<double> values, const Shape& shape, DType dtype) {
+  return from_vector(std::vector<double>(values), shape, dtype);
+}
 Tensor from_vector(const std::vector<float>& values, const Shape& shape, DType dtype) {
   return from_vector(std::vector<double>(values.begin(), values.end()), shape, dtype);
 }

@@ -132,6 +132,8 @@ Tensor full(const Shape& shape, double value, DType dtype = DType::F32, Device d
 Tensor arange(double start, double end, double step = 1, DType dtype = DType::F32);
 Tensor scalar(double value, DType dtype = DType::F32);
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::F32);
+// A literal as one first types it: from_vector({1.0, 2.0, 3.0, 4.0}, {2, 2}) (float32 unless dtype says).
+Tensor from_vector(std::initializer_list<double> values, const Shape& shape, DType dtype = DType::F32);
 Tensor from_vector(const std::vector<float>& values, const Shape& shape, DType dtype = DType::F32);
 Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape);  // int64 indices
 Tensor zeros_like(const Tensor& t);
