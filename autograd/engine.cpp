@@ -3,6 +3,7 @@
 // node has, start from the root, and run a node once all its consumers have handed it their gradient.
 // No recursion, so 10,000-node chains are fine.
 #include <algorithm>
+#include <atomic>
 #include <unordered_map>
 
 #include "autograd/node.h"
@@ -12,6 +13,7 @@ namespace sg {
 namespace {
 thread_local bool g_grad_enabled = true;
 thread_local std::vector<std::string> g_module_stack;
+std::atomic<uint64_t> g_sequence{0};
 
 // a + b for two gradients of one tensor (same shape, dtype and device), with the binary Add kernel: the
 // engine sits below the differentiable ops and records nothing.
@@ -70,6 +72,9 @@ Tensor record(Tensor out, const char* op, const std::vector<Tensor>& inputs,
   auto node = std::make_shared<Node>();
   node->op = op;
   node->module_path = current_module_path();
+  node->output_shape = out.shape();
+  node->output_dtype = out.dtype();
+  node->sequence = g_sequence++;
   for (const auto& t : inputs) {
     node->inputs.push_back(t.defined() && t.requires_grad() ? t.impl()->meta : nullptr);
   }

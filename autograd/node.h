@@ -14,6 +14,9 @@ namespace sg {
 struct Node {
   std::string op;           // "matmul", "layer_norm", ...
   std::string module_path;  // "vision_model.encoder.layers.3.mlp.fc1" when created inside a named module
+  Shape output_shape;       // what the op produced (autograd/graph.cpp shows it)
+  DType output_dtype = DType::F32;
+  uint64_t sequence = 0;    // creation order: graphs list nodes in the order the forward pass ran them
   // Autograd metadata of each input; null where that input needs no gradient.
   std::vector<std::shared_ptr<AutogradMeta>> inputs;
   std::weak_ptr<AutogradMeta> output;

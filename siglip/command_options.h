@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "siglip/choices.h"
 #include "siglip/options.h"
 
 namespace sg {
@@ -70,6 +71,27 @@ void describe(GradcheckOptions& o, V& v) {
   v.option(o.rtol, "rtol", 1e-6, "X", "largest relative error that passes");
   v.option(o.json, "json", false, "", "print the results as JSON");
   v.positional(o.ops, "OP...", "only these ops (default: all)");
+}
+
+struct GraphOptions {
+  static constexpr const char* command = "graph";
+  static constexpr const char* summary =
+      "the recorded forward graph of one batch (model and loss): one line per node, DOT or JSON";
+  std::string checkpoint, config, module, out;
+  int64_t batch;
+  GraphFormat format;
+  uint64_t seed;
+  GraphOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(GraphOptions& o, V& v) {
+  v.option(o.checkpoint, "checkpoint", "", "DIR", "a checkpoint, or a run directory (default: a fresh model of --config)");
+  v.option(o.config, "config", "micro", "NAME|FILE", "model size of a fresh model: tiny, micro, b16 or a config.json");
+  v.option(o.batch, "batch", 4, "N", "pairs in the batch (built-in shapes data)");
+  v.option(o.format, "format", GraphFormat::Text, "", "one line per node, Graphviz DOT (clusters by module), or JSON");
+  v.option(o.module, "module", "", "PREFIX", "only the nodes made inside modules whose path starts with PREFIX");
+  v.option(o.out, "out", "", "FILE", "write there instead of standard output; FILE.svg runs Graphviz's dot on the DOT");
+  v.option(o.seed, "seed", 0, "N", "seed of the fresh model's weights and of the batch");
 }
 
 struct BenchOpsOptions {

@@ -113,6 +113,7 @@ const std::vector<Command>& commands() {
       make_command<ClassifyOptions>(run_classify),
       make_command<EmbedOptions>(run_embed),
       make_command<GradcheckOptions>(run_gradcheck),
+      make_command<GraphOptions>(run_graph),
       make_command<BenchOpsOptions>(run_bench_ops),
       make_command<BenchKernelsOptions>(run_bench_kernels),
   };
