@@ -4,8 +4,12 @@
 // No recursion, so 10,000-node chains are fine.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <unordered_map>
 
+#include "autograd/anomaly.h"
 #include "autograd/node.h"
 #include "tensor/dispatch.h"
 
@@ -29,7 +33,29 @@ Tensor sum_of(const Tensor& a, const Tensor& b) {
 }
 
 Tensor accumulate(const Tensor& acc, const Tensor& g) { return acc.defined() ? sum_of(acc, g) : g; }
+
+std::atomic<bool> g_anomaly{[] {
+  const char* v = std::getenv("SG_DETECT_ANOMALY");
+  return v != nullptr && std::strcmp(v, "0") != 0 && v[0] != '\0';
+}()};
+
+// The index of the first NaN or Inf of a float tensor (copied to the host as f64), or -1.
+int64_t first_non_finite(const Tensor& t) {
+  if (!t.defined() || !is_floating(t.dtype())) return -1;
+  std::vector<double> v = t.detach().to_vector<double>();
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i])) return static_cast<int64_t>(i);
+  return -1;
+}
+
+std::string node_name(const Node& n) {
+  return fmt::format("'{}'{}{} (op number {} recorded by this process)", n.op, n.module_path.empty() ? "" : " in module ",
+                     n.module_path, n.sequence);
+}
 }  // namespace
+
+bool anomaly_detection_enabled() { return g_anomaly; }
+void set_anomaly_detection(bool on) { g_anomaly = on; }
 
 Node::~Node() {
   // Dropping the last reference to a deep chain would recurse once per node through shared_ptr destructors.
@@ -79,6 +105,11 @@ Tensor record(Tensor out, const char* op, const std::vector<Tensor>& inputs,
     node->inputs.push_back(t.defined() && t.requires_grad() ? t.impl()->meta : nullptr);
   }
   node->backward = make_backward(*node);
+  if (g_anomaly) {
+    const int64_t bad = first_non_finite(out);
+    SG_CHECK(bad < 0, "anomaly: the forward of {} produced {} at element {} of its output {}", node_name(*node),
+             out.detach().to_vector<double>()[static_cast<size_t>(bad)], bad, out.describe());
+  }
   AutogradMeta& m = out.meta();
   m.requires_grad = true;
   m.grad_fn = node;
@@ -171,6 +202,17 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
         }
       }
       std::vector<Tensor> grads = node->backward(g);
+      if (g_anomaly) {
+        const bool incoming_finite = first_non_finite(g) < 0;
+        for (size_t i = 0; i < grads.size(); ++i) {
+          const int64_t bad = first_non_finite(grads[i]);
+          SG_CHECK(bad < 0,
+                   "anomaly: the backward of {} gave {} at element {} of the gradient of its input {} ({}); the "
+                   "gradient it received was {}",
+                   node_name(*node), grads[i].detach().to_vector<double>()[static_cast<size_t>(bad)], bad, i,
+                   grads[i].describe(), incoming_finite ? "finite" : "already not finite");
+        }
+      }
       g = Tensor();
       for (size_t i = 0; i < node->inputs.size(); ++i) {
         auto& in = node->inputs[i];

@@ -17,6 +17,7 @@ TrainOptions merge_resumed_options(const TrainOptions& given, const TrainerState
   o.resume = given.resume;
   o.threads = given.threads;
   o.profile = given.profile;
+  o.detect_anomaly = given.detect_anomaly;
   return o;
 }
 

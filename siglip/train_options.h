@@ -31,6 +31,7 @@ struct TrainOptions {
   int64_t vocab;
   int threads;
   bool profile;
+  bool detect_anomaly;
 
   TrainOptions() { set_defaults(*this); }
 };
@@ -68,6 +69,8 @@ void describe(TrainOptions& o, V& v) {
   v.option(o.threads, "threads", 0, "N", "CPU threads (OpenMP, OpenBLAS, oneDNN; 0: as the environment sets)");
   v.option(o.profile, "profile", false, "",
            "per-kernel time table at the end (every kernel synchronised; also SG_PROFILE=1)");
+  v.option(o.detect_anomaly, "detect-anomaly", false, "",
+           "stop at the first op whose output or gradient has a NaN or Inf, naming it (slow; also SG_DETECT_ANOMALY=1)");
   // output
   v.option(o.out, "out", "runs/default", "DIR", "run directory: step-N checkpoints, latest, metrics.jsonl, train.png");
   v.option(o.resume, "resume", "", "DIR", "continue the run in DIR from its latest checkpoint, with its saved options");

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <optional>
 
+#include "autograd/anomaly.h"
 #include "nn/fileio.h"
 #include "nn/module.h"
 #include "nn/safetensors.h"
@@ -45,6 +46,7 @@ Trainer::Trainer(TrainOptions opt)
 }
 
 double Trainer::run() {
+  DetectAnomalyGuard anomaly(opt_.detect_anomaly || anomaly_detection_enabled());
   const int64_t first_step = run_.step;
   allocator_reset_peak(Device::CPU);
   StepProfile profile(opt_.profile, first_step);
@@ -61,6 +63,7 @@ double Trainer::run() {
     Tensor loss = loss_of(emb, batch);
     loss.backward();
     const double grad_norm = nn::clip_grad_norm(trained_, opt_.clip);
+    if (!std::isfinite(grad_norm)) fail_non_finite_gradient(loss);  // before the step: the weights stay as they are
     run_.optimizer->step(lr);
     run_.optimizer->zero_grad();
     loss_value = checked_value(loss);
@@ -125,6 +128,22 @@ Tensor Trainer::loss_of(const Embeddings& e, const Batch& batch) {
     }
   }
   fail("train: loss {} has no implementation", static_cast<int>(opt_.loss));
+}
+
+// A NaN or Inf gradient: names the loss if it is not finite itself, else the first parameter whose gradient is
+// not. The optimizer step has not run, so the weights (and every checkpoint) are those of the step before.
+void Trainer::fail_non_finite_gradient(const Tensor& loss) const {
+  const double v = loss.item();
+  SG_CHECK(std::isfinite(v), "train: loss became {} at step {}; the step was not applied. Lower --lr or raise --clip; "
+           "--detect-anomaly names the op that made it", v, run_.step + 1);
+  for (const auto& [name, p] : run_.model->named_parameters()) {
+    if (!p->requires_grad() || !p->grad().defined()) continue;
+    std::vector<double> g = p->grad().to_vector<double>();
+    for (size_t i = 0; i < g.size(); ++i)
+      SG_CHECK(std::isfinite(g[i]), "train: the gradient of {} is {} at element {} at step {} (loss {}); the step was "
+               "not applied. --detect-anomaly names the op that made it", name, g[i], i, run_.step + 1, v);
+  }
+  fail("train: the gradient norm is not finite at step {} (loss {}); the step was not applied", run_.step + 1, v);
 }
 
 double Trainer::checked_value(const Tensor& loss) const {

@@ -28,6 +28,7 @@ class Trainer {
   void set_bias_from_first_batch(const Batch& batch);
   Tensor loss_of(const Embeddings& e, const Batch& batch);
   double checked_value(const Tensor& loss) const;
+  [[noreturn]] void fail_non_finite_gradient(const Tensor& loss) const;
   bool checkpoint_due() const;
   void save_checkpoint(int64_t at_step);
   void print_summary() const;

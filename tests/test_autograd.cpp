@@ -2,6 +2,9 @@
 // module paths, memory staying flat, and a gradcheck that does catch a wrong gradient.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
+#include "autograd/anomaly.h"
 #include "autograd/gradcheck.h"
 #include "autograd/node.h"
 #include "tensor/allocator.h"
@@ -148,4 +151,36 @@ TEST_CASE("autograd: gradcheck catches a wrong backward formula") {
   CHECK(r.max_rel > 0.1);
   GradcheckResult ok = gradcheck([](const std::vector<Tensor>& in) { return mul(in[0], in[0]); }, {x});
   CHECK(ok.passed);
+}
+
+TEST_CASE("autograd: anomaly mode names the node whose forward or backward made a NaN or Inf") {
+  DetectAnomalyGuard on;
+  Tensor x = from_vector({1.0, -1.0, 2.0}, {3}, DType::F64).requires_grad_();
+  // forward: log(-1) = nan at element 1
+  CHECK_THROWS_WITH_AS(log(x), doctest::Contains("anomaly: the forward of 'log'"), Error);
+  CHECK_THROWS_WITH_AS(log(x), doctest::Contains("at element 1 of its output"), Error);
+  // backward: sqrt is finite at 0, its derivative 0.5 / sqrt(0) is not
+  Tensor z = from_vector({4.0, 0.0}, {2}, DType::F64).requires_grad_();
+  Tensor y = sum(mul(sqrt(z), 3.0));
+  std::string message = "(no error)";
+  try {
+    y.backward();
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  INFO(message);
+  CHECK(message.find("anomaly: the backward of 'sqrt'") != std::string::npos);
+  CHECK(message.find("element 1 of the gradient of its input 0") != std::string::npos);
+  CHECK(message.find("the gradient it received was finite") != std::string::npos);
+}
+
+TEST_CASE("autograd: anomaly mode is off by default and a guard restores the setting") {
+  CHECK_FALSE(anomaly_detection_enabled());
+  {
+    DetectAnomalyGuard on;
+    CHECK(anomaly_detection_enabled());
+  }
+  CHECK_FALSE(anomaly_detection_enabled());
+  Tensor x = from_vector({-1.0}, {1}, DType::F64).requires_grad_();
+  CHECK(std::isnan(log(x).item()));  // off: the NaN flows on, as in any framework
 }

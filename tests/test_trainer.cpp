@@ -2,6 +2,8 @@
 // the last complete one; rotation keeps the two newest; errors count steps from 1 as the log does; resume merges
 // the saved options with this invocation's.
 #include <doctest/doctest.h>
+
+#include "autograd/anomaly.h"
 #include <unistd.h>
 
 #include <filesystem>
@@ -88,7 +90,27 @@ TEST_CASE("train: errors count steps from 1, as the log does") {
   }
   INFO(message);
   CHECK(message.starts_with("train: loss became "));
-  CHECK(message.find(" at step 2;") != std::string::npos);
+  CHECK(message.find(" at step 2; the step was not applied") != std::string::npos);
+  fs::remove_all(o.out);
+}
+
+TEST_CASE("train: --detect-anomaly names the op that first made a NaN or Inf; the checkpoint before stays") {
+  TrainOptions o = tiny_run(fresh_dir("anomaly"));
+  o.lr = 1e30;  // as above: step 2 goes non-finite
+  o.warmup = 0;
+  o.ckpt_every = 1;
+  o.detect_anomaly = true;
+  std::string message = "(no error)";
+  try {
+    train(o);
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  INFO(message);
+  CHECK(message.starts_with("anomaly: the "));
+  CHECK(message.find("recorded by this process") != std::string::npos);
+  CHECK_FALSE(anomaly_detection_enabled());  // the run's guard is gone with it
+  CHECK(read_file(o.out + "/latest") == "step-000001\n");
   fs::remove_all(o.out);
 }
 
