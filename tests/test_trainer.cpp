@@ -37,6 +37,16 @@ TrainOptions tiny_run(const std::string& out) {
   return o;
 }
 
+// The message of the sg::Error that train(o) throws, or "(no error)".
+std::string train_error(const TrainOptions& o) {
+  try {
+    train(o);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 }  // namespace
 
 TEST_CASE("checkpoint writer: a failed write removes its step directory; latest keeps the last complete one") {
@@ -82,12 +92,7 @@ TEST_CASE("train: errors count steps from 1, as the log does") {
   TrainOptions o = tiny_run(fresh_dir("inf"));
   o.lr = 1e30;    // the first update throws every weight (t' among them) far out:
   o.warmup = 0;   // step 1's loss is finite, step 2's is not
-  std::string message = "(no error)";
-  try {
-    train(o);
-  } catch (const Error& e) {
-    message = e.what();
-  }
+  const std::string message = train_error(o);
   INFO(message);
   CHECK(message.starts_with("train: loss became "));
   CHECK(message.find(" at step 2; the step was not applied") != std::string::npos);
@@ -100,12 +105,7 @@ TEST_CASE("train: --detect-anomaly names the op that first made a NaN or Inf; th
   o.warmup = 0;
   o.ckpt_every = 1;
   o.detect_anomaly = true;
-  std::string message = "(no error)";
-  try {
-    train(o);
-  } catch (const Error& e) {
-    message = e.what();
-  }
+  const std::string message = train_error(o);
   INFO(message);
   CHECK(message.starts_with("anomaly: the "));
   CHECK(message.find("recorded by this process") != std::string::npos);
