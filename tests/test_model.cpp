@@ -7,7 +7,6 @@
 #include <fstream>
 #include <optional>
 #include <set>
-#include <unistd.h>
 
 #include "nn/fileio.h"
 #include "nn/module.h"
@@ -16,6 +15,7 @@
 #include "siglip/loss.h"
 #include "siglip/model.h"
 #include "siglip/train.h"
+#include "tests/train_helpers.h"
 
 using namespace sg;
 namespace fs = std::filesystem;
@@ -41,12 +41,6 @@ Tensor model_loss(SiglipModel& m, const Tensor& images, const Tensor& ids, const
   Tensor labels = positive_labels(Positives::Diagonal, std::vector<std::string>(static_cast<size_t>(images.size(0)), ""), {});
   labels = labels.to(logits.dtype());
   return kind == "sigmoid" ? sigmoid_loss(logits, labels) : softmax_loss(logits, labels);
-}
-
-std::string temp_dir(const std::string& name) {
-  std::string d = (fs::temp_directory_path() / ("sg_test_" + name + "_" + std::to_string(::getpid()))).string();
-  fs::remove_all(d);
-  return d;
 }
 
 std::vector<double> metric_losses(const std::string& path) {
@@ -249,18 +243,11 @@ TEST_CASE("train: a resumed run continues the same loss curve bit for bit (CPU)"
 }
 
 TEST_CASE("train: --vocab pads the token table; --precision bf16 trains on the CPU; --profile") {
-  TrainOptions o;
-  o.data = "shapes:64:16";
-  o.config = "micro";
-  o.image_size = 16;
-  o.batch = 8;
+  TrainOptions o = tiny_run(temp_dir("vocab"));
   o.steps = 2;
-  o.eval = false;
-  o.log_every = 100;
   o.vocab = 500;
   o.precision = Precision::BF16;
   o.profile = true;
-  o.out = temp_dir("vocab");
   CHECK(std::isfinite(train(o)));
   auto cfg = nlohmann::json::parse(read_file(o.out + "/step-000002/config.json"));
   CHECK(cfg["text_config"]["vocab_size"].get<int64_t>() == 500);  // the tokenizer has about 30 words

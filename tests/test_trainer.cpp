@@ -3,39 +3,19 @@
 // the saved options with this invocation's.
 #include <doctest/doctest.h>
 
-#include "autograd/anomaly.h"
-#include <unistd.h>
-
 #include <filesystem>
 
+#include "autograd/anomaly.h"
 #include "nn/fileio.h"
 #include "siglip/checkpoint_writer.h"
 #include "siglip/run_setup.h"
 #include "siglip/train.h"
+#include "tests/train_helpers.h"
 
 using namespace sg;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string fresh_dir(const std::string& name) {
-  std::string d = (fs::temp_directory_path() / ("sg_trainer_" + name + "_" + std::to_string(::getpid()))).string();
-  fs::remove_all(d);
-  return d;
-}
-
-TrainOptions tiny_run(const std::string& out) {
-  TrainOptions o;
-  o.data = "shapes:64:16";
-  o.config = "micro";
-  o.image_size = 16;
-  o.batch = 8;
-  o.steps = 4;
-  o.eval = false;
-  o.log_every = 100;
-  o.out = out;
-  return o;
-}
 
 // The message of the sg::Error that train(o) throws, or "(no error)".
 std::string train_error(const TrainOptions& o) {
@@ -50,7 +30,7 @@ std::string train_error(const TrainOptions& o) {
 }  // namespace
 
 TEST_CASE("checkpoint writer: a failed write removes its step directory; latest keeps the last complete one") {
-  const std::string run = fresh_dir("writer");
+  const std::string run = temp_dir("writer");
   make_dirs(run);
   CheckpointWriter w(run);
   auto good = [](const std::string& dir) { write_file_atomic(dir + "/model.safetensors", "weights"); };
@@ -76,7 +56,7 @@ TEST_CASE("checkpoint writer: a failed write removes its step directory; latest 
 }
 
 TEST_CASE("train: a checkpoint that cannot be written fails cleanly (no partial step directory)") {
-  TrainOptions o = tiny_run(fresh_dir("blocked"));
+  TrainOptions o = tiny_run(temp_dir("blocked"));
   o.steps = 4;
   o.ckpt_every = 2;
   // A non-empty directory where step 4's trainer_state.json goes: the rename onto it fails after the model files.
@@ -89,7 +69,7 @@ TEST_CASE("train: a checkpoint that cannot be written fails cleanly (no partial 
 }
 
 TEST_CASE("train: errors count steps from 1, as the log does") {
-  TrainOptions o = tiny_run(fresh_dir("inf"));
+  TrainOptions o = tiny_run(temp_dir("inf"));
   o.lr = 1e30;    // the first update throws every weight (t' among them) far out:
   o.warmup = 0;   // step 1's loss is finite, step 2's is not
   const std::string message = train_error(o);
@@ -100,7 +80,7 @@ TEST_CASE("train: errors count steps from 1, as the log does") {
 }
 
 TEST_CASE("train: --detect-anomaly names the op that first made a NaN or Inf; the checkpoint before stays") {
-  TrainOptions o = tiny_run(fresh_dir("anomaly"));
+  TrainOptions o = tiny_run(temp_dir("anomaly"));
   o.lr = 1e30;  // as above: step 2 goes non-finite
   o.warmup = 0;
   o.ckpt_every = 1;
@@ -115,7 +95,7 @@ TEST_CASE("train: --detect-anomaly names the op that first made a NaN or Inf; th
 }
 
 TEST_CASE("train: --init-temp whose exp overflows float32 is named as such before any step") {
-  TrainOptions o = tiny_run(fresh_dir("temp"));
+  TrainOptions o = tiny_run(temp_dir("temp"));
   o.init_temp = 100;  // exp(100) = 2.7e43 > FLT_MAX
   CHECK_THROWS_WITH_AS(train(o), doctest::Contains("--init-temp 100: the temperature t = exp(100) overflows float32"),
                        Error);
@@ -146,7 +126,7 @@ TEST_CASE("train: resume takes the saved options, --steps, and this process's --
   given.steps = 20;
   CHECK(merge_resumed_options(given, saved).steps == 20);
 
-  TrainOptions o = tiny_run(fresh_dir("resume_early"));
+  TrainOptions o = tiny_run(temp_dir("resume_early"));
   o.steps = 3;
   train(o);
   TrainOptions cont;
