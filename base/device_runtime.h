@@ -21,7 +21,6 @@ class DeviceRuntime {
   // Copies between the host and this device; the host buffer may be reused as soon as a call returns.
   virtual void copy_from_host(void* dst, const void* host_src, size_t nbytes) = 0;
   virtual void copy_to_host(void* host_dst, const void* src, size_t nbytes) = 0;
-  virtual void copy_within(void* dst, const void* src, size_t nbytes) = 0;
   virtual void synchronize() = 0;  // every queued kernel and copy has finished
   // Ceilings for `siglip bench kernels`, each the median of `reps` timed runs: copy bandwidth (bytes read +
   // written) and the GEMM library's throughput on n x n x n (bf16 with f32 compute, or f32 without TF32).

@@ -21,7 +21,6 @@ class HostRuntime final : public DeviceRuntime {
   void release(void* p) override { std::free(p); }
   void copy_from_host(void* dst, const void* src, size_t n) override { copy(dst, src, n); }
   void copy_to_host(void* dst, const void* src, size_t n) override { copy(dst, src, n); }
-  void copy_within(void* dst, const void* src, size_t n) override { copy(dst, src, n); }
   void synchronize() override {}
   double copy_bandwidth_gbs(size_t, int) override { fail("bench: the CPU's copy ceiling is not measured here"); }
   double gemm_tflops(DType, int, int) override { fail("bench: the CPU's GEMM ceiling is not measured here"); }

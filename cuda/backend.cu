@@ -141,7 +141,6 @@ class CudaRuntime final : public DeviceRuntime {
   void release(void* p) override { device_free(p); }
   void copy_from_host(void* dst, const void* src, size_t n) override { memcpy_h2d(dst, src, n); }
   void copy_to_host(void* dst, const void* src, size_t n) override { memcpy_d2h(dst, src, n); }
-  void copy_within(void* dst, const void* src, size_t n) override { memcpy_d2d(dst, src, n); }
   void synchronize() override { cuda::synchronize(); }
   double copy_bandwidth_gbs(size_t bytes, int reps) override { return bench::copy_bandwidth_gbs(bytes, reps); }
   double gemm_tflops(DType dtype, int n, int reps) override {
