@@ -39,13 +39,17 @@ std::atomic<bool> g_anomaly{[] {
   return v != nullptr && std::strcmp(v, "0") != 0 && v[0] != '\0';
 }()};
 
-// The index of the first NaN or Inf of a float tensor (copied to the host as f64), or -1.
-int64_t first_non_finite(const Tensor& t) {
-  if (!t.defined() || !is_floating(t.dtype())) return -1;
+// The first NaN or Inf of a float tensor (copied to the host as f64): its index and value; index -1 if none.
+struct NonFinite {
+  int64_t index = -1;
+  double value = 0;
+};
+NonFinite first_non_finite(const Tensor& t) {
+  if (!t.defined() || !is_floating(t.dtype())) return {};
   std::vector<double> v = t.detach().to_vector<double>();
   for (size_t i = 0; i < v.size(); ++i)
-    if (!std::isfinite(v[i])) return static_cast<int64_t>(i);
-  return -1;
+    if (!std::isfinite(v[i])) return {static_cast<int64_t>(i), v[i]};
+  return {};
 }
 
 std::string node_name(const Node& n) {
@@ -106,9 +110,9 @@ Tensor record(Tensor out, const char* op, const std::vector<Tensor>& inputs,
   }
   node->backward = make_backward(*node);
   if (g_anomaly) {
-    const int64_t bad = first_non_finite(out);
-    SG_CHECK(bad < 0, "anomaly: the forward of {} produced {} at element {} of its output {}", node_name(*node),
-             out.detach().to_vector<double>()[static_cast<size_t>(bad)], bad, out.describe());
+    const NonFinite bad = first_non_finite(out);
+    SG_CHECK(bad.index < 0, "anomaly: the forward of {} produced {} at element {} of its output {}", node_name(*node),
+             bad.value, bad.index, out.describe());
   }
   AutogradMeta& m = out.meta();
   m.requires_grad = true;
@@ -203,14 +207,13 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
       }
       std::vector<Tensor> grads = node->backward(g);
       if (g_anomaly) {
-        const bool incoming_finite = first_non_finite(g) < 0;
         for (size_t i = 0; i < grads.size(); ++i) {
-          const int64_t bad = first_non_finite(grads[i]);
-          SG_CHECK(bad < 0,
+          const NonFinite bad = first_non_finite(grads[i]);
+          SG_CHECK(bad.index < 0,
                    "anomaly: the backward of {} gave {} at element {} of the gradient of its input {} ({}); the "
                    "gradient it received was {}",
-                   node_name(*node), grads[i].detach().to_vector<double>()[static_cast<size_t>(bad)], bad, i,
-                   grads[i].describe(), incoming_finite ? "finite" : "already not finite");
+                   node_name(*node), bad.value, bad.index, i, grads[i].describe(),
+                   first_non_finite(g).index < 0 ? "finite" : "already not finite");
         }
       }
       g = Tensor();
