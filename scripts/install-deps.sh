@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the tests and `make run` need.
 # Idempotent: installs only what is missing, and runs `apt-get update` only then.
+# --oracles also makes .venv/ (PyPI: torch, transformers, safetensors, sentencepiece, numpy), the test oracles
+# that the parity tests compare against when it is present. Nothing in the product uses Python.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+oracles=0
+[ "${1:-}" = "--oracles" ] && oracles=1
 packages=(
   g++ make pkg-config
   libopenblas-dev libdnnl-dev
@@ -14,11 +19,22 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+[ "$oracles" -eq 1 ] || exit 0
+oracle_packages=(torch transformers safetensors sentencepiece numpy)
+if [ -x .venv/bin/python ] && .venv/bin/python -c "import torch, transformers, safetensors, sentencepiece, numpy" 2>/dev/null; then
+  echo "install-deps: .venv has ${oracle_packages[*]}"
   exit 0
 fi
-echo "install-deps: installing ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: making .venv with ${oracle_packages[*]} from PyPI (about 5.6 GB, a few minutes)"
+python3 -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check "${oracle_packages[@]}"
+.venv/bin/python -c "import torch, transformers; print('install-deps: .venv: torch', torch.__version__, 'transformers', transformers.__version__)"
