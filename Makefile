@@ -78,7 +78,7 @@ deps:
 
 # Tests of one op or family: make test ARGS='-tc=*layer_norm*'  (doctest filters; see README)
 test: deps check-layers
-	@$(MAKE) --no-print-directory $(BUILD)/tests $(BUILD)/siglip
+	@$(MAKE) --no-print-directory $(BUILD)/tests $(BUILD)/siglip examples
 	$(BUILD)/tests $(ARGS)
 
 # The includes between folders point one way (scripts/check-layers.sh says which way).
