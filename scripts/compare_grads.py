@@ -17,7 +17,11 @@ which is transformers' own SiglipModel(return_loss=True) loss; this script uses 
 the formula above.
 
 The error of a tensor is normwise: max |ours - torch| / max |torch|. A gradient fails above --grad-tol (1e-4),
-the loss, logits and embeddings above --out-tol (1e-5). Prints one row per tensor, then a final line
+the loss, logits and embeddings above --out-tol (1e-5). A gradient that is zero in exact arithmetic holds only
+rounding noise on both sides (the attention key projections' bias: softmax ignores a shift shared by all scores
+of a row); a gradient whose max |torch| is below 1e-6 of the model's largest is measured against that largest
+gradient instead, and marked "*" in the table. --f64 adds two columns: ours and PyTorch's float32 tensors
+against PyTorch in float64 (same scale), to tell whose rounding a difference is. Prints one row per tensor, then a final line
 "compare_grads: PASS ..." or "compare_grads: FAIL ...".
 
 Exit status: 0 every tensor passes; 1 a tensor fails, a name is missing on either side, or `siglip grad` fails;
@@ -34,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_reference as ref  # noqa: E402  (the checkpoint -> transformers loading is shared with it)
 
 OUTPUTS = ("loss", "logits_per_image", "image_embeds", "text_embeds")
+ZERO_GRADIENT = 1e-6  # a gradient whose max |torch| is below this fraction of the largest one is zero in exact math
 
 
 def die(msg, code):
@@ -69,15 +74,15 @@ def run_siglip(cmd):
     print(r.stdout.strip())
 
 
-def torch_reference(torch, tf, ckpt, load_file, pixels, ids):
-    """transformers' SiglipModel with our weights: (outputs by name, gradients by name), float32 on the CPU."""
+def torch_reference(torch, tf, ckpt, load_file, pixels, ids, dtype):
+    """transformers' SiglipModel with our weights: (outputs by name, gradients by name), in `dtype` on the CPU."""
     model = tf.SiglipModel(ref.hf_config(tf, ref.hf_config_dict(ckpt)))
     problems = ref.load_weights_strict(model, ckpt, load_file)
     if problems:
         die(f"{ckpt}: the weights do not load strictly into SiglipModel: {problems}", 1)
-    model.to(dtype=torch.float32).train()  # attention dropout is 0: train and eval compute the same
+    model.to(dtype=dtype).train()  # attention dropout is 0: train and eval compute the same
     model.zero_grad(set_to_none=True)
-    out = model(input_ids=ids, pixel_values=pixels, return_loss=True)
+    out = model(input_ids=ids, pixel_values=pixels.to(dtype), return_loss=True)
     logits = out.logits_per_image  # [B_img, B_txt] = exp(t') x.y^T + b
     z = 2 * torch.eye(logits.shape[0], dtype=logits.dtype) - 1
     formula = -torch.nn.functional.logsigmoid(z * logits).sum() / logits.shape[0]
@@ -119,6 +124,8 @@ def main(argv=None):
     p.add_argument("--grad-tol", type=float, default=1e-4)
     p.add_argument("--out-tol", type=float, default=1e-5)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--f64", action="store_true",
+                   help="also compute the reference in float64 and show each side's error against it")
     args = p.parse_args(argv)
     torch, tf, load_file = import_dependencies()
     if not os.access(args.siglip, os.X_OK):
@@ -144,7 +151,11 @@ def main(argv=None):
         batch = load_file(inputs_path)
     pixels = batch["pixel_values"].float()
     ids = batch["input_ids"].long()
-    theirs_out, theirs_grad, impl = torch_reference(torch, tf, ckpt, load_file, pixels, ids)
+    theirs_out, theirs_grad, impl = torch_reference(torch, tf, ckpt, load_file, pixels, ids, torch.float32)
+    exact = None  # --f64: float64 gradients, to tell whose rounding a difference is
+    if args.f64:
+        exact_out, exact_grad, _ = torch_reference(torch, tf, ckpt, load_file, pixels, ids, torch.float64)
+        exact = {**exact_out, **exact_grad}
     print(f"batch: pixel_values {list(pixels.shape)}, input_ids {list(ids.shape)}; reference: {impl}, float32, CPU")
 
     ours_names = set(ours) - set(OUTPUTS)
@@ -160,14 +171,34 @@ def main(argv=None):
                          False))
             continue
         diff, scale, rel = normwise_error(torch, mine, ref_t)
-        rows.append((name, str(list(mine.shape)), diff, scale, rel, tol, rel <= tol))
+        rows.append([name, str(list(mine.shape)), diff, scale, rel, tol, rel <= tol])
+    # A gradient that is zero in exact arithmetic holds only rounding noise on both sides: the key projection's
+    # bias (softmax ignores a shift shared by all scores of a row, and q . b_k is one). Its own scale is noise, so
+    # it is measured against the largest gradient of the model instead.
+    grad_scale = max((r[3] for r in rows if r[0] not in OUTPUTS and r[2] != float("inf")), default=0.0)
+    vanishing = []
+    for r in rows:
+        if r[0] not in OUTPUTS and r[2] != float("inf") and r[3] < ZERO_GRADIENT * grad_scale:
+            r[3], r[4] = grad_scale, r[2] / grad_scale if grad_scale > 0 else 0.0
+            r[6] = r[4] <= r[5]
+            r[1] += " *"
+            vanishing.append(r[0])
 
     width = max(len(r[0]) for r in rows) if rows else 10
+    f64_head = f" {'ours~f64':>9} {'torch~f64':>9}" if exact else ""
     print(f"{'tensor':<{width}}  {'shape':<16} {'max|ours-torch|':>15} {'max|torch|':>11} {'rel err':>10} "
-          f"{'tol':>7}  result")
+          f"{'tol':>7}  result{f64_head}")
     for name, shape, diff, scale, rel, tol, ok in rows:
+        f64_cols = ""
+        if exact and name in exact and tuple(exact[name].shape) == tuple(ours[name].shape):
+            # both sides' error against float64, over the same scale as the rel err column
+            f64_cols = "".join(f" {float((t.double() - exact[name]).abs().max()) / scale if scale else 0.0:>9.2e}"
+                               for t in (ours[name], (theirs_out | theirs_grad)[name]))
         print(f"{name:<{width}}  {shape:<16} {diff:>15.3e} {scale:>11.3e} {rel:>10.3e} {tol:>7.0e}  "
-              f"{'pass' if ok else 'FAIL'}")
+              f"{'pass' if ok else 'FAIL':<6}{f64_cols}".rstrip())
+    if vanishing:
+        print(f"* zero in exact arithmetic (max |torch| < {ZERO_GRADIENT:g} x the largest gradient, {grad_scale:.3e}): "
+              f"rel err against the largest gradient ({len(vanishing)} tensors)")
     for label, names in (("missing from siglip grad's file", missing_ours + absent_outputs),
                          ("not parameters of transformers' SiglipModel", missing_theirs)):
         if names:

@@ -2,6 +2,8 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
+
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
 
@@ -25,6 +27,27 @@ std::vector<std::string> split_patterns(const std::string& comma_separated) {
   return out;
 }
 
+namespace {
+
+// Up to three names that share the longest prefix with the pattern's literal head ("vision_model.encoder.layer.0.*"
+// -> vision_model.encoder.layers.0.layer_norm1.weight, ...).
+std::string closest_names(const std::string& pattern, const std::vector<std::pair<std::string, Tensor*>>& names) {
+  const std::string head = pattern.substr(0, pattern.find_first_of("*?["));
+  auto common = [&](const std::string& name) {
+    size_t n = 0;
+    while (n < head.size() && n < name.size() && head[n] == name[n]) ++n;
+    return n;
+  };
+  size_t best = 0;
+  for (const auto& [name, p] : names) best = std::max(best, common(name));
+  std::vector<std::string> out;
+  for (const auto& [name, p] : names)
+    if (common(name) == best && out.size() < 3) out.push_back(name);
+  return fmt::format("{}", fmt::join(out, ", "));
+}
+
+}  // namespace
+
 GradDump::GradDump(SiglipModel& model, const std::string& patterns, int64_t every_n, std::string run_dir)
     : every_n_(every_n), run_dir_(std::move(run_dir)) {
   const std::vector<std::string> globs = split_patterns(patterns);
@@ -36,9 +59,9 @@ GradDump::GradDump(SiglipModel& model, const std::string& patterns, int64_t ever
   for (const std::string& g : globs) {
     bool any = false;
     for (const auto& [name, p] : trained) any = any || name_matches(g, name);
-    SG_CHECK(any, "train: --dump-grads pattern '{}' matches no trained parameter (names look like {}, {}; '*' matches "
+    SG_CHECK(any, "train: --dump-grads pattern '{}' matches no trained parameter (the closest names: {}; '*' matches "
              "any run of characters, dots included)",
-             g, trained.front().first, trained.back().first);
+             g, closest_names(g, trained));
   }
   for (const auto& [name, p] : trained)
     for (const std::string& g : globs)

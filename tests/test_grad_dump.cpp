@@ -223,6 +223,7 @@ TEST_CASE("train: --dump-grads patterns that match nothing, or --dump-every < 1,
   o.dump_grads = "logit_*,vision_model.encoder.layer.0.*";
   std::string e = error_of([&] { train(o); });
   CHECK(contains(e, "--dump-grads pattern 'vision_model.encoder.layer.0.*' matches no trained parameter"));
+  CHECK(contains(e, "the closest names: vision_model.encoder.layers.0.layer_norm1.weight, "));
   CHECK_FALSE(fs::exists(run));  // nothing written
   o.dump_grads = "logit_*";
   o.dump_every = 0;
@@ -338,12 +339,13 @@ TEST_CASE("grad: compare_grads.py: our gradients match transformers' on micro an
     const std::string cmd = fmt::format("{} scripts/compare_grads.py --siglip {} --checkpoint {} --batch 8 --data {}",
                                         python, siglip.string(), run, o.data);
     const int rc = run_shell(cmd, &out);
+    const size_t last = out.rfind("compare_grads: ");
+    const std::string verdict =
+        last == std::string::npos ? "(no verdict line)" : out.substr(last, out.find('\n', last) - last);
+    MESSAGE(config, ": ", verdict);  // the worst relative errors
     INFO(cmd, "\n", out);
     CHECK(rc == 0);
-    const size_t last = out.rfind("compare_grads: ");
-    REQUIRE(last != std::string::npos);
-    CHECK(out.compare(last, 21, "compare_grads: PASS: ") == 0);
-    MESSAGE(config, ": ", out.substr(last, out.find('\n', last) - last));
+    CHECK(verdict.starts_with("compare_grads: PASS: "));
     fs::remove_all(run);
   }
 }
