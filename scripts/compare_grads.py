@@ -21,8 +21,9 @@ the loss, logits and embeddings above --out-tol (1e-5). A gradient that is zero 
 rounding noise on both sides (the attention key projections' bias: softmax ignores a shift shared by all scores
 of a row); a gradient whose max |torch| is below 1e-6 of the model's largest is measured against that largest
 gradient instead, and marked "*" in the table. --f64 adds two columns: ours and PyTorch's float32 tensors
-against PyTorch in float64 (same scale), to tell whose rounding a difference is. Prints one row per tensor, then a final line
-"compare_grads: PASS ..." or "compare_grads: FAIL ...".
+against PyTorch in float64 (same scale), to tell whose rounding a difference is.
+
+Prints one row per tensor, then a final line "compare_grads: PASS ..." or "compare_grads: FAIL ...".
 
 Exit status: 0 every tensor passes; 1 a tensor fails, a name is missing on either side, or `siglip grad` fails;
 2 torch, transformers or safetensors is missing (the message says which), or bad usage.

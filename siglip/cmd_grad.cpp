@@ -16,12 +16,13 @@ Batch first_batch(const GradOptions& o, const LoadedModel& lm) {
   const SiglipConfig& cfg = lm.model->config;
   Dataset data = load_dataset(o.data, static_cast<int>(cfg.vision.image_size),
                               static_cast<int>(cfg.vision.num_channels), o.seed);
-  SG_CHECK(data.channels == cfg.vision.num_channels, "grad: --data {} has {} channels, the checkpoint {} has {}", o.data,
-           data.channels, lm.dir, cfg.vision.num_channels);
+  SG_CHECK(data.channels == cfg.vision.num_channels, "grad: --data {} has {} channels, the checkpoint {} has {}",
+           o.data, data.channels, lm.dir, cfg.vision.num_channels);
   SG_CHECK(static_cast<int64_t>(data.train.size()) >= o.batch, "grad: --batch {} is larger than the {} examples of {}",
            o.batch, data.train.size(), o.data);
-  BatchLoader loader(data.train, lm.tokenizer, static_cast<int>(o.batch),
-                     static_cast<int>(cfg.text.max_position_embeddings), data.channels, data.height, data.width, o.seed);
+  const int text_len = static_cast<int>(cfg.text.max_position_embeddings);
+  BatchLoader loader(data.train, lm.tokenizer, static_cast<int>(o.batch), text_len, data.channels, data.height,
+                     data.width, o.seed);
   return loader.next();
 }
 
@@ -39,7 +40,8 @@ int run_grad(const GradOptions& o) {
   std::string inputs = o.inputs;
   if (!o.make_inputs.empty()) {
     const Batch batch = first_batch(o, lm);
-    save_grad_inputs(o.make_inputs, batch, {{"checkpoint", lm.dir}, {"data", o.data}, {"seed", std::to_string(o.seed)}});
+    save_grad_inputs(o.make_inputs, batch,
+                     {{"checkpoint", lm.dir}, {"data", o.data}, {"seed", std::to_string(o.seed)}});
     fmt::print("grad: wrote {}: pixel_values {} float32, input_ids {} int64 (the first batch of --data {} --seed {})\n",
                o.make_inputs, batch.images.shape_str(), batch.ids.shape_str(), o.data, o.seed);
     inputs = o.make_inputs;

@@ -82,7 +82,8 @@ void GradDump::write(int64_t step) const {
   }
   make_dirs(run_dir_ + "/grads");
   save_safetensors(run_dir_ + "/" + file_name(step), tensors,
-                   {{"step", std::to_string(step)}, {"when", "after backward, before clipping and the optimizer step"}});
+                   {{"step", std::to_string(step)},
+                    {"when", "after backward, before clipping and the optimizer step"}});
 }
 
 }  // namespace sg
