@@ -22,7 +22,10 @@ namespace {
 
 using json = nlohmann::json;
 
-bool dtype_from_string(const std::string& s, DType* out) {
+// I32 (token ids as numpy and some tokenizers write them) is read as I64: `*widen_i32` says so.
+bool dtype_from_string(const std::string& s, DType* out, bool* widen_i32) {
+  *widen_i32 = s == "I32";
+  if (s == "I32") return *out = DType::I64, true;
   if (s == "F32") return *out = DType::F32, true;
   if (s == "F64") return *out = DType::F64, true;
   if (s == "I64") return *out = DType::I64, true;
@@ -60,6 +63,7 @@ struct Entry {
   DType dtype;
   Shape shape;
   uint64_t begin, end;
+  bool widen_i32 = false;  // stored as I32 in the file, loaded as I64
 };
 
 }  // namespace
@@ -188,9 +192,9 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map
     SG_CHECK(jd.is_string(), "safetensors: {}: tensor '{}': dtype must be a string, got {}", path, name, jd.dump());
     Entry e;
     e.name = name;
-    if (!dtype_from_string(jd.get<std::string>(), &e.dtype))
-      fail("safetensors: {}: tensor '{}': dtype '{}' is not supported (supported: F32, F64, I64, BF16)", path, name,
-           jd.get<std::string>());
+    if (!dtype_from_string(jd.get<std::string>(), &e.dtype, &e.widen_i32))
+      fail("safetensors: {}: tensor '{}': dtype '{}' is not supported (supported: F32, F64, I64, I32, BF16)", path,
+           name, jd.get<std::string>());
     SG_CHECK(js.is_array(), "safetensors: {}: tensor '{}': shape must be an array, got {}", path, name, js.dump());
     uint64_t numel = 1;
     bool overflow = false;
@@ -204,7 +208,8 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map
       e.shape.push_back(static_cast<int64_t>(d));
     }
     uint64_t need = 0;
-    overflow |= __builtin_mul_overflow(numel, static_cast<uint64_t>(dtype_size(e.dtype)), &need);
+    const uint64_t file_elem_size = e.widen_i32 ? sizeof(int32_t) : dtype_size(e.dtype);
+    overflow |= __builtin_mul_overflow(numel, file_elem_size, &need);
     SG_CHECK(!overflow, "safetensors: {}: tensor '{}': shape {} is too large", path, name, js.dump());
     SG_CHECK(jo.is_array() && jo.size() == 2 && jo[0].is_number_unsigned() && jo[1].is_number_unsigned(),
              "safetensors: {}: tensor '{}': data_offsets must be [begin, end] with non-negative integers, got {}",
@@ -218,7 +223,7 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map
              e.begin, e.end, data_size);
     SG_CHECK(e.end - e.begin == need,
              "safetensors: {}: tensor '{}': data_offsets [{}, {}] hold {} bytes, shape {} {} needs {}", path, name,
-             e.begin, e.end, e.end - e.begin, shape_str(e.shape), dtype_name(e.dtype), need);
+             e.begin, e.end, e.end - e.begin, shape_str(e.shape), e.widen_i32 ? "int32" : dtype_name(e.dtype), need);
     entries.push_back(std::move(e));
   }
 
@@ -238,9 +243,12 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map
   for (const auto& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype, Device::CPU);
     size_t nbytes = static_cast<size_t>(e.end - e.begin);
+    std::vector<int32_t> narrow(e.widen_i32 ? static_cast<size_t>(t.numel()) : 0);
+    void* dst = e.widen_i32 ? static_cast<void*>(narrow.data()) : t.data_ptr();
     if (nbytes)
-      if (int err = pread_all(f.fd, t.data_ptr(), nbytes, data_start + e.begin))
+      if (int err = pread_all(f.fd, dst, nbytes, data_start + e.begin))
         fail("safetensors: {}: tensor '{}': read failed: {}", path, e.name, std::strerror(err));
+    for (size_t i = 0; i < narrow.size(); ++i) t.data<int64_t>()[i] = narrow[i];
     out.emplace(e.name, std::move(t));
   }
   return out;

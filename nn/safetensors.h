@@ -6,7 +6,8 @@
 //              "__metadata__": {"key": "value", ...}}          (__metadata__ optional, string -> string)
 //   [rest]    raw little-endian tensor data; offsets are relative to the start of this section.
 // We write tensors in the order of their sorted names, back to back, with no gaps (as the HF library does,
-// and as its loader requires). Supported dtypes: F32, F64, I64, BF16 (BF16 loads as DType::BF16 storage).
+// and as its loader requires). Supported dtypes: F32, F64, I64, BF16 (BF16 loads as DType::BF16 storage); I32 is
+// read only, widened to I64 (token ids written by numpy or a tokenizer as int32).
 #pragma once
 #include <map>
 #include <string>

@@ -525,22 +525,10 @@ def read_our_config(ckpt):
         die(f"checkpoint: cannot read {path}: {e}", 1)
 
 
-# --------------------------------------------------------------------------------------------------------
-# check
-# --------------------------------------------------------------------------------------------------------
-
-
-def cmd_check(args):
-    torch = import_torch()
-    try:
-        from safetensors.torch import load_file
-    except ImportError as e:
-        die(f"safetensors is not importable ({e}); `pip install safetensors`", 2)
-    tf = None if args.impl == "torch" else import_transformers(required=(args.impl == "hf"))
-
-    ckpt = resolve_checkpoint(args.checkpoint)
+def hf_config_dict(ckpt):
+    """Our DIR/config.json as the dict of transformers' SiglipConfig: our extra keys removed (they are not
+    SiglipConfig fields; transformers would keep them as stray attributes), the MAP head required."""
     raw, cfg_path = read_our_config(ckpt)
-    # Map our extras away: they are not SiglipConfig fields (transformers would keep them as stray attributes).
     extras = {k: raw.pop(k) for k in OUR_EXTRA_KEYS if k in raw}
     for k in ("text_config", "vision_config"):
         if not isinstance(raw.get(k), dict):
@@ -554,21 +542,13 @@ def cmd_check(args):
         die(f"{cfg_path}: pool '{pool}' / vision_use_head {vuh}: HF's SiglipVisionModel has no mean pooling "
             "(pooler_output is None without the MAP head), so SiglipModel cannot run this checkpoint", 1)
     print(f"config {cfg_path}: ignored our extra keys {extras}")
+    return raw
 
-    dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
 
-    if tf is not None:
-        model = tf.SiglipModel(hf_config(tf, raw))
-        impl = f"transformers {tf.__version__} SiglipModel"
-    else:
-        if args.impl != "torch":
-            print("note: transformers is not importable: checking the hand-written module", file=sys.stderr)
-        model = build_handwritten(torch, raw)
-        impl = "handwritten"
-    model.eval()
-
+def load_weights_strict(model, ckpt, load_file):
+    """Loads DIR/model.safetensors into `model` with load_state_dict(strict=True), as float32. Returns None, or
+    {"missing_keys", "unexpected_keys", "shape_mismatch", "non_float"} (also printed) when the names, shapes or
+    dtypes do not match exactly; `load_file` is safetensors.torch.load_file."""
     weights_path = os.path.join(ckpt, "model.safetensors")
     sd = load_file(weights_path)
     bad_dtype = sorted(k for k, v in sd.items() if not v.is_floating_point())
@@ -584,10 +564,46 @@ def cmd_check(args):
         if items:
             print(f"  {name} ({len(items)}): " + ", ".join(items))
     if missing or unexpected or mismatched or bad_dtype:
-        print(json.dumps({"check": "hf_interop", "passed": False, "missing_keys": missing,
-                          "unexpected_keys": unexpected, "shape_mismatch": mismatched}))
-        return 1
+        return {"missing_keys": missing, "unexpected_keys": unexpected, "shape_mismatch": mismatched,
+                "non_float": bad_dtype}
     model.load_state_dict(sd, strict=True)
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------
+# check
+# --------------------------------------------------------------------------------------------------------
+
+
+def cmd_check(args):
+    torch = import_torch()
+    try:
+        from safetensors.torch import load_file
+    except ImportError as e:
+        die(f"safetensors is not importable ({e}); `pip install safetensors`", 2)
+    tf = None if args.impl == "torch" else import_transformers(required=(args.impl == "hf"))
+
+    ckpt = resolve_checkpoint(args.checkpoint)
+    raw = hf_config_dict(ckpt)
+
+    dev = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+    if tf is not None:
+        model = tf.SiglipModel(hf_config(tf, raw))
+        impl = f"transformers {tf.__version__} SiglipModel"
+    else:
+        if args.impl != "torch":
+            print("note: transformers is not importable: checking the hand-written module", file=sys.stderr)
+        model = build_handwritten(torch, raw)
+        impl = "handwritten"
+    model.eval()
+
+    problems = load_weights_strict(model, ckpt, load_file)
+    if problems:
+        print(json.dumps({"check": "hf_interop", "passed": False, **problems}))
+        return 1
     model.to(dev, dtype=torch.float32)
 
     inputs = load_file(args.inputs)

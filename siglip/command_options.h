@@ -94,6 +94,29 @@ void describe(GraphOptions& o, V& v) {
   v.option(o.seed, "seed", 0, "N", "seed of the fresh model's weights and of the batch");
 }
 
+struct GradOptions {
+  static constexpr const char* command = "grad";
+  static constexpr const char* summary =
+      "the training loss's gradients on one batch file, by HF parameter name, with the loss, logits and embeddings";
+  std::string checkpoint, inputs, out, make_inputs, data;
+  int64_t batch;
+  uint64_t seed;
+  GradOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(GradOptions& o, V& v) {
+  v.option(o.checkpoint, "checkpoint", "", "DIR", "a checkpoint, or a run directory (its latest checkpoint); required");
+  v.option(o.inputs, "inputs", "", "FILE",
+           "the batch: pixel_values f32 [B, C, H, W] and input_ids int64 or int32 [B, L] (.safetensors)");
+  v.option(o.out, "out", "", "FILE", "where to write loss, logits_per_image, image_embeds, text_embeds and the "
+           "gradients (f32 .safetensors)");
+  v.option(o.make_inputs, "make-inputs", "", "FILE",
+           "write a batch of --data for the checkpoint to FILE (with --out: then compute on it)");
+  v.option(o.batch, "batch", 8, "N", "pairs in the batch --make-inputs writes");
+  v.option(o.data, "data", "shapes", "SPEC", "the data --make-inputs draws from, as train's --data (its first batch)");
+  v.option(o.seed, "seed", 0, "N", "seed of the data and its order, as train's --seed");
+}
+
 struct BenchOpsOptions {
   static constexpr const char* command = "bench ops";
   static constexpr const char* summary =

@@ -24,8 +24,8 @@ struct TrainOptions {
   Device device;
   Precision precision;
   uint64_t seed;
-  std::string out, resume, lock_image;
-  int64_t log_every, ckpt_every, eval_limit;
+  std::string out, resume, lock_image, dump_grads;
+  int64_t log_every, ckpt_every, eval_limit, dump_every;
   bool eval;
   int image_size, channels;
   int64_t vocab;
@@ -76,6 +76,11 @@ void describe(TrainOptions& o, V& v) {
   v.option(o.resume, "resume", "", "DIR", "continue the run in DIR from its latest checkpoint, with its saved options");
   v.option(o.log_every, "log-every", 25, "N", "print a progress line every N steps");
   v.option(o.ckpt_every, "ckpt-every", 0, "N", "checkpoint every N steps (0: only at the end)");
+  v.option(o.dump_grads, "dump-grads", "", "PATTERNS",
+           "gradients of the parameters matching these comma-separated globs over HF names (e.g. "
+           "vision_model.encoder.layers.0.*,logit_*), before clipping and the optimizer step, to "
+           "RUN/grads/step-N.safetensors");
+  v.option(o.dump_every, "dump-every", 1, "N", "with --dump-grads: every N steps");
   v.option(o.eval, "eval", true, "", "skip the final zero-shot and retrieval evaluation");
   v.option(o.eval_limit, "eval-limit", 0, "N", "test examples for the final evaluation (0: all)");
 }

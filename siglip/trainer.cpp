@@ -38,6 +38,7 @@ Trainer::Trainer(TrainOptions opt)
       run_(std::move(opt)),
       opt_(run_.opt),
       trained_(trained_parameters(*run_.model)),
+      grad_dump_(*run_.model, opt_.dump_grads, opt_.dump_every, opt_.out),
       warmup_(opt_.warmup >= 0 ? opt_.warmup : opt_.steps / 10),
       log_(opt_.out, run_.step, run_.resumed_from.empty(), opt_.steps, opt_.batch, opt_.log_every),
       checkpoints_(opt_.out),
@@ -62,6 +63,7 @@ double Trainer::run() {
     collapse_.capture(*run_.model, emb.image, emb.text);
     Tensor loss = loss_of(emb, batch);
     loss.backward();
+    if (grad_dump_.due(step + 1)) grad_dump_.write(step + 1);  // before clipping and the optimizer step
     const double grad_norm = nn::clip_grad_norm(trained_, opt_.clip);
     if (!std::isfinite(grad_norm)) fail_non_finite_gradient(loss);  // before the step: the weights stay as they are
     run_.optimizer->step(lr);

@@ -3,12 +3,13 @@
 //   RunSetup (run_setup.h)          options, resume, config, data, tokenizer, model, optimizer, loader
 //   MetricsLog (metrics_log.h)      metrics.jsonl, the progress line, train.png, the closing lines
 //   CheckpointWriter                step-N directories, `latest`, rotation
-//   CollapseProbe, StepProfile, ThreadCountScope
+//   CollapseProbe, StepProfile, ThreadCountScope, GradDump (--dump-grads)
 #pragma once
 #include <vector>
 
 #include "siglip/checkpoint_writer.h"
 #include "siglip/collapse_probe.h"
+#include "siglip/grad_dump.h"
 #include "siglip/metrics_log.h"
 #include "siglip/run_setup.h"
 #include "siglip/threads.h"
@@ -37,6 +38,7 @@ class Trainer {
   RunSetup run_;
   const TrainOptions& opt_;
   std::vector<Tensor*> trained_;  // parameters with requires_grad
+  GradDump grad_dump_;            // --dump-grads; checks its patterns before anything is written
   int64_t warmup_;
   MetricsLog log_;
   CheckpointWriter checkpoints_;
