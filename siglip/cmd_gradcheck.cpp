@@ -102,14 +102,23 @@ struct Tally {
   int passed = 0, failed = 0;
 };
 
+// Column widths of the op table: op (as wide as the longest op shown), case, layout, input.
+struct Columns {
+  size_t op = 14;
+  std::string row(const std::string& op_name, const std::string& name, const std::string& layout, const std::string& input,
+                  const std::string& abs_err, const std::string& rel_err, const std::string& result) const {
+    return fmt::format("{:<{}} {:<26} {:<11} {:<12} {:>12} {:>12}  {}\n", op_name, op, name, layout, input, abs_err,
+                       rel_err, result);
+  }
+};
+
 // The rows of one gradient check: one per differentiated input.
 void report(const OpCase& c, const char* layout, const GradcheckResult& r, const std::vector<Tensor>& inputs,
-            const GradcheckOptions& o, Tally& tally, nlohmann::json& rows) {
+            const GradcheckOptions& o, const Columns& cols, Tally& tally, nlohmann::json& rows) {
   if (r.inputs.empty()) {
     tally.failed++;
     if (o.json) rows.push_back({{"op", c.op}, {"case", c.name}, {"layout", layout}, {"input", nullptr}, {"passed", false}});
-    else fmt::print("{:<14} {:<26} {:<11} {:<12} {:>12} {:>12}  FAIL (no input needs a gradient)\n", c.op, c.name, layout,
-                    "-", "-", "-");
+    else fmt::print("{}", cols.row(c.op, c.name, layout, "-", "-", "-", "FAIL (no input needs a gradient)"));
     return;
   }
   for (const InputGradError& e : r.inputs) {
@@ -128,8 +137,8 @@ void report(const OpCase& c, const char* layout, const GradcheckResult& r, const
       rows.push_back(row);
       continue;
     }
-    fmt::print("{:<14} {:<26} {:<11} {:<12} {:>12.3e} {:>12.3e}  {}\n", c.op, c.name, layout, input, e.max_abs, e.max_rel,
-               ok ? "pass" : "FAIL");
+    fmt::print("{}", cols.row(c.op, c.name, layout, input, fmt::format("{:.3e}", e.max_abs),
+                              fmt::format("{:.3e}", e.max_rel), ok ? "pass" : "FAIL"));
     if (show) {
       print_values("analytic", e.analytic, shape);
       print_values("numeric ", e.numeric, shape);
@@ -147,9 +156,9 @@ int run_op_gradcheck(const GradcheckOptions& o) {
   const std::vector<Tensor> file_inputs = o.inputs.empty() ? std::vector<Tensor>() : inputs_from_file(*cases.front(), o.inputs);
   nlohmann::json rows = nlohmann::json::array();
   Tally tally;
-  if (!o.json)
-    fmt::print("{:<14} {:<26} {:<11} {:<12} {:>12} {:>12}  {}\n", "op", "case", "layout", "input", "max abs err",
-               "max rel err", "result");
+  Columns cols;
+  for (const OpCase* c : cases) cols.op = std::max(cols.op, c->op.size());
+  if (!o.json) fmt::print("{}", cols.row("op", "case", "layout", "input", "max abs err", "max rel err", "result"));
   if (!o.inputs.empty()) {
     const OpCase& c = *cases.front();
     const std::vector<Tensor>& xs = file_inputs;
@@ -161,12 +170,12 @@ int run_op_gradcheck(const GradcheckOptions& o) {
       for (size_t i = 0; i < xs.size(); ++i) l.push_back(fmt::format("{} {}", c.input_names[i], xs[i].shape_str()));
       fail("gradcheck: the tensors of {} ({}) do not fit {}: {}", o.inputs, fmt::join(l, ", "), c.full_name(), e.what());
     }
-    report(c, "file", r, xs, o, tally, rows);
+    report(c, "file", r, xs, o, cols, tally, rows);
   } else {
     for (const OpCase* c : cases) {
       Generator g(7);  // the inputs gradient_check makes, for their shapes
       const std::vector<Tensor> xs = c->make_inputs(DType::F64, g);
-      for (Layout l : {Layout::Contiguous, Layout::Strided}) report(*c, layout_name(l), gradient_check(*c, l), xs, o, tally, rows);
+      for (Layout l : {Layout::Contiguous, Layout::Strided}) report(*c, layout_name(l), gradient_check(*c, l), xs, o, cols, tally, rows);
     }
   }
   if (o.json)
@@ -187,12 +196,13 @@ int run_param_gradcheck(const GradcheckOptions& o) {
   const ParamGradcheck r = param_gradcheck(mb, o.param, o.elements, mb.seed, o.eps);
   Tally tally;
   nlohmann::json rows = nlohmann::json::array();
+  const size_t width = std::max<size_t>(9, r.name.size());
   if (!o.json) {
     fmt::print("{}, batch of {} pairs at step {} (seed {}), float64: loss {:.12f}\n", mb.source, o.batch, mb.step,
                mb.seed, r.loss);
     fmt::print("{} {}: relative error = |analytic - numeric| / {:.3e} (largest |analytic| element, at least 1e-3)\n",
                r.name, shape_str(r.shape), r.scale);
-    fmt::print("{:<44} {:<14} {:>19} {:>19} {:>10} {:>10}  {}\n", "parameter", "element", "analytic", "numeric",
+    fmt::print("{:<{}} {:<14} {:>19} {:>19} {:>10} {:>10}  {}\n", "parameter", width, "element", "analytic", "numeric",
                "abs err", "rel err", "result");
   }
   for (const ParamElementCheck& e : r.elements) {
@@ -203,7 +213,7 @@ int run_param_gradcheck(const GradcheckOptions& o) {
       rows.push_back({{"parameter", r.name}, {"element", e.index}, {"analytic", e.analytic}, {"numeric", e.numeric},
                       {"abs_error", e.abs_error}, {"rel_error", e.rel_error}, {"passed", ok}});
     else
-      fmt::print("{:<44} {:<14} {:>19.12e} {:>19.12e} {:>10.3e} {:>10.3e}  {}\n", r.name, idx, e.analytic, e.numeric,
+      fmt::print("{:<{}} {:<14} {:>19.12e} {:>19.12e} {:>10.3e} {:>10.3e}  {}\n", r.name, width, idx, e.analytic, e.numeric,
                  e.abs_error, e.rel_error, ok ? "pass" : "FAIL");
   }
   if (o.json)
