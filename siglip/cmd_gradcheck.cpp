@@ -4,6 +4,7 @@
 //   siglip gradcheck OP[/CASE] --inputs FILE.safetensors: one op on the caller's tensors.
 //   siglip gradcheck --param NAME [--checkpoint DIR | --config NAME]: one parameter of the whole model's loss.
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -152,30 +153,34 @@ int run_op_gradcheck(const GradcheckOptions& o) {
   const std::vector<const OpCase*> cases = select_cases(o.ops);
   SG_CHECK(o.inputs.empty() || o.ops.size() == 1, "gradcheck: --inputs FILE checks one op: name it (OP or OP/CASE), "
            "got {}", o.ops.empty() ? std::string("none") : fmt::format("{}", fmt::join(o.ops, " ")));
-  // OP alone: its first case; the file is read (and its errors raised) before anything is printed
-  const std::vector<Tensor> file_inputs = o.inputs.empty() ? std::vector<Tensor>() : inputs_from_file(*cases.front(), o.inputs);
-  nlohmann::json rows = nlohmann::json::array();
-  Tally tally;
   Columns cols;
   for (const OpCase* c : cases) cols.op = std::max(cols.op, c->op.size());
-  if (!o.json) fmt::print("{}", cols.row("op", "case", "layout", "input", "max abs err", "max rel err", "result"));
+  nlohmann::json rows = nlohmann::json::array();
+  Tally tally;
   if (!o.inputs.empty()) {
+    // OP alone: the form of its first case (OP/CASE: that case's); checked before anything is printed
     const OpCase& c = *cases.front();
-    const std::vector<Tensor>& xs = file_inputs;
+    const std::string what = o.ops.front() == c.op ? c.op : c.full_name();
+    const std::vector<Tensor> xs = inputs_from_file(c, o.inputs);
     GradcheckResult r;
     try {
       r = gradient_check(c, xs, o.eps);
     } catch (const Error& e) {
       std::vector<std::string> l;
       for (size_t i = 0; i < xs.size(); ++i) l.push_back(fmt::format("{} {}", c.input_names[i], xs[i].shape_str()));
-      fail("gradcheck: the tensors of {} ({}) do not fit {}: {}", o.inputs, fmt::join(l, ", "), c.full_name(), e.what());
+      fail("gradcheck: the tensors of {} ({}) do not fit {}: {}", o.inputs, fmt::join(l, ", "), what, e.what());
     }
-    report(c, "file", r, xs, o, cols, tally, rows);
+    OpCase shown = c;
+    shown.name = std::filesystem::path(o.inputs).filename().string();
+    if (!o.json) fmt::print("{}", cols.row("op", "inputs", "layout", "input", "max abs err", "max rel err", "result"));
+    report(shown, "as given", r, xs, o, cols, tally, rows);
   } else {
+    if (!o.json) fmt::print("{}", cols.row("op", "case", "layout", "input", "max abs err", "max rel err", "result"));
     for (const OpCase* c : cases) {
       Generator g(7);  // the inputs gradient_check makes, for their shapes
       const std::vector<Tensor> xs = c->make_inputs(DType::F64, g);
-      for (Layout l : {Layout::Contiguous, Layout::Strided}) report(*c, layout_name(l), gradient_check(*c, l), xs, o, cols, tally, rows);
+      for (Layout l : {Layout::Contiguous, Layout::Strided})
+        report(*c, layout_name(l), gradient_check(*c, l), xs, o, cols, tally, rows);
     }
   }
   if (o.json)
