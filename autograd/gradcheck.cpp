@@ -22,7 +22,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   }
   Tensor y = f(xs);
   Generator gen(seed);
-  Tensor w = randn(y.shape(), DType::F64, &gen);
+  Tensor w = y.numel() == 1 ? ones(y.shape(), DType::F64) : randn(y.shape(), DType::F64, &gen);
   auto loss_value = [&]() {
     NoGradGuard ng;
     return sum(mul(f(xs).detach(), w)).item();
@@ -40,6 +40,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     e.input = i;
     e.numel = xs[i].numel();
     double max_num = 0;
+    std::vector<double> numeric(static_cast<size_t>(xs[i].numel()));
     for (int64_t k = 0; k < xs[i].numel(); ++k) {
       const double orig = p[k];
       p[k] = orig + eps;
@@ -47,12 +48,14 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
       p[k] = orig - eps;
       const double lm = loss_value();
       p[k] = orig;
-      const double numeric = (lp - lm) / (2 * eps);
-      e.max_abs = std::max(e.max_abs, std::abs(analytic[k] - numeric));
-      max_num = std::max(max_num, std::abs(numeric));
-      if (std::isnan(analytic[k]) || std::isnan(numeric)) e.max_abs = INFINITY;
+      numeric[k] = (lp - lm) / (2 * eps);
+      e.max_abs = std::max(e.max_abs, std::abs(analytic[k] - numeric[k]));
+      max_num = std::max(max_num, std::abs(numeric[k]));
+      if (std::isnan(analytic[k]) || std::isnan(numeric[k])) e.max_abs = INFINITY;
     }
     e.max_rel = e.max_abs / std::max(max_num, 1e-12);
+    e.analytic = std::move(analytic);
+    e.numeric = std::move(numeric);
     if (max_num == 0 && e.max_abs == 0) e.max_rel = 0;
     res.max_abs = std::max(res.max_abs, e.max_abs);
     res.max_rel = std::max(res.max_rel, e.max_rel);

@@ -1,5 +1,6 @@
 // gradcheck.h: the analytic gradient against f64 central differences.
-// For a random cotangent w (seeded), L(x) = sum(f(x) * w). Backward gives dL/dx; central differences
+// For a random cotangent w (seeded; w = 1 when f(x) is a single element, so the gradients are f's own),
+// L(x) = sum(f(x) * w). Backward gives dL/dx; central differences
 // (L(x + eps e_i) - L(x - eps e_i)) / (2 eps) give the numeric value for every element i of every input
 // that requires grad. Errors per input: max |analytic - numeric| and that divided by max |numeric|
 // (a normwise relative error, meaningful where single elements are near zero).
@@ -16,6 +17,7 @@ struct InputGradError {
   size_t input = 0;
   double max_abs = 0, max_rel = 0;
   int64_t numel = 0;
+  std::vector<double> analytic, numeric;  // dL/dx of every element, contiguous in the input's shape
 };
 
 struct GradcheckResult {

@@ -1,5 +1,9 @@
 #include "nn/layers.h"
 
+#include <cmath>
+
+#include "nn/unfused.h"
+
 namespace sg::nn {
 
 Linear::Linear(int64_t in, int64_t out, bool with_bias, DType dtype) {
@@ -61,6 +65,13 @@ Tensor merge_heads(const Tensor& x) {
   return x.transpose(1, 2).reshape({B, N, H * Dh});
 }
 
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v) {
+  if (!unfused()) return scaled_dot_product_attention(q, k, v);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  Tensor scores = mul(matmul(q, k, false, true), scale);  // [B, H, N, M]
+  return matmul(softmax(scores, -1), v);                  // [B, H, N, Dh]
+}
+
 SelfAttention::SelfAttention(int64_t dim, int64_t heads_, DType dtype)
     : heads(heads_), k_proj(dim, dim, true, dtype), v_proj(dim, dim, true, dtype), q_proj(dim, dim, true, dtype),
       out_proj(dim, dim, true, dtype) {
@@ -76,7 +87,7 @@ Tensor SelfAttention::forward(const Tensor& x) {
   Tensor q = split_heads(q_proj.forward(x), heads);
   Tensor k = split_heads(k_proj.forward(x), heads);
   Tensor v = split_heads(v_proj.forward(x), heads);
-  return out_proj.forward(merge_heads(scaled_dot_product_attention(q, k, v)));
+  return out_proj.forward(merge_heads(attention(q, k, v)));
 }
 
 MultiheadAttention::MultiheadAttention(int64_t dim, int64_t heads_, DType dtype)
@@ -96,7 +107,7 @@ Tensor MultiheadAttention::forward(const Tensor& query, const Tensor& kv) {
   Tensor q = linear(query, w.narrow(0, 0, D), b.narrow(0, 0, D));
   Tensor k = linear(kv, w.narrow(0, D, D), b.narrow(0, D, D));
   Tensor v = linear(kv, w.narrow(0, 2 * D, D), b.narrow(0, 2 * D, D));
-  Tensor o = scaled_dot_product_attention(split_heads(q, heads), split_heads(k, heads), split_heads(v, heads));
+  Tensor o = attention(split_heads(q, heads), split_heads(k, heads), split_heads(v, heads));
   return out_proj.forward(merge_heads(o));
 }
 

@@ -85,4 +85,8 @@ class Encoder : public Module {
 Tensor split_heads(const Tensor& x, int64_t heads);
 Tensor merge_heads(const Tensor& x);
 
+// softmax(q k^T / sqrt(Dh)) v with q: [B, H, N, Dh], k, v: [B, H, M, Dh] -> [B, H, N, Dh]: the fused
+// scaled_dot_product_attention, or under an UnfusedGuard (nn/unfused.h) its pieces: matmul, mul, softmax, matmul.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v);
+
 }  // namespace sg::nn

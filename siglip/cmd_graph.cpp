@@ -1,52 +1,18 @@
-// cmd_graph.cpp: `siglip graph`: the recorded forward graph of one batch through SigLIP and its sigmoid loss.
+// cmd_graph.cpp: `siglip graph`: the recorded forward graph of one batch through SigLIP and its loss, one node per
+// op (fused or, with --unfused, their pieces) or one per module (--collapse-modules DEPTH).
 #include <cstdlib>
 #include <map>
 #include <memory>
 
 #include "autograd/graph.h"
+#include "autograd/graph_modules.h"
 #include "nn/fileio.h"
-#include "siglip/checkpoint.h"
+#include "nn/unfused.h"
 #include "siglip/commands.h"
-#include "siglip/loader.h"
-#include "siglip/loss.h"
-#include "siglip/run_setup.h"
-#include "tensor/ops.h"
+#include "siglip/model_batch.h"
 
 namespace sg {
 namespace {
-
-// The model to show and one batch of the built-in shapes data for it.
-struct GraphInputs {
-  std::unique_ptr<RunSetup> fresh;  // a fresh model of --config
-  LoadedModel loaded;               // or a checkpoint's
-  Batch batch;
-  SiglipModel& model() { return fresh ? *fresh->model : *loaded.model; }
-};
-
-GraphInputs graph_inputs(const GraphOptions& o) {
-  SG_CHECK(o.batch >= 2, "graph: --batch must be at least 2, got {}", o.batch);
-  GraphInputs in;
-  if (o.checkpoint.empty()) {
-    TrainOptions t;
-    t.config = o.config;
-    t.batch = o.batch;
-    t.steps = 1;
-    t.seed = o.seed;
-    in.fresh = std::make_unique<RunSetup>(t);
-    in.batch = in.fresh->loader->next();
-    return in;
-  }
-  in.loaded = load_checkpoint(o.checkpoint);
-  const auto& vc = in.loaded.model->config.vision;
-  Dataset data = load_dataset("shapes", static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels), o.seed);
-  SG_CHECK(static_cast<int64_t>(data.train.size()) >= o.batch, "graph: --batch {} is larger than the {} examples",
-           o.batch, data.train.size());
-  BatchLoader loader(data.train, in.loaded.tokenizer, static_cast<int>(o.batch),
-                     static_cast<int>(in.loaded.model->config.text.max_position_embeddings), data.channels, data.height,
-                     data.width, o.seed);
-  in.batch = loader.next();
-  return in;
-}
 
 std::string render(const std::vector<GraphNode>& nodes, GraphFormat f) {
   switch (f) {
@@ -57,15 +23,25 @@ std::string render(const std::vector<GraphNode>& nodes, GraphFormat f) {
   fail("graph: format {} has no printer", static_cast<int>(f));
 }
 
+std::string render(const std::vector<ModuleNode>& nodes, GraphFormat f) {
+  switch (f) {
+    case GraphFormat::Text: return module_graph_text(nodes);
+    case GraphFormat::Dot: return module_graph_dot(nodes);
+    case GraphFormat::Json: return module_graph_json(nodes);
+  }
+  fail("graph: format {} has no printer", static_cast<int>(f));
+}
+
 }  // namespace
 
 int run_graph(const GraphOptions& o) {
-  GraphInputs in = graph_inputs(o);
+  SG_CHECK(o.collapse_modules >= 0, "graph: --collapse-modules must be 0 (one node per op) or a depth >= 1, got {}",
+           o.collapse_modules);
+  ModelBatch in = model_batch({.command = "graph", .checkpoint = o.checkpoint, .config = o.config, .batch = o.batch,
+                               .seed = o.seed, .step = 0});
   SiglipModel& m = in.model();
-  // x: [B, C, H, W], ids: [B, T] -> embeddings [B, D] -> the fused sigmoid loss (diagonal positives)
-  Tensor img = m.image_embeds(in.batch.images), txt = m.text_embeds(in.batch.ids);
-  Tensor groups = positive_groups(Positives::Diagonal, in.batch.captions, in.batch.labels);
-  Tensor loss = sigmoid_loss_fused(img, txt, m.logit_scale, m.logit_bias, groups);
+  nn::UnfusedGuard unfused_scope(o.unfused);
+  Tensor loss = model_batch_loss(in);
 
   std::map<const AutogradMeta*, std::string> names;
   for (const auto& [name, p] : m.named_parameters())
@@ -74,10 +50,27 @@ int run_graph(const GraphOptions& o) {
   if (!o.module.empty()) {
     std::erase_if(nodes, [&](const GraphNode& g) { return g.module.rfind(o.module, 0) != 0; });
     SG_CHECK(!nodes.empty(), "graph: no node was made inside a module starting with '{}'", o.module);
+    // ids stay those of the whole graph; collapsing below renumbers its own
+  }
+  std::vector<ModuleNode> modules;
+  if (o.collapse_modules > 0) {
+    // --module kept a subset: inputs from dropped nodes become leaves of unknown origin for the collapse
+    std::vector<int> index(nodes.empty() ? 0 : static_cast<size_t>(nodes.back().id) + 1, -1);
+    for (size_t i = 0; i < nodes.size(); ++i) index[static_cast<size_t>(nodes[i].id)] = static_cast<int>(i);
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      nodes[i].id = static_cast<int>(i);
+      for (auto& g_in : nodes[i].inputs)
+        if (g_in.kind == GraphInput::NodeOutput) {
+          if (index[static_cast<size_t>(g_in.node)] < 0) g_in.kind = GraphInput::Leaf;
+          else g_in.node = index[static_cast<size_t>(g_in.node)];
+        }
+    }
+    modules = collapse_modules(nodes, o.collapse_modules);
   }
 
   const bool svg = o.out.size() > 4 && o.out.ends_with(".svg");
-  const std::string text = render(nodes, svg ? GraphFormat::Dot : o.format);
+  const GraphFormat format = svg ? GraphFormat::Dot : o.format;
+  const std::string text = o.collapse_modules > 0 ? render(modules, format) : render(nodes, format);
   if (o.out.empty()) {
     fmt::print("{}", text);
   } else if (!svg) {
@@ -90,7 +83,8 @@ int run_graph(const GraphOptions& o) {
              "the DOT is in {}", cmd, dot_file);
   }
   if (!o.out.empty())
-    fmt::print(stderr, "graph: {} nodes, loss {:.4f}, written to {}\n", nodes.size(), loss.item(), o.out);
+    fmt::print(stderr, "graph: {} nodes, loss {:.4f}, written to {}\n",
+               o.collapse_modules > 0 ? modules.size() : nodes.size(), loss.item(), o.out);
   return 0;
 }
 

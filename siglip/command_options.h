@@ -60,17 +60,40 @@ void describe(EmbedOptions& o, V& v) {
 
 struct GradcheckOptions {
   static constexpr const char* command = "gradcheck";
-  static constexpr const char* summary = "every op's backward against f64 central differences; exit status 0 if all pass";
-  double rtol;
-  bool json;
+  static constexpr const char* summary =
+      "ops' (or one model parameter's, --param) backward against f64 central differences; exit status 0 if all pass";
+  double rtol, eps;
+  bool json, values;
+  std::string inputs, param, checkpoint, config;
+  int64_t elements, batch;
+  std::optional<int64_t> step;
+  std::optional<uint64_t> seed;
   std::vector<std::string> ops;
   GradcheckOptions() { set_defaults(*this); }
 };
 template <class V>
 void describe(GradcheckOptions& o, V& v) {
   v.option(o.rtol, "rtol", 1e-6, "X", "largest relative error that passes");
+  v.option(o.eps, "eps", 1e-6, "X", "step of the central differences (L(x + eps) - L(x - eps)) / 2 eps");
   v.option(o.json, "json", false, "", "print the results as JSON");
-  v.positional(o.ops, "OP...", "only these ops (default: all)");
+  v.option(o.values, "values", false, "",
+           "ops: also print the analytic and numeric gradient of every input of at most 64 elements, in full");
+  v.option(o.inputs, "inputs", "", "FILE",
+           "ops: check ONE op (OP or OP/CASE) on the tensors of FILE.safetensors, named as its inputs (f32 or f64)");
+  v.option(o.param, "param", "", "NAME",
+           "check the whole model's loss gradient for this parameter (Hugging Face name, e.g. logit_scale) in f64");
+  v.option(o.checkpoint, "checkpoint", "", "DIR",
+           "--param: a checkpoint or run directory; its run's data, loss and positives (default: a fresh --config)");
+  v.option(o.config, "config", "micro", "NAME|FILE", "--param: model size of a fresh model: tiny, micro, b16 or a config.json");
+  v.option(o.elements, "elements", 8, "K", "--param: elements checked, spread over the tensor (seeded)");
+  v.option(o.step, "step", std::nullopt, "N",
+           "--param: use the batch that training step N (0: the first) draws with this seed and --batch "
+           "(default: the checkpoint's step, or 0)");
+  v.option(o.batch, "batch", 4, "N", "--param: pairs in the batch");
+  v.option(o.seed, "seed", std::nullopt, "N",
+           "--param: seed of a fresh model's weights, the data order and the chosen elements (default: the "
+           "checkpoint run's seed, or 0)");
+  v.positional(o.ops, "OP...", "only these ops (default: all); OP/CASE for one case");
 }
 
 struct GraphOptions {
@@ -81,6 +104,8 @@ struct GraphOptions {
   int64_t batch;
   GraphFormat format;
   uint64_t seed;
+  bool unfused;
+  int collapse_modules;
   GraphOptions() { set_defaults(*this); }
 };
 template <class V>
@@ -92,6 +117,10 @@ void describe(GraphOptions& o, V& v) {
   v.option(o.module, "module", "", "PREFIX", "only the nodes made inside modules whose path starts with PREFIX");
   v.option(o.out, "out", "", "FILE", "write there instead of standard output; FILE.svg runs Graphviz's dot on the DOT");
   v.option(o.seed, "seed", 0, "N", "seed of the fresh model's weights and of the batch");
+  v.option(o.unfused, "unfused", false, "",
+           "attention as matmul, softmax, matmul and the sigmoid loss from its logits, instead of the fused ops");
+  v.option(o.collapse_modules, "collapse-modules", 0, "DEPTH",
+           "one node per module at this depth of the module path (4: one per encoder layer; 0: one per op)");
 }
 
 struct GradOptions {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <map>
 
+#include "autograd/node.h"
+#include "nn/unfused.h"
 #include "tensor/ops.h"
 
 namespace sg {
@@ -13,6 +15,32 @@ Tensor sigmoid_loss(const Tensor& logits, const Tensor& labels) {
            logits.shape_str(), labels.shape_str());
   const double B = static_cast<double>(logits.size(0));
   return mul(sum(log_sigmoid(mul(labels, logits))), -1.0 / B);
+}
+
+Tensor pairwise_logits(const Tensor& img, const Tensor& txt, const Tensor& logit_scale, const Tensor& logit_bias) {
+  return add(mul(matmul(img, txt, false, true), exp(logit_scale)), logit_bias);  // [B_img, B_txt]
+}
+
+Tensor labels_from_groups(const Tensor& groups, DType dtype, Device device) {
+  SG_CHECK(groups.dtype() == DType::I64 && groups.dim() == 1, "labels_from_groups: groups must be int64 [B], got {}",
+           groups.describe());
+  const std::vector<int64_t> g = groups.to_vector<int64_t>();
+  const int64_t B = static_cast<int64_t>(g.size());
+  std::vector<double> z(static_cast<size_t>(B * B));  // [B, B]
+  for (int64_t i = 0; i < B; ++i)
+    for (int64_t j = 0; j < B; ++j) z[i * B + j] = g[i] == g[j] ? 1.0 : -1.0;
+  return from_vector(z, {B, B}, dtype).to(device);
+}
+
+Tensor sigmoid_loss_of(const Tensor& img, const Tensor& txt, const Tensor& logit_scale, const Tensor& logit_bias,
+                       const Tensor& groups) {
+  if (!nn::unfused()) return sigmoid_loss_fused(img, txt, logit_scale, logit_bias, groups);
+  Tensor logits;
+  {
+    ModuleScope scope("logits");
+    logits = pairwise_logits(img, txt, logit_scale, logit_bias);  // [B, B]
+  }
+  return sigmoid_loss(logits, labels_from_groups(groups, logits.dtype(), logits.device()));
 }
 
 Tensor softmax_loss(const Tensor& logits, const Tensor& labels) {

@@ -24,6 +24,16 @@ Tensor positive_labels(Positives mode, const std::vector<std::string>& captions,
 // own (above every label) so that it matches only itself.
 Tensor positive_groups(Positives mode, const std::vector<std::string>& captions, const std::vector<int>& labels);
 
+// logits[i, j] = exp(t') <img_i, txt_j> + b: img [B_img, D], txt [B_txt, D], t' and b one element each.
+Tensor pairwise_logits(const Tensor& img, const Tensor& txt, const Tensor& logit_scale, const Tensor& logit_bias);
+// z [B, B] of the logits' dtype and device: +1 where groups[i] == groups[j], -1 elsewhere (groups: int64 [B]).
+Tensor labels_from_groups(const Tensor& groups, DType dtype, Device device);
+// SigLIP's loss as the trainer computes it: sigmoid_loss_fused(img, txt, t', b, groups), or, under an
+// nn::UnfusedGuard (nn/unfused.h), sigmoid_loss(pairwise_logits(...), labels_from_groups(...)) from its
+// primitive ops (the [B, B] logits then exist as a node, in module "logits").
+Tensor sigmoid_loss_of(const Tensor& img, const Tensor& txt, const Tensor& logit_scale, const Tensor& logit_bias,
+                       const Tensor& groups);
+
 // The value of the sigmoid loss when all B x B logits are equal to the best constant (collapse).
 double collapsed_sigmoid_loss(int64_t B, double positives_per_row = 1.0);
 

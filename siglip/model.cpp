@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "siglip/loss.h"
+
 namespace sg {
 
 VisionEmbeddings::VisionEmbeddings(const VisionConfig& c) : position_embedding(c.num_patches(), c.hidden_size) {
@@ -177,7 +179,7 @@ Tensor SiglipModel::text_embeds(const Tensor& ids) {
 
 Tensor SiglipModel::logits(const Tensor& img, const Tensor& txt) {
   ModuleScope scope("logits");
-  return add(mul(matmul(img, txt, false, true), exp(logit_scale)), logit_bias);
+  return pairwise_logits(img, txt, logit_scale, logit_bias);
 }
 
 void SiglipModel::to(Device d) {

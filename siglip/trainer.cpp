@@ -122,7 +122,7 @@ Tensor Trainer::loss_of(const Embeddings& e, const Batch& batch) {
     case Loss::Sigmoid: {
       // Fused and tiled: the B x B logits are recomputed in tiles, never stored (forward or backward).
       Tensor groups = positive_groups(opt_.positives, batch.captions, batch.labels).to(opt_.device);  // [B]
-      return sigmoid_loss_fused(e.image, e.text, m.logit_scale, m.logit_bias, groups);
+      return sigmoid_loss_of(e.image, e.text, m.logit_scale, m.logit_bias, groups);
     }
     case Loss::Softmax: {
       Tensor labels = positive_labels(opt_.positives, batch.captions, batch.labels).to(opt_.device);  // [B, B]

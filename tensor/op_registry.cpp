@@ -2,6 +2,8 @@
 #include "tensor/op_registry.h"
 
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "autograd/node.h"
 #include "tensor/backends.h"
@@ -667,6 +669,30 @@ void add_sigmoid_loss_bad_inputs(std::vector<BadInputCase>& b) {
 }
 // ---- end of sigmoid_loss_fused
 
+// The names of an op's `count` inputs: its parameters in tensor/ops.h.
+std::vector<std::string> input_names(const std::string& op, size_t count) {
+  static const std::map<std::string, std::vector<std::string>> named = {
+      {"add", {"a", "b"}}, {"sub", {"a", "b"}}, {"mul", {"a", "b"}}, {"div", {"a", "b"}},
+      {"bias_gelu", {"x", "bias"}}, {"matmul", {"a", "b"}}, {"linear", {"x", "w", "bias"}},
+      {"layer_norm", {"x", "weight", "bias"}}, {"l2_normalize", {"x"}}, {"embedding", {"ids", "weight"}},
+      {"index_select", {"a", "index"}}, {"patch_embed", {"x", "weight", "bias"}},
+      {"scaled_dot_product_attention", {"q", "k", "v", "mask"}},
+      {"sigmoid_loss_fused", {"img", "txt", "logit_scale", "logit_bias", "groups"}}, {"sum_to", {"g"}},
+  };
+  // Tensor members (views and copies) act on the tensor itself, called x here.
+  static const std::set<std::string> members = {"reshape", "permute", "transpose", "slice", "narrow", "unsqueeze",
+                                                "squeeze", "expand", "view", "flatten", "select", "clone", "contiguous"};
+  std::vector<std::string> names;
+  if (op == "concat" || op == "stack") {
+    for (size_t i = 0; i < count; ++i) names.push_back(fmt::format("ts.{}", i));
+  } else if (auto it = named.find(op); it != named.end()) {
+    names.assign(it->second.begin(), it->second.begin() + static_cast<std::ptrdiff_t>(std::min(count, it->second.size())));
+  } else {
+    names.push_back(members.count(op) ? "x" : "a");  // the unary maps and reductions: a
+  }
+  return names;
+}
+
 std::vector<OpCase> make_cases() {
   std::vector<OpCase> cases;
   add_elementwise(cases);
@@ -678,6 +704,13 @@ std::vector<OpCase> make_cases() {
   add_patch_and_attention(cases);
   add_views(cases);
   add_sigmoid_loss(cases);
+  for (auto& c : cases) {
+    Generator g(7);
+    const size_t count = c.make_inputs(DType::F64, g).size();
+    c.input_names = input_names(c.op, count);
+    SG_CHECK(c.input_names.size() == count, "op registry: {} has {} inputs but {} names ({}); name them in input_names",
+             c.full_name(), count, c.input_names.size(), fmt::join(c.input_names, ", "));
+  }
   return cases;
 }
 
@@ -883,6 +916,19 @@ GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed) {
     return c.forward(r);
   };
   return gradcheck(f, xs);
+}
+
+GradcheckResult gradient_check(const OpCase& c, const std::vector<Tensor>& inputs, double eps) {
+  SG_CHECK(inputs.size() == c.input_names.size(), "gradcheck: {} takes {} inputs ({}), got {}", c.full_name(),
+           c.input_names.size(), fmt::join(c.input_names, ", "), inputs.size());
+  std::vector<Tensor> xs;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Tensor x = inputs[i].detach();
+    bool no_grad = std::find(c.no_grad_inputs.begin(), c.no_grad_inputs.end(), i) != c.no_grad_inputs.end();
+    if (x.dtype() == DType::F64 && !no_grad) x.requires_grad_();
+    xs.push_back(x);
+  }
+  return gradcheck(c.forward, xs, eps);
 }
 
 double cuda_parity_error(const OpCase& c, uint64_t seed, DType dtype) {

@@ -21,6 +21,9 @@ struct OpCase {
   std::function<Tensor(const std::vector<Tensor>&)> forward;    // the op under test
   std::function<Tensor(const std::vector<Tensor>&)> reference;  // plain f64 loops; returns an f64 tensor
   std::vector<size_t> no_grad_inputs;  // float inputs that are not differentiated (masks)
+  // The inputs' names, as the op's parameters in tensor/ops.h ("img", "txt", "logit_scale", ...; "x" for the
+  // tensor a view or copy is taken of; "ts.0", "ts.1", ... for the list of concat and stack). Set by the registry.
+  std::vector<std::string> input_names = {};
   std::string full_name() const { return op + "/" + name; }
 };
 
@@ -45,6 +48,9 @@ Tensor relayout(const Tensor& t, Layout l);
 double forward_error(const OpCase& c, DType dtype, Layout layout, uint64_t seed = 7);
 // Backward at f64 against central differences, inputs in `layout`.
 GradcheckResult gradient_check(const OpCase& c, Layout layout, uint64_t seed = 7);
+// The same on the caller's inputs (float64 CPU tensors, or int64 where the case's input is; `no_grad_inputs` and
+// int64 inputs are not differentiated). Their shapes are checked by the op itself.
+GradcheckResult gradient_check(const OpCase& c, const std::vector<Tensor>& inputs, double eps = 1e-6);
 // bf16 backward on the CPU: forward and backward with bf16 inputs and cotangent against the same in f32 on the
 // same (bf16-representable) values; the largest error of the output and every input gradient, each relative
 // to that tensor's largest f32 magnitude.

@@ -1,15 +1,21 @@
-// test_graph.cpp: `siglip graph` and autograd/graph.h: the recorded forward graph of one batch of SigLIP.
+// test_graph.cpp: `siglip graph` and autograd/graph.h: the recorded forward graph of one batch of SigLIP, fused or
+// unfused (nn/unfused.h), one node per op or per module (autograd/graph_modules.h).
 #include <doctest/doctest.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 
 #include "autograd/graph.h"
+#include "autograd/graph_modules.h"
 #include "nn/fileio.h"
+#include "nn/unfused.h"
 #include "siglip/commands.h"
+#include "siglip/model_batch.h"
 #include "tensor/ops.h"
 
 using namespace sg;
@@ -81,4 +87,128 @@ TEST_CASE("graph: DOT clusters by module; --module keeps one module's nodes; bad
     CHECK(l.find(" text_model.head ") != std::string::npos);
   }
   CHECK(run_command_line({"graph", "--module", "no_such_module"}) == 1);
+}
+
+namespace {
+// Loss, logits and every parameter's gradient of one micro batch (seed 3), fused or unfused.
+struct StepValues {
+  double loss;
+  std::vector<double> logits;
+  std::map<std::string, std::vector<double>> grads;
+};
+StepValues step_values(bool unfused) {
+  ModelBatch mb = model_batch({.command = "graph", .checkpoint = "", .config = "micro", .batch = 4, .seed = 3, .step = 0});
+  nn::UnfusedGuard guard(unfused);
+  Tensor loss = model_batch_loss(mb);
+  loss.backward();
+  StepValues v;
+  v.loss = loss.item();
+  SiglipModel& m = mb.model();
+  {
+    NoGradGuard ng;
+    v.logits = m.logits(m.image_embeds(mb.batch.images), m.text_embeds(mb.batch.ids)).to_vector<double>();
+  }
+  for (auto& [name, p] : m.named_parameters()) v.grads[name] = p->grad().to_vector<double>();
+  return v;
+}
+int count_lines_with(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (const auto& l : lines_of(text)) n += l.find(what) != std::string::npos;
+  return n;
+}
+double max_abs(const std::vector<double>& a) {
+  double m = 0;
+  for (double x : a) m = std::max(m, std::abs(x));
+  return m;
+}
+double max_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+  return m;
+}
+}  // namespace
+
+TEST_CASE("graph: --unfused gives the fused loss, logits and gradients (micro, f32) from its primitive ops") {
+  const StepValues fused = step_values(false), unfused = step_values(true);
+  // f32 rounding: the fused kernels sum in another order (tiles, online softmax). Loss and logits within 1e-5
+  // relative; each parameter's gradient within 1e-4 of its largest element (measured: 4.6e-6 at most).
+  CHECK(std::abs(fused.loss - unfused.loss) <= 1e-5 * std::abs(fused.loss));
+  CHECK(max_diff(fused.logits, unfused.logits) <= 1e-5 * max_abs(fused.logits));
+  REQUIRE(fused.grads.size() == unfused.grads.size());
+  double largest = 0;  // the largest gradient element of the model
+  for (const auto& [name, g] : fused.grads) largest = std::max(largest, max_abs(g));
+  double worst = 0;
+  for (const auto& [name, g] : fused.grads) {
+    INFO(name, ": max |fused - unfused| ", max_diff(g, unfused.grads.at(name)), ", max |fused| ", max_abs(g));
+    if (name.find("k_proj.bias") != std::string::npos) {
+      // Zero in theory (q.(k + c) shifts a query's scores alike; softmax ignores it): both are rounding noise.
+      CHECK(max_abs(g) <= 1e-6 * largest);
+      CHECK(max_abs(unfused.grads.at(name)) <= 1e-6 * largest);
+      continue;
+    }
+    const double rel = max_diff(g, unfused.grads.at(name)) / max_abs(g);
+    CHECK(rel <= 1e-4);
+    worst = std::max(worst, rel);
+  }
+  MESSAGE("fused vs unfused: worst parameter gradient difference ", worst, " of its largest element");
+
+  const std::string text = graph_of({"--config", "micro", "--batch", "4", "--seed", "3", "--unfused"});
+  CHECK(text.find("scaled_dot_product_attention") == std::string::npos);
+  CHECK(text.find("sigmoid_loss_fused") == std::string::npos);
+  // softmax: one per attention (3 vision layers, the MAP head, 2 text layers), each [B, H, N, M]
+  std::regex softmax_node(R"(#\d+ softmax \S+self_attn \[4, \d+, \d+, \d+\])");
+  const std::string s = text;
+  CHECK(std::distance(std::sregex_iterator(s.begin(), s.end(), softmax_node), std::sregex_iterator()) == 5);
+  CHECK(text.find(" softmax vision_model.head.attention [4, ") != std::string::npos);
+  CHECK(text.find(" matmul logits [4, 4] <- ") != std::string::npos);  // the [B, B] logits exist as a node
+  CHECK(text.find(" log_sigmoid - [4, 4] <- ") != std::string::npos);
+}
+
+TEST_CASE("graph: --collapse-modules DEPTH: one node per module, with its inputs and output shape") {
+  CHECK(module_prefix("vision_model.encoder.layers.3.mlp.fc1", 4) == "vision_model.encoder.layers.3");
+  CHECK(module_prefix("vision_model.encoder.layers.3", 4) == "vision_model.encoder.layers.3");
+  CHECK(module_prefix("vision_model.post_layernorm", 4) == "vision_model.post_layernorm");
+  CHECK(module_prefix("vision_model.encoder.layers.3", 1) == "vision_model");
+
+  const std::vector<std::string> lines =
+      lines_of(graph_of({"--config", "micro", "--batch", "4", "--seed", "3", "--collapse-modules", "4"}));
+  INFO(fmt::format("{}", fmt::join(lines, "\n")));
+  CHECK(lines.size() < 40);  // the 257 op nodes of the micro graph
+  // the encoder layers one after another, each from the one before (micro: 3 vision and 2 text layers)
+  auto line_of = [&](const std::string& module) -> std::string {
+    for (const auto& l : lines)
+      if (l.find(" " + module + " ") != std::string::npos) return l;
+    return "";
+  };
+  for (int i = 0; i < 3; ++i) {
+    const std::string l = line_of(fmt::format("vision_model.encoder.layers.{}", i));
+    CHECK(l.find("[4, 36, 96] <- #") != std::string::npos);
+    CHECK(l.find("ops, 16 parameters)") != std::string::npos);
+    if (i > 0) {
+      const std::string prev = line_of(fmt::format("vision_model.encoder.layers.{}", i - 1));
+      CHECK(l.find("<- " + prev.substr(0, prev.find(' ')) + " (") != std::string::npos);
+    }
+  }
+  CHECK(line_of("text_model.encoder.layers.1").find("ops, 16 parameters)") != std::string::npos);
+  CHECK(lines.back().find(" sigmoid_loss_fused [] <- #") != std::string::npos);
+  CHECK(lines.back().find("logit_scale, logit_bias") != std::string::npos);
+
+  // JSON: the collapsed nodes hold every op of the full graph, once.
+  const nlohmann::json full = nlohmann::json::parse(graph_of({"--config", "micro", "--batch", "4", "--seed", "3",
+                                                              "--format", "json"}));
+  const nlohmann::json collapsed = nlohmann::json::parse(graph_of({"--config", "micro", "--batch", "4", "--seed", "3",
+                                                                   "--format", "json", "--collapse-modules", "4"}));
+  int ops = 0;
+  for (const auto& n : collapsed) ops += n["ops"].get<int>();
+  CHECK(ops == static_cast<int>(full.size()));
+  // Depth 1: the two towers, the logits' parameters and the loss.
+  const std::string top = graph_of({"--collapse-modules", "1", "--batch", "2"});
+  CHECK(count_lines_with(top, " vision_model [2, 96] <- (no grad) (") == 1);
+  CHECK(count_lines_with(top, " text_model [2, 96] <- (no grad) (") == 1);
+  CHECK(count_lines_with(top, "layers") == 0);
+  const std::string dot = graph_of({"--collapse-modules", "4", "--batch", "2", "--format", "dot"});
+  CHECK(dot.rfind("digraph G {", 0) == 0);
+  CHECK(dot.find("vision_model.encoder.layers.2\\n[2, 36, 96]") != std::string::npos);
+  CHECK(run_command_line({"graph", "--collapse-modules", "-1"}) == 1);
 }
