@@ -195,9 +195,9 @@ int run_op_gradcheck(const GradcheckOptions& o) {
 int run_param_gradcheck(const GradcheckOptions& o) {
   SG_CHECK(o.ops.empty() && o.inputs.empty() && !o.values, "gradcheck: --param checks a model parameter; OP names, "
            "--inputs and --values belong to the op check");
-  SG_CHECK(!o.step || *o.step >= 0, "gradcheck: --step must be 0 or more, got {}", o.step.value_or(0));
+  SG_CHECK(!o.step || *o.step >= 1, "gradcheck: --step must be 1 or more (the first training step is 1), got {}", *o.step);
   ModelBatch mb = model_batch({.command = "gradcheck", .checkpoint = o.checkpoint, .config = o.config,
-                               .batch = o.batch, .seed = o.seed, .step = o.step.value_or(-1)});
+                               .batch = o.batch, .seed = o.seed, .step = o.step.value_or(0)});
   const ParamGradcheck r = param_gradcheck(mb, o.param, o.elements, mb.seed, o.eps);
   Tally tally;
   nlohmann::json rows = nlohmann::json::array();

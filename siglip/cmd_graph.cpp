@@ -38,7 +38,7 @@ int run_graph(const GraphOptions& o) {
   SG_CHECK(o.collapse_modules >= 0, "graph: --collapse-modules must be 0 (one node per op) or a depth >= 1, got {}",
            o.collapse_modules);
   ModelBatch in = model_batch({.command = "graph", .checkpoint = o.checkpoint, .config = o.config, .batch = o.batch,
-                               .seed = o.seed, .step = 0});
+                               .seed = o.seed, .step = 1});
   SiglipModel& m = in.model();
   nn::UnfusedGuard unfused_scope(o.unfused);
   Tensor loss = model_batch_loss(in);

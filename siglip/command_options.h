@@ -87,8 +87,8 @@ void describe(GradcheckOptions& o, V& v) {
   v.option(o.config, "config", "micro", "NAME|FILE", "--param: model size of a fresh model: tiny, micro, b16 or a config.json");
   v.option(o.elements, "elements", 8, "K", "--param: elements checked, spread over the tensor (seeded)");
   v.option(o.step, "step", std::nullopt, "N",
-           "--param: use the batch that training step N (0: the first) draws with this seed and --batch "
-           "(default: the checkpoint's step, or 0)");
+           "--param: use the batch that training step N (1: the first) draws with this seed and --batch "
+           "(default: the checkpoint's next step, or 1)");
   v.option(o.batch, "batch", 4, "N", "--param: pairs in the batch");
   v.option(o.seed, "seed", std::nullopt, "N",
            "--param: seed of a fresh model's weights, the data order and the chosen elements (default: the "

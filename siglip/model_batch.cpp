@@ -11,17 +11,17 @@ namespace sg {
 
 ModelBatch model_batch(const ModelBatchRequest& r) {
   SG_CHECK(r.batch >= 2, "{}: --batch must be at least 2, got {}", r.command, r.batch);
-  SG_CHECK(r.step >= -1, "{}: --step must be 0 or more, got {}", r.command, r.step);
+  SG_CHECK(r.step >= 0, "{}: --step must be 1 or more (the first training step is 1), got {}", r.command, r.step);
   ModelBatch mb;
   if (r.checkpoint.empty()) {
     TrainOptions t;
     t.config = r.config;
     t.batch = r.batch;
-    mb.step = std::max<int64_t>(r.step, 0);
-    t.steps = mb.step + 1;
+    mb.step = r.step == 0 ? 1 : r.step;
+    t.steps = mb.step;
     t.seed = mb.seed = r.seed.value_or(0);
     mb.fresh = std::make_unique<RunSetup>(t);
-    mb.fresh->loader->seek({0, static_cast<uint64_t>(mb.step)});
+    mb.fresh->loader->seek({0, static_cast<uint64_t>(mb.step - 1)});
     mb.batch = mb.fresh->loader->next();
     mb.source = fmt::format("a fresh {} model", r.config);
     return mb;
@@ -40,7 +40,7 @@ ModelBatch model_batch(const ModelBatchRequest& r) {
     ckpt_step = saved.step;
   }
   mb.seed = r.seed.value_or(run_seed);
-  mb.step = r.step == -1 ? ckpt_step : r.step;
+  mb.step = r.step == 0 ? ckpt_step + 1 : r.step;  // default: the step the run would take next
   const auto& vc = mb.loaded.model->config.vision;
   mb.data = std::make_unique<Dataset>(
       load_dataset(data_spec, static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels), mb.seed));
@@ -49,7 +49,7 @@ ModelBatch model_batch(const ModelBatchRequest& r) {
   BatchLoader loader(mb.data->train, mb.loaded.tokenizer, static_cast<int>(r.batch),
                      static_cast<int>(mb.loaded.model->config.text.max_position_embeddings), mb.data->channels,
                      mb.data->height, mb.data->width, mb.seed);
-  loader.seek({0, static_cast<uint64_t>(mb.step)});
+  loader.seek({0, static_cast<uint64_t>(mb.step - 1)});
   mb.batch = loader.next();
   return mb;
 }

@@ -168,8 +168,8 @@ TEST_CASE("gradcheck --param: the command, an unknown name lists close names, --
   CHECK(bad.status == 1);
   CHECK(bad.output.find("logit_scale") != std::string::npos);
 
-  // --step N: the batch the loader gives at step N (here: the third next() of a fresh run's loader)
-  ModelBatch at2 = model_batch({.command = "gradcheck", .checkpoint = "", .config = "micro", .batch = 4, .seed = 5, .step = 2});
+  // --step N: the batch of training step N, counted from 1 as the training log counts (step 3: the third next())
+  ModelBatch at3 = model_batch({.command = "gradcheck", .checkpoint = "", .config = "micro", .batch = 4, .seed = 5, .step = 3});
   TrainOptions t;
   t.config = "micro";
   t.batch = 4;
@@ -178,10 +178,13 @@ TEST_CASE("gradcheck --param: the command, an unknown name lists close names, --
   RunSetup run(t);
   run.loader->next(), run.loader->next();
   const Batch third = run.loader->next();
-  CHECK(at2.batch.captions == third.captions);
-  CHECK(at2.batch.images.to_vector<float>() == third.images.to_vector<float>());
-  ModelBatch at0 = model_batch({.command = "gradcheck", .checkpoint = "", .config = "micro", .batch = 4, .seed = 5, .step = 0});
-  CHECK(at0.batch.images.to_vector<float>() != third.images.to_vector<float>());
+  CHECK(at3.batch.captions == third.captions);
+  CHECK(at3.batch.images.to_vector<float>() == third.images.to_vector<float>());
+  ModelBatch at1 = model_batch({.command = "gradcheck", .checkpoint = "", .config = "micro", .batch = 4, .seed = 5, .step = 1});
+  CHECK(at1.batch.images.to_vector<float>() != third.images.to_vector<float>());
+  SiglipRun zero = run_siglip("gradcheck --param logit_bias --step 0");
+  CHECK(zero.status == 1);
+  CHECK(zero.output.find("--step must be 1 or more") != std::string::npos);
 }
 
 TEST_CASE("gradcheck: spread_elements covers the tensor, one per run, seeded") {
