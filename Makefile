@@ -51,8 +51,9 @@ $(BUILD)/libsiglip.a: $(LIB_OBJ)
 $(BUILD)/siglip: $(BUILD)/obj/siglip/main.o $(BUILD)/libsiglip.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The tests also train small SentencePiece models.
 $(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libsiglip.a
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lsentencepiece_train
 
 $(BUILD)/obj/%.o: %.cpp $(FLAGS_STAMP)
 	@mkdir -p $(@D)

@@ -3,6 +3,9 @@
 
 #include <sentencepiece_processor.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
@@ -135,11 +138,59 @@ std::string SentencePieceTokenizer::canonicalize(const std::string& text) const 
   return utf32_to_utf8(out);
 }
 
+// A unigram model may score several segmentations exactly alike ("..." as "." + ".." or ".." + "."). The
+// SentencePiece library transformers uses (0.2) keeps, from the end, the segmentation whose last piece starts
+// earliest, then the same for the text before it; older libraries (Debian's 0.1.97) may keep another. Pieces
+// never span a word boundary ("▁"), so each word is re-segmented alone: among the best-scoring of its n best
+// segmentations, the 0.2 one. BPE models have no n-best: left as they are.
+void SentencePieceTokenizer::break_ties_as_sentencepiece_0_2(std::vector<std::string>& pieces) const {
+  auto score = [&](const std::vector<std::string>& candidate) {
+    double total = 0;
+    for (const auto& piece : candidate) total += sp_->GetScore(sp_->PieceToId(piece));
+    return total;
+  };
+  auto starts_from_end = [](const std::vector<std::string>& candidate) {  // the smaller wins at the first difference
+    std::vector<size_t> starts;
+    size_t at = 0;
+    for (const auto& piece : candidate) starts.push_back(at), at += piece.size();
+    std::reverse(starts.begin(), starts.end());
+    return starts;
+  };
+  const std::string underline = kUnderline;
+  std::vector<std::string> out;
+  for (size_t begin = 0; begin < pieces.size();) {
+    size_t end = begin + 1;
+    while (end < pieces.size() && pieces[end].rfind(underline, 0) != 0) ++end;
+    std::vector<std::string> word(pieces.begin() + static_cast<std::ptrdiff_t>(begin),
+                                  pieces.begin() + static_cast<std::ptrdiff_t>(end));
+    begin = end;
+    std::string surface;
+    for (const auto& piece : word) surface += piece;
+    std::vector<std::vector<std::string>> nbest;
+    if (word.size() > 1 && surface.rfind(underline, 0) == 0 && surface.find(underline, 1) == std::string::npos &&
+        sp_->NBestEncode(" " + surface.substr(underline.size()), 16, &nbest).ok() && !nbest.empty() &&
+        score(nbest[0]) == score(word)) {
+      const double best = score(word);
+      std::vector<size_t> chosen = starts_from_end(word);
+      for (const auto& candidate : nbest) {
+        std::string candidate_surface;
+        for (const auto& piece : candidate) candidate_surface += piece;
+        if (candidate_surface != surface || std::abs(score(candidate) - best) > 1e-9 * (1.0 + std::abs(best))) continue;
+        std::vector<size_t> starts = starts_from_end(candidate);
+        if (starts < chosen) chosen = std::move(starts), word = candidate;
+      }
+    }
+    out.insert(out.end(), word.begin(), word.end());
+  }
+  pieces = std::move(out);
+}
+
 std::vector<int64_t> SentencePieceTokenizer::text_ids(const std::string& text) const {
   std::vector<int64_t> ids;
   if (style_ == Style::gemma) {
     std::vector<int> sp_ids;
-    const std::string input = lower_ ? utf32_to_utf8(python_lower(utf8_to_utf32(text, "tokenizer: text"))) : text;
+    // Siglip2Tokenizer lower-cases one code point at a time (tokenizers' Lowercase): no final sigma.
+    const std::string input = lower_ ? utf32_to_utf8(python_lower(utf8_to_utf32(text, "tokenizer: text"), false)) : text;
     const auto st = sp_->Encode(input, &sp_ids);
     SG_CHECK(st.ok(), "tokenizer: {}: encode failed ({})", model_file_, st.ToString());
     ids.assign(sp_ids.begin(), sp_ids.end());
@@ -151,6 +202,7 @@ std::vector<int64_t> SentencePieceTokenizer::text_ids(const std::string& text) c
   std::vector<std::string> pieces;
   const auto st = sp_->Encode(unk_token_ + canonical, &pieces);
   SG_CHECK(st.ok(), "tokenizer: {}: encode failed ({})", model_file_, st.ToString());
+  break_ties_as_sentencepiece_0_2(pieces);
   const size_t skip = pieces.size() >= unk_prefix_pieces_ ? unk_prefix_pieces_ : 0;
   for (size_t i = skip; i < pieces.size(); ++i) ids.push_back(sp_->PieceToId(pieces[i]));
   return ids;

@@ -58,6 +58,7 @@ class SentencePieceTokenizer {
 
  private:
   std::vector<int64_t> text_ids(const std::string& text) const;  // before special tokens, truncation, padding
+  void break_ties_as_sentencepiece_0_2(std::vector<std::string>& pieces) const;
 
   std::shared_ptr<const sentencepiece::SentencePieceProcessor> sp_;
   std::string model_file_;    // "spiece.model" or "tokenizer.model"

@@ -43,7 +43,7 @@ char32_t lower_one(char32_t c) {
 }
 
 // Unicode's Final_Sigma: a cased letter before (skipping case-ignorables) and none after.
-bool final_sigma(std::u32string_view text, size_t i) {
+bool is_final_sigma(std::u32string_view text, size_t i) {
   size_t j = i;
   while (j > 0 && in_ranges(kCaseIgnorable, text[j - 1])) --j;
   if (j == 0 || !in_ranges(kCased, text[j - 1])) return false;
@@ -100,13 +100,13 @@ std::string utf32_to_utf8(std::u32string_view text) {
 
 bool python_isspace(char32_t c) { return in_ranges(kSpace, c); }
 
-std::u32string python_lower(std::u32string_view text) {
+std::u32string python_lower(std::u32string_view text, bool final_sigma) {
   std::u32string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     const char32_t c = text[i];
     if (c == U'\u03A3') {
-      out.push_back(final_sigma(text, i) ? U'\u03C2' : U'\u03C3');
+      out.push_back(final_sigma && is_final_sigma(text, i) ? U'\u03C2' : U'\u03C3');
       continue;
     }
     auto multi = std::find_if(std::begin(kLowerMulti), std::end(kLowerMulti), [c](const MultiLower& m) { return m.from == c; });

@@ -14,7 +14,8 @@ std::u32string utf8_to_utf32(std::string_view text, std::string_view what);
 std::string utf32_to_utf8(std::u32string_view text);
 
 bool python_isspace(char32_t c);
-// Python's str.lower().
-std::u32string python_lower(std::u32string_view text);
+// Python's str.lower(); without final_sigma, 'Σ' is always 'σ' (a lower-casing one code point at a time, as
+// Hugging Face tokenizers' Lowercase normalizer).
+std::u32string python_lower(std::u32string_view text, bool final_sigma = true);
 
 }  // namespace sg
