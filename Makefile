@@ -17,7 +17,7 @@ else
 endif
 
 CXXFLAGS += -std=c++20 $(OPT) -fopenmp -Wall -Wextra -Wshadow -Wno-unknown-pragmas -Wno-stringop-overflow -I. -MMD -MP
-LDLIBS := -ldnnl -lopenblas -lfmt -lstb -lz -lpthread
+LDLIBS := -ldnnl -lopenblas -lfmt -lstb -lz -lsentencepiece -lpthread
 SAN_LD := -fsanitize=address,undefined
 LDFLAGS += -fopenmp $(if $(filter 1,$(SANITIZE)),$(SAN_LD))
 
@@ -51,8 +51,9 @@ $(BUILD)/libsiglip.a: $(LIB_OBJ)
 $(BUILD)/siglip: $(BUILD)/obj/siglip/main.o $(BUILD)/libsiglip.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The tests also train small SentencePiece models.
 $(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libsiglip.a
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lsentencepiece_train
 
 $(BUILD)/obj/%.o: %.cpp $(FLAGS_STAMP)
 	@mkdir -p $(@D)

@@ -42,9 +42,9 @@ LoadedModel load_checkpoint(const std::string& dir_in) {
   SiglipConfig cfg = SiglipConfig::load(lm.dir + "/config.json");
   lm.model = std::make_unique<SiglipModel>(cfg);
   load_parameters(*lm.model, load_safetensors(lm.dir + "/model.safetensors"), lm.dir + "/model.safetensors");
-  lm.tokenizer = Tokenizer::load(lm.dir + "/tokenizer.json");
+  lm.tokenizer = Tokenizer::load_folder(lm.dir);  // spiece.model / tokenizer.model, else tokenizer.json
   SG_CHECK(lm.tokenizer.vocab_size() <= cfg.text.vocab_size,
-           "checkpoint: {}: tokenizer has {} words but the config's vocab_size is {}", lm.dir, lm.tokenizer.vocab_size(),
+           "checkpoint: {}: tokenizer has {} tokens but the config's vocab_size is {}", lm.dir, lm.tokenizer.vocab_size(),
            cfg.text.vocab_size);
   return lm;
 }
@@ -55,7 +55,7 @@ void save_model_files(const std::string& step_dir, SiglipModel& model, const Tok
   for (auto& [name, p] : model.named_parameters()) tensors.emplace_back(name, *p);
   save_safetensors(step_dir + "/model.safetensors", tensors, {{"format", "pt"}});
   write_file_atomic(step_dir + "/config.json", model.config.to_json().dump(2) + "\n");
-  tok.save(step_dir + "/tokenizer.json");
+  tok.save_folder(step_dir);
 }
 
 }  // namespace sg

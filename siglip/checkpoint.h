@@ -1,5 +1,7 @@
 // checkpoint.h: a run directory and its checkpoints.
 //   RUN/step-000500/{model.safetensors, config.json, tokenizer.json, optimizer.safetensors, trainer_state.json}
+// A checkpoint folder with spiece.model or tokenizer.model (a Hugging Face SigLIP folder) uses that
+// SentencePiece tokenizer instead of tokenizer.json.
 //   RUN/latest         -> "step-000500", rewritten atomically only after the step directory is complete
 //   RUN/metrics.jsonl, RUN/train.png
 // Every file is written atomically (temp file, fsync, rename), and `latest` moves last: a run killed at any

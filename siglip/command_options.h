@@ -123,6 +123,24 @@ void describe(GraphOptions& o, V& v) {
            "one node per module at this depth of the module path (4: one per encoder layer; 0: one per op)");
 }
 
+struct TokenizeOptions {
+  static constexpr const char* command = "tokenize";
+  static constexpr const char* summary =
+      "token ids of each line of standard input, one line each: a Hugging Face SentencePiece folder or a checkpoint";
+  std::string tokenizer;
+  int64_t length;
+  bool canonical;
+  TokenizeOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(TokenizeOptions& o, V& v) {
+  v.option(o.tokenizer, "tokenizer", "", "DIR",
+           "a folder with spiece.model or tokenizer.model (+ tokenizer_config.json), or a checkpoint with tokenizer.json; "
+           "required");
+  v.option(o.length, "length", 64, "L", "ids per line: the model's text length (eos kept, padded to L)");
+  v.option(o.canonical, "canonical", false, "", "print each line's canonical text (SigLIP's canonicalize_text) instead");
+}
+
 struct GradOptions {
   static constexpr const char* command = "grad";
   static constexpr const char* summary =

@@ -44,7 +44,7 @@ SiglipConfig base_config(const TrainOptions& o) {
 }
 
 Tokenizer run_tokenizer(const Dataset& data, const SiglipConfig& cfg, const std::string& resumed_from) {
-  if (!resumed_from.empty()) return Tokenizer::load(resumed_from + "/tokenizer.json");
+  if (!resumed_from.empty()) return Tokenizer::load_folder(resumed_from);
   std::vector<std::string> captions;
   for (const auto& e : data.train) captions.push_back(e.caption);
   return Tokenizer::build(captions, static_cast<size_t>(cfg.text.vocab_size));

@@ -84,7 +84,24 @@ int64_t Tokenizer::id_of(const std::string& word) const {
   return it == ids_.end() ? unk_id() : it->second;
 }
 
+Tokenizer Tokenizer::from_sentencepiece(SentencePieceTokenizer sp) {
+  Tokenizer t;
+  t.sp_ = std::make_shared<const SentencePieceTokenizer>(std::move(sp));
+  return t;
+}
+
+Tokenizer Tokenizer::load_folder(const std::string& dir) {
+  if (SentencePieceTokenizer::folder_has_model(dir)) return from_sentencepiece(SentencePieceTokenizer::load(dir));
+  return load(dir + "/tokenizer.json");
+}
+
+void Tokenizer::save_folder(const std::string& dir) const {
+  if (sp_) sp_->save(dir);
+  else save(dir + "/tokenizer.json");
+}
+
 std::vector<int64_t> Tokenizer::encode(const std::string& text, int max_len) const {
+  if (sp_) return sp_->encode(text, max_len);
   SG_CHECK(max_len >= 1, "tokenizer: encode: max_len must be >= 1 (got {})", max_len);
   std::vector<int64_t> ids;
   ids.reserve(static_cast<size_t>(max_len));
@@ -97,6 +114,7 @@ std::vector<int64_t> Tokenizer::encode(const std::string& text, int max_len) con
 }
 
 std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
+  if (sp_) return sp_->decode(ids);
   std::string out;
   for (int64_t id : ids) {
     SG_CHECK(id >= 0 && id < vocab_size(), "tokenizer: decode: id {} outside the vocabulary [0, {})", id, vocab_size());
@@ -108,6 +126,7 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
 }
 
 void Tokenizer::save(const std::string& path) const {
+  SG_CHECK(!sp_, "tokenizer: {}: a SentencePiece tokenizer is saved with save_folder()", path);
   nlohmann::json j;
   j["type"] = "word";
   j["vocab"] = vocab_;

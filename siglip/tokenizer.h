@@ -1,4 +1,6 @@
-// tokenizer.h: a word-level tokenizer built from the training captions.
+// tokenizer.h: the model's tokenizer: a word-level tokenizer built from the training captions, or the
+// SentencePiece tokenizer of a Hugging Face checkpoint (siglip/sentencepiece_tokenizer.h), behind one interface:
+// encode(text, L) -> exactly L ids. The word tokenizer:
 //
 // Text is canonicalised as SigLIP does (big_vision's canonicalize_text): '_' becomes a space, ASCII
 // punctuation is removed, ASCII letters are lower-cased, runs of whitespace collapse to one space, and the
@@ -11,8 +13,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <memory>
 #include <unordered_map>
 #include <vector>
+
+#include "siglip/sentencepiece_tokenizer.h"
 
 namespace sg {
 
@@ -22,15 +27,24 @@ class Tokenizer {
   // left out (they encode as <unk>).
   static Tokenizer build(const std::vector<std::string>& captions, size_t max_vocab = 32000, int min_count = 1);
   static std::string canonicalize(const std::string& text);
+  static Tokenizer from_sentencepiece(SentencePieceTokenizer sp);
+
+  // A checkpoint's tokenizer: SentencePiece when `dir` holds spiece.model or tokenizer.model, else the word
+  // tokenizer of dir/tokenizer.json. save_folder() writes what load_folder() reads.
+  static Tokenizer load_folder(const std::string& dir);
+  void save_folder(const std::string& dir) const;
+  // The SentencePiece tokenizer, or nullptr for the word tokenizer.
+  const SentencePieceTokenizer* sentencepiece() const { return sp_.get(); }
 
   // Exactly max_len ids (max_len >= 1).
   std::vector<int64_t> encode(const std::string& text, int max_len) const;
   // Words up to the first eos, joined by spaces; ids outside the vocabulary throw sg::Error.
   std::string decode(const std::vector<int64_t>& ids) const;
 
-  int64_t vocab_size() const { return static_cast<int64_t>(vocab_.size()); }
-  int64_t eos_id() const { return 0; }
-  int64_t pad_id() const { return 0; }
+  int64_t vocab_size() const { return sp_ ? sp_->vocab_size() : static_cast<int64_t>(vocab_.size()); }
+  int64_t eos_id() const { return sp_ ? sp_->eos_id() : 0; }
+  int64_t pad_id() const { return sp_ ? sp_->pad_id() : 0; }
+  // The word tokenizer's <unk>, vocabulary (empty for SentencePiece) and word ids.
   int64_t unk_id() const { return 1; }
   const std::vector<std::string>& vocab() const { return vocab_; }
   int64_t id_of(const std::string& word) const;  // unk_id() when absent
@@ -44,6 +58,7 @@ class Tokenizer {
   void index();
   std::vector<std::string> vocab_;
   std::unordered_map<std::string, int64_t> ids_;
+  std::shared_ptr<const SentencePieceTokenizer> sp_;
 };
 
 }  // namespace sg
