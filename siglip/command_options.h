@@ -153,6 +153,7 @@ struct TraceOptions {
   std::string checkpoint, config, module, json;
   int64_t batch;
   uint64_t seed;
+  int threads;
   bool values, step, check;
   TraceOptions() { set_defaults(*this); }
 };
@@ -170,6 +171,9 @@ void describe(TraceOptions& o, V& v) {
   v.option(o.check, "check", false, "",
            "re-run each node's backward in float64 from its saved inputs, and against central differences; exit "
            "status 1 at a disagreement");
+  v.option(o.threads, "threads", 0, "N",
+           "CPU threads (OpenMP, OpenBLAS, oneDNN; 0: as the environment sets). --check runs many small ops: on a "
+           "busy machine 1 is often fastest");
 }
 
 struct BenchOpsOptions {

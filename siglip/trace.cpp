@@ -14,6 +14,7 @@
 #include "nn/optim.h"
 #include "siglip/one_batch.h"
 #include "siglip/run_setup.h"
+#include "siglip/threads.h"
 #include "tensor/ops.h"
 
 namespace sg {
@@ -75,15 +76,17 @@ std::string first_step_text(const FirstStep& s, const std::string& prefix) {
                      shape_w, "norm", "grad norm", "max|g|", "zeros", "nan/inf", "update", "update/param");
   for (const auto& r : s.rows) {
     if (r.name.rfind(prefix, 0) != 0) continue;
-    out += fmt::format("{:<{}} {:<{}} {:10.3e} {:10.3e} {:10.3e} {:>5.1f}% {:>7} {:10.3e} {:13.3e}\n", r.name, name_w,
+    out += fmt::format("{:<{}} {:<{}} {:10.3e} {:10.3e} {:10.3e} {:>5.1f}% {:>7} {:10.3e} {:>13}\n", r.name, name_w,
                        shape_str(r.shape), shape_w, r.value.norm, r.grad.norm, r.grad.max_abs,
-                       100 * r.grad.zero_fraction, r.grad.non_finite, r.update_norm, r.update_ratio);
+                       100 * r.grad.zero_fraction, r.grad.non_finite, r.update_norm,
+                       std::isfinite(r.update_ratio) ? fmt::format("{:.3e}", r.update_ratio) : "inf (p = 0)");
   }
   return out;
 }
 
 int trace_session(const TraceOptions& o, std::istream& in, std::ostream& out,
                   const std::function<void(BackwardTrace&)>& before_backward) {
+  ThreadCountScope threads(o.threads);
   OneBatch batch = one_batch("trace", o.checkpoint, o.config, o.batch, o.seed);
   SiglipModel& m = batch.model();
   Tensor loss;
