@@ -120,9 +120,10 @@ std::string flat_values(const Tensor& t) {
 std::string sci(double v) { return fmt::format("{:10.3e}", v); }
 }  // namespace
 
-TableLayout table_layout(const std::vector<TracedNode>& nodes) {
+TableLayout table_layout(const std::vector<TracedNode>& nodes, const std::function<bool(const TracedNode&)>& keep) {
   TableLayout l;
   for (const auto& n : nodes) {
+    if (keep && !keep(n)) continue;
     l.op = std::max(l.op, n.graph.op.size());
     l.module = std::max(l.module, n.graph.module.size());
     l.shape = std::max(l.shape, shape_text(n.graph).size());
@@ -141,7 +142,7 @@ std::string trace_row(const TracedNode& n, const TableLayout& l, bool values, in
   const ValueStats g = value_stats(n.grad);
   std::vector<std::string> sends;
   for (size_t i = 0; i < n.grads_sent.size(); ++i)
-    if (n.grads_sent[i].defined())
+    if (n.grads_sent[i].defined() && n.node->needs_grad(i))  // (a formula may compute one the engine drops)
       sends.push_back(fmt::format("{} {:.3e}", n.input_label(i), value_stats(n.grads_sent[i]).norm));
   std::string s = fmt::format(
       "{:>5} {:<{}} {:<{}} {:<{}} {} {} {} | {} {} {:>5.1f}% {:>7} | {}\n", fmt::format("#{}", n.graph.id), n.graph.op,
@@ -169,7 +170,7 @@ nlohmann::json trace_row_json(const TracedNode& n, bool values, int64_t small) {
   };
   nlohmann::json ins = nlohmann::json::array();
   for (size_t i = 0; i < n.graph.inputs.size(); ++i) {
-    const Tensor sent = i < n.grads_sent.size() ? n.grads_sent[i] : Tensor();
+    const Tensor sent = i < n.grads_sent.size() && n.node->needs_grad(i) ? n.grads_sent[i] : Tensor();
     ins.push_back({{"from", n.input_label(i)},
                    {"grad_norm", sent.defined() ? nlohmann::json(value_stats(sent).norm) : nlohmann::json(nullptr)}});
   }

@@ -77,7 +77,8 @@ class BackwardTrace {
 struct TableLayout {
   size_t op = 2, module = 6, shape = 5;
 };
-TableLayout table_layout(const std::vector<TracedNode>& nodes);
+// Column widths that fit the nodes (those `keep` accepts, when given).
+TableLayout table_layout(const std::vector<TracedNode>& nodes, const std::function<bool(const TracedNode&)>& keep = {});
 std::string trace_header(const TableLayout& l);
 // One row; with `values`, tensors of at most `small` elements (output, gradient, inputs, gradients sent) in full.
 std::string trace_row(const TracedNode& n, const TableLayout& l, bool values, int64_t small = 16);

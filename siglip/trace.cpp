@@ -65,6 +65,7 @@ std::string first_step_text(const FirstStep& s, const std::string& prefix) {
   const TrainOptions o;
   size_t name_w = 9, shape_w = 5;
   for (const auto& r : s.rows) {
+    if (r.name.rfind(prefix, 0) != 0) continue;
     name_w = std::max(name_w, r.name.size());
     shape_w = std::max(shape_w, shape_str(r.shape).size());
   }
@@ -98,7 +99,7 @@ int trace_session(const TraceOptions& o, std::istream& in, std::ostream& out,
   auto shown = [&](const TracedNode& n) { return o.module.empty() || n.graph.module.rfind(o.module, 0) == 0; };
   SG_CHECK(std::any_of(trace.nodes().begin(), trace.nodes().end(), shown),
            "trace: no node was made inside a module starting with '{}'", o.module);
-  const TableLayout layout = table_layout(trace.nodes());
+  const TableLayout layout = table_layout(trace.nodes(), shown);
   out << fmt::format("trace: {} nodes, loss {:.6f}, batch {}; rows in backward order (node ids as `siglip graph`)\n",
                      trace.nodes().size(), loss.item(), o.batch);
 
