@@ -294,3 +294,26 @@ TEST_CASE("trace: --step driven through an istream: n, p grad, b layer_norm, c; 
   CHECK(q.out.find("quit") != std::string::npos);
   CHECK(q.out.find("parameters, and the first step") == std::string::npos);
 }
+
+TEST_CASE("trace: a bfloat16 chain passes the check at bf16's tolerance; at f32's its rounding shows as kernel") {
+  Generator gen(9);
+  Tensor w = mul(randn({8, 8}, DType::F32, &gen), 0.3).detach().requires_grad_();  // f32 master weight
+  Tensor x = randn({4, 8}, DType::F32, &gen).to(DType::BF16);
+  Tensor loss;
+  {
+    RetainForwardGuard keep;
+    loss = sum(gelu(matmul(x, w.to(DType::BF16)))).to(DType::F32);
+  }
+  BackwardTrace t(loss, {{w.impl()->meta.get(), "w"}});
+  t.run_backward();
+  const BackwardCheck ok = check_backward(t, CheckSettings{});
+  INFO(check_text(ok, CheckSettings{}));
+  CHECK(ok.passed());
+  CHECK(ok.skipped == 0);
+  CHECK(ok.nodes.size() == 5);  // to_dtype (w), matmul, gelu, sum, to_dtype (loss)
+  CheckSettings strict;
+  strict.kernel_tol = 1e-7;
+  const BackwardCheck tight = check_backward(t, strict);
+  REQUIRE(!tight.passed());
+  CHECK(tight.nodes[static_cast<size_t>(tight.first_bad)].kind() == "kernel");
+}
