@@ -171,9 +171,9 @@ void describe(TraceOptions& o, V& v) {
   v.option(o.check, "check", false, "",
            "re-run each node's backward in float64 from its saved inputs, and against central differences; exit "
            "status 1 at a disagreement");
-  v.option(o.threads, "threads", 0, "N",
-           "CPU threads (OpenMP, OpenBLAS, oneDNN; 0: as the environment sets). --check runs many small ops: on a "
-           "busy machine 1 is often fastest");
+  v.option(o.threads, "threads", 1, "N",
+           "CPU threads (OpenMP, OpenBLAS, oneDNN; 0: as the environment sets); 1 by default: the trace and its check "
+           "run thousands of small ops, where more threads mostly wait on each other");
 }
 
 struct BenchOpsOptions {
