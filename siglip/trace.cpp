@@ -12,7 +12,7 @@
 
 #include "nn/fileio.h"
 #include "nn/optim.h"
-#include "siglip/one_batch.h"
+#include "siglip/model_batch.h"
 #include "siglip/run_setup.h"
 #include "siglip/threads.h"
 #include "tensor/ops.h"
@@ -88,14 +88,18 @@ std::string first_step_text(const FirstStep& s, const std::string& prefix) {
 int trace_session(const TraceOptions& o, std::istream& in, std::ostream& out,
                   const std::function<void(BackwardTrace&)>& before_backward) {
   ThreadCountScope threads(o.threads);
-  OneBatch batch = one_batch("trace", o.checkpoint, o.config, o.batch, o.seed);
+  ModelBatch batch = model_batch({.command = "trace", .checkpoint = o.checkpoint, .config = o.config,
+                                  .batch = o.batch, .seed = o.seed, .step = 1});
   SiglipModel& m = batch.model();
   Tensor loss;
   {
     RetainForwardGuard keep;  // every node keeps its output, inputs and replay
-    loss = one_batch_loss(batch);
+    loss = model_batch_loss(batch);
   }
-  BackwardTrace trace(loss, parameter_names(m));
+  std::map<const AutogradMeta*, std::string> names;  // leaves by their Hugging Face names
+  for (const auto& [name, p] : m.named_parameters())
+    if (p->impl()->meta) names[p->impl()->meta.get()] = name;
+  BackwardTrace trace(loss, names);
   auto shown = [&](const TracedNode& n) { return o.module.empty() || n.graph.module.rfind(o.module, 0) == 0; };
   SG_CHECK(std::any_of(trace.nodes().begin(), trace.nodes().end(), shown),
            "trace: no node was made inside a module starting with '{}'", o.module);

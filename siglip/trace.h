@@ -1,5 +1,5 @@
-// trace.h: `siglip trace` as a library function: one forward and backward of SigLIP and its sigmoid loss on the
-// batch of `siglip graph`, shown node by node in backward order (autograd/trace.h), each parameter with the size
+// trace.h: `siglip trace` as a library function: one forward and backward of SigLIP and its loss on the batch of
+// `siglip graph` (siglip/model_batch.h), shown node by node in backward order (autograd/trace.h), each parameter with the size
 // of the first AdamW step that `siglip train` would take with its defaults, an optional stepper and float64 check.
 #pragma once
 #include <functional>

@@ -10,7 +10,7 @@
 
 #include "autograd/trace.h"
 #include "nn/fileio.h"
-#include "siglip/one_batch.h"
+#include "siglip/model_batch.h"
 #include "siglip/trace.h"
 #include "tensor/op_registry.h"
 #include "tensor/ops.h"
@@ -213,7 +213,7 @@ TEST_CASE("trace: siglip micro: a row per node and per parameter; a clean run pa
   INFO(s.out.substr(s.out.size() > 3000 ? s.out.size() - 3000 : 0));
   CHECK(s.status == 0);
   // The graph's node count (tests/test_graph.cpp: 257 for this model and batch) and every parameter.
-  OneBatch b = one_batch("test", "", "micro", 4, 3);
+  ModelBatch b = model_batch({.command = "test", .checkpoint = "", .config = "micro", .batch = 4, .seed = 3, .step = 1});
   const size_t params = b.model().named_parameters().size();
   const std::vector<std::string> lines = lines_of(s.out);
   size_t rows = 0, param_rows = 0, check_rows = 0;
