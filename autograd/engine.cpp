@@ -16,6 +16,7 @@
 namespace sg {
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local bool g_retain_forward = false;
 thread_local std::vector<std::string> g_module_stack;
 std::atomic<uint64_t> g_sequence{0};
 
@@ -80,6 +81,8 @@ Node::~Node() {
 
 bool grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool on) { g_grad_enabled = on; }
+bool retain_forward_enabled() { return g_retain_forward; }
+void set_retain_forward(bool on) { g_retain_forward = on; }
 
 ModuleScope::ModuleScope(const std::string& name) { g_module_stack.push_back(name); }
 ModuleScope::~ModuleScope() { g_module_stack.pop_back(); }
@@ -95,6 +98,11 @@ std::string current_module_path() {
 
 Tensor record(Tensor out, const char* op, const std::vector<Tensor>& inputs,
               const std::function<BackwardFn(const Node&)>& make_backward) {
+  return record(std::move(out), op, inputs, ReplayFn(), make_backward);
+}
+
+Tensor record(Tensor out, const char* op, const std::vector<Tensor>& inputs, const ReplayFn& replay,
+              const std::function<BackwardFn(const Node&)>& make_backward) {
   if (!g_grad_enabled) return out;
   bool any = false;
   for (const auto& t : inputs) any = any || (t.defined() && t.requires_grad());
@@ -109,6 +117,11 @@ Tensor record(Tensor out, const char* op, const std::vector<Tensor>& inputs,
     node->inputs.push_back(t.defined() && t.requires_grad() ? t.impl()->meta : nullptr);
   }
   node->backward = make_backward(*node);
+  if (g_retain_forward) {  // detached copies of the handles: no node owns its own output's metadata
+    node->saved_output = out.detach();
+    for (const auto& t : inputs) node->saved_inputs.push_back(t.defined() ? t.detach() : Tensor());
+    node->replay = replay;
+  }
   if (g_anomaly) {
     const NonFinite bad = first_non_finite(out);
     SG_CHECK(bad.index < 0, "anomaly: the forward of {} produced {} at element {} of its output {}", node_name(*node),
@@ -121,7 +134,7 @@ Tensor record(Tensor out, const char* op, const std::vector<Tensor>& inputs,
   return out;
 }
 
-void visit_graph(const Tensor& root, const std::function<void(const Node&)>& fn) {
+void visit_graph(const Tensor& root, const std::function<void(Node&)>& fn) {
   if (!root.defined() || !root.grad_fn()) return;
   // Iterative DFS post-order, then reversed: a topological order with outputs first.
   std::vector<Node*> order;
@@ -205,6 +218,14 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
           out->grad = accumulate(prev, g.clone()).impl_ptr();
         }
       }
+      for (auto& hook : node->pre_hooks) {
+        Tensor h = hook(g);
+        if (!h.defined()) continue;
+        SG_CHECK(h.shape() == g.shape() && h.dtype() == g.dtype() && h.device() == g.device(),
+                 "backward: a pre-hook of {} returned {} for its gradient {}", node_name(*node), h.describe(),
+                 g.describe());
+        g = h;
+      }
       std::vector<Tensor> grads = node->backward(g);
       if (g_anomaly) {
         for (size_t i = 0; i < grads.size(); ++i) {
@@ -214,6 +235,22 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
                    "gradient it received was {}",
                    node_name(*node), bad.value, bad.index, i, grads[i].describe(),
                    first_non_finite(g).index < 0 ? "finite" : "already not finite");
+        }
+      }
+      for (auto& hook : node->post_hooks) {
+        std::vector<Tensor> replaced = hook(grads, g);
+        if (replaced.empty()) continue;
+        SG_CHECK(replaced.size() == grads.size(), "backward: a post-hook of {} returned {} gradients for {} inputs",
+                 node_name(*node), replaced.size(), grads.size());
+        for (size_t i = 0; i < grads.size(); ++i) {
+          if (!replaced[i].defined()) continue;
+          SG_CHECK(grads[i].defined(), "backward: a post-hook of {} gave a gradient to input {}, which needs none",
+                   node_name(*node), i);
+          SG_CHECK(replaced[i].shape() == grads[i].shape() && replaced[i].dtype() == grads[i].dtype() &&
+                       replaced[i].device() == grads[i].device(),
+                   "backward: a post-hook of {} returned {} for input {}'s gradient {}", node_name(*node),
+                   replaced[i].describe(), i, grads[i].describe());
+          grads[i] = replaced[i];
         }
       }
       g = Tensor();

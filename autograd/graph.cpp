@@ -8,12 +8,17 @@
 
 namespace sg {
 
-std::vector<GraphNode> describe_graph(const Tensor& root, const std::map<const AutogradMeta*, std::string>& leaf_names) {
-  std::vector<const Node*> order;
-  visit_graph(root, [&](const Node& n) { order.push_back(&n); });
+std::vector<Node*> graph_nodes(const Tensor& root) {
+  std::vector<Node*> order;
+  visit_graph(root, [&](Node& n) { order.push_back(&n); });
   // Creation order is a topological order too (an op's inputs exist before it runs), and the one a reader
   // follows: the forward pass as it ran.
   std::sort(order.begin(), order.end(), [](const Node* a, const Node* b) { return a->sequence < b->sequence; });
+  return order;
+}
+
+std::vector<GraphNode> describe_graph(const Tensor& root, const std::map<const AutogradMeta*, std::string>& leaf_names) {
+  const std::vector<Node*> order = graph_nodes(root);
   std::unordered_map<const Node*, int> id;
   const int n = static_cast<int>(order.size());
   for (int i = 0; i < n; ++i) id[order[static_cast<size_t>(i)]] = i;
@@ -44,7 +49,6 @@ std::vector<GraphNode> describe_graph(const Tensor& root, const std::map<const A
   return out;
 }
 
-namespace {
 std::string input_text(const GraphInput& in) {
   switch (in.kind) {
     case GraphInput::NodeOutput: return fmt::format("#{}", in.node);
@@ -55,6 +59,7 @@ std::string input_text(const GraphInput& in) {
   return "?";
 }
 
+namespace {
 std::string dot_escape(const std::string& s) {
   std::string o;
   for (char c : s) {

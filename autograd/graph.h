@@ -24,6 +24,13 @@ struct GraphNode {
   std::vector<GraphInput> inputs;  // one per input of the op, in the op's argument order
 };
 
+// "#12" (a node's output), a named leaf's name, "(leaf)" or "(no grad)"
+std::string input_text(const GraphInput& in);
+
+// The nodes reachable from root in forward order (creation order): graph_nodes(root)[i] is node #i of
+// describe_graph(root, ...), the id `siglip graph` and `siglip trace` print.
+std::vector<Node*> graph_nodes(const Tensor& root);
+
 // The nodes reachable from root, in forward order. `leaf_names` names leaves by their autograd metadata (for
 // a model: each parameter's impl()->meta, see Module::named_parameters).
 std::vector<GraphNode> describe_graph(const Tensor& root, const std::map<const AutogradMeta*, std::string>& leaf_names);

@@ -62,16 +62,7 @@ std::vector<ModuleNode> collapse_modules(const std::vector<GraphNode>& nodes, in
   return out;
 }
 
-namespace {
-std::string input_text(const GraphInput& in) {
-  switch (in.kind) {
-    case GraphInput::NodeOutput: return fmt::format("#{}", in.node);
-    case GraphInput::NamedLeaf: return in.name;
-    case GraphInput::Leaf: return "(leaf)";
-    case GraphInput::NoGrad: return "(no grad)";
-  }
-  return "?";
-}
+namespace {  // (input_text: autograd/graph.h)
 std::string label(const ModuleNode& m) { return m.module.empty() ? m.op : m.module; }
 std::string contents(const ModuleNode& m) {
   if (m.module.empty()) return "";

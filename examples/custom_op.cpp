@@ -14,9 +14,11 @@ Tensor softsign(const Tensor& x) {
     NoGradGuard no_graph;  // the pieces below are not recorded: softsign is one node
     y = div(x, add(sqrt(mul(x, x)), 1.0));
   }
-  // record(output, op name, inputs, make_backward): make_backward runs only if a gradient will be needed, and
-  // returns the function from the output's gradient g to one gradient per input.
-  return record(y, "softsign", {x}, [x_saved = x.detach()](const Node&) {
+  // record(output, op name, inputs, replay, make_backward): make_backward runs only if a gradient will be needed,
+  // and returns the function from the output's gradient g to one gradient per input. replay recomputes the forward
+  // from other inputs (kept only under a RetainForwardGuard: `siglip trace --check` replays nodes in float64).
+  auto replay = [](const std::vector<Tensor>& in) { return softsign(in[0]); };
+  return record(y, "softsign", {x}, replay, [x_saved = x.detach()](const Node&) {
     return [x_saved](const Tensor& g) {
       Tensor d = add(sqrt(mul(x_saved, x_saved)), 1.0);  // 1 + |x|
       return std::vector<Tensor>{div(g, mul(d, d))};

@@ -4,7 +4,8 @@
 #   1 cpu/ cuda/ kernels and device runtimes; beside each other: neither includes the other
 #   2 tensor core (tensor/*.h, tensor/*.cpp): Tensor, allocator, backends registration, dispatch, profile
 #   3 autograd/  graph nodes and the backward pass
-#   4 ops        tensor/ops/, tensor/ops.h, tensor/op_registry.*, autograd/gradcheck.* (it differentiates ops)
+#   4 ops        tensor/ops/, tensor/ops.h, tensor/op_registry.*, autograd/gradcheck.* and autograd/trace.* (they
+#                replay and differentiate ops)
 #   5 nn/        modules, optimisers, safetensors
 #   6 siglip/    the model, data, trainer, command line
 # A file may include headers of its own layer or of layers below. tests/ and cuda/check/ (tools that compare
@@ -20,7 +21,7 @@ layer_of() {  # path -> "rank name", or nothing for unchecked files
     cuda/check/*) ;;
     cuda/*) echo "1 cuda" ;;
     tensor/ops/* | tensor/ops.h | tensor/op_registry.*) echo "4 ops" ;;
-    autograd/gradcheck.*) echo "4 ops" ;;
+    autograd/gradcheck.* | autograd/trace.*) echo "4 ops" ;;
     tensor/*) echo "2 tensor-core" ;;
     autograd/*) echo "3 autograd" ;;
     nn/*) echo "5 nn" ;;

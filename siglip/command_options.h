@@ -164,6 +164,36 @@ void describe(GradOptions& o, V& v) {
   v.option(o.seed, "seed", 0, "N", "seed of the data and its order, as train's --seed");
 }
 
+struct TraceOptions {
+  static constexpr const char* command = "trace";
+  static constexpr const char* summary =
+      "one backward pass of model and loss, node by node: values, gradients, a stepper (--step), a float64 check";
+  std::string checkpoint, config, module, json;
+  int64_t batch;
+  uint64_t seed;
+  int threads;
+  bool values, step, check;
+  TraceOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(TraceOptions& o, V& v) {
+  v.option(o.checkpoint, "checkpoint", "", "DIR", "a checkpoint, or a run directory (default: a fresh model of --config)");
+  v.option(o.config, "config", "micro", "NAME|FILE", "model size of a fresh model: tiny, micro, b16 or a config.json");
+  v.option(o.batch, "batch", 4, "N", "pairs in the batch (built-in shapes data; the same batch as `siglip graph`)");
+  v.option(o.seed, "seed", 0, "N", "seed of the fresh model's weights, of the batch and of --check's samples");
+  v.option(o.module, "module", "", "PREFIX", "only the nodes made inside modules (and the parameters) starting with PREFIX");
+  v.option(o.values, "values", false, "", "print tensors of at most 16 elements in full");
+  v.option(o.json, "json", "", "FILE", "also write the table (and the check) as JSON to FILE");
+  v.option(o.step, "step", false, "",
+           "pause at each node of the backward and read commands from standard input: Enter/n, p NAME, b OP, c, q");
+  v.option(o.check, "check", false, "",
+           "re-run each node's backward in float64 from its saved inputs, and against central differences; exit "
+           "status 1 at a disagreement");
+  v.option(o.threads, "threads", 1, "N",
+           "CPU threads (OpenMP, OpenBLAS, oneDNN; 0: as the environment sets); 1 by default: the trace and its check "
+           "run thousands of small ops, where more threads mostly wait on each other");
+}
+
 struct BenchOpsOptions {
   static constexpr const char* command = "bench ops";
   static constexpr const char* summary =

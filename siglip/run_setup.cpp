@@ -67,17 +67,21 @@ std::unique_ptr<SiglipModel> build_model(const SiglipConfig& cfg, const TrainOpt
 }
 
 std::unique_ptr<nn::AdamW> build_optimizer(SiglipModel& model, const TrainOptions& o) {
-  nn::AdamWConfig ac;
-  ac.beta2 = o.beta2;
-  ac.weight_decay = o.weight_decay;
-  auto optim = std::make_unique<nn::AdamW>(model.named_parameters(), ac, [](const std::string&, const Tensor& t) {
-    return t.dim() >= 2;  // matrices decay; biases, norms, probe-free scalars (t', b) do not
-  });
+  auto optim = make_adamw(model.named_parameters(), o);
   optim->to(o.device);
   return optim;
 }
 
 }  // namespace
+
+std::unique_ptr<nn::AdamW> make_adamw(std::vector<std::pair<std::string, Tensor*>> params, const TrainOptions& o) {
+  nn::AdamWConfig ac;
+  ac.beta2 = o.beta2;
+  ac.weight_decay = o.weight_decay;
+  return std::make_unique<nn::AdamW>(std::move(params), ac, [](const std::string&, const Tensor& t) {
+    return t.dim() >= 2;  // matrices decay; biases, norms, probe-free scalars (t', b) do not
+  });
+}
 
 RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
   std::optional<TrainerState> saved;

@@ -20,6 +20,9 @@ namespace sg {
 // this process's own settings (--threads, --profile); --out becomes DIR.
 TrainOptions merge_resumed_options(const TrainOptions& given, const TrainerState& saved);
 
+// The optimiser of a run over `params`: AdamW with the options' beta2 and weight decay, decay on matrices only.
+std::unique_ptr<nn::AdamW> make_adamw(std::vector<std::pair<std::string, Tensor*>> params, const TrainOptions& o);
+
 // Built in place and never moved: the loader refers to `data` (and its worker reads it until the loader, the last
 // member, is destroyed first).
 struct RunSetup {

@@ -39,7 +39,12 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
     SG_FLOAT_TYPES(q.dtype(), op,
                    SG_KERNEL(q.device(), attention_forward<T>, q.data<T>(), k.data<T>(), v.data<T>(), mv, o.data<T>(),
                              lse.data<acc_t<T>>(), B * H, N, M, Dh, scale));
-  return record(o, op, {q_in, k_in, v_in}, [q, k, v, mask, mv, o, lse, B, H, N, M, Dh, scale](const Node&) {
+  // replay: the same attention (resolved scale, the mask in the inputs' dtype and on their device)
+  auto replay = [m = mask_in.defined() ? mask_in.detach() : Tensor(), scale](const std::vector<Tensor>& in) {
+    return scaled_dot_product_attention(in[0], in[1], in[2], m.defined() ? m.to(in[0].device()).to(in[0].dtype()) : m,
+                                        scale);
+  };
+  return record(o, op, {q_in, k_in, v_in}, replay, [q, k, v, mask, mv, o, lse, B, H, N, M, Dh, scale](const Node&) {
     Tensor os = o.detach();
     return [q, k, v, mask, mv, os, lse, B, H, N, M, Dh, scale](const Tensor& g_in) {
       Tensor g = g_in.contiguous();

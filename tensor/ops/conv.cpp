@@ -30,7 +30,8 @@ Tensor patch_embed(const Tensor& x_in, const Tensor& weight, const Tensor& bias)
     out = add(matmul(cols, weight.detach().reshape({D, K}), false, true), bias.detach()).reshape({B, Np, D});
   }
   Shape xs = x.shape(), ws = weight.shape();
-  return record(out, op, {x_in, weight, bias}, [cols, w = weight.detach(), xs, ws, B, C, H, W, P, Np, D, K](const Node& n) {
+  auto replay = [](const std::vector<Tensor>& in) { return patch_embed(in[0], in[1], in[2]); };
+  return record(out, op, {x_in, weight, bias}, replay, [cols, w = weight.detach(), xs, ws, B, C, H, W, P, Np, D, K](const Node& n) {
     bool gx_needed = n.needs_grad(0);
     Tensor c = n.needs_grad(1) ? cols : Tensor();  // the patches are kept only when the weight needs them
     return [c, w, xs, ws, B, C, H, W, P, Np, D, K, gx_needed](const Tensor& g_in) {

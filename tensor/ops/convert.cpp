@@ -21,19 +21,20 @@ Tensor copy_as(const Tensor& src, DType dt) {
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
   Tensor out = copy_as(*this, dtype());
-  return record(out, "contiguous", {*this}, [](const Node&) { return [](const Tensor& g) { return std::vector<Tensor>{g}; }; });
+  return record(out, "contiguous", {*this}, [](const std::vector<Tensor>& in) { return in[0].clone(); }, [](const Node&) { return [](const Tensor& g) { return std::vector<Tensor>{g}; }; });
 }
 
 Tensor Tensor::clone() const {
   Tensor out = copy_as(*this, dtype());
-  return record(out, "clone", {*this}, [](const Node&) { return [](const Tensor& g) { return std::vector<Tensor>{g}; }; });
+  return record(out, "clone", {*this}, [](const std::vector<Tensor>& in) { return in[0].clone(); }, [](const Node&) { return [](const Tensor& g) { return std::vector<Tensor>{g}; }; });
 }
 
 Tensor Tensor::to(DType dt) const {
   if (dt == dtype()) return *this;
   Tensor out = copy_as(*this, dt);
   DType src = dtype();
-  return record(out, "to_dtype", {*this}, [src](const Node&) {
+  // The replay keeps the inputs' dtype (a copy): recomputed in f64, the conversion is the identity it stands for.
+  return record(out, "to_dtype", {*this}, [](const std::vector<Tensor>& in) { return in[0].clone(); }, [src](const Node&) {
     return [src](const Tensor& g) { return std::vector<Tensor>{g.to(src)}; };
   });
 }
@@ -52,7 +53,7 @@ Tensor Tensor::to(Device dev) const {
       runtime(dev).copy_from_host(out.data_ptr(), src.data_ptr(), nbytes);
   }
   Device from = device();
-  return record(out, "to_device", {*this}, [from](const Node&) {
+  return record(out, "to_device", {*this}, [](const std::vector<Tensor>& in) { return in[0].clone(); }, [from](const Node&) {
     return [from](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; };
   });
 }

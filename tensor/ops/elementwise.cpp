@@ -60,7 +60,8 @@ Tensor unary_op(Unary kind, const char* op, const Tensor& a_in, double param = 0
   if (out.numel() > 0)
     SG_FLOAT_TYPES(a.dtype(), op,
                    SG_KERNEL(a.device(), unary<T>, kind, a.data<T>(), out.data<T>(), a.numel(), param));
-  return record(out, op, {a_in}, [a_saved = a.detach(), out, kind, param, op](const Node&) {
+  auto replay = [kind, param, op](const std::vector<Tensor>& in) { return unary_op(kind, op, in[0], param); };
+  return record(out, op, {a_in}, replay, [a_saved = a.detach(), out, kind, param, op](const Node&) {
     // Saved tensors are detached: keeping `out` itself would make a reference cycle through its node.
     Tensor x = a_saved, y = out.detach();
     return [x, y, kind, param, op](const Tensor& g_in) {
@@ -79,7 +80,7 @@ Tensor unary_op(Unary kind, const char* op, const Tensor& a_in, double param = 0
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(Binary::Add, "add", a, b);
   Shape sa = a.shape(), sb = b.shape();
-  return record(out, "add", {a, b}, [sa, sb](const Node&) {
+  return record(out, "add", {a, b}, [](const std::vector<Tensor>& in) { return add(in[0], in[1]); }, [sa, sb](const Node&) {
     return [sa, sb](const Tensor& g) { return std::vector<Tensor>{sum_to(g, sa), sum_to(g, sb)}; };
   });
 }
@@ -87,14 +88,14 @@ Tensor add(const Tensor& a, const Tensor& b) {
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(Binary::Sub, "sub", a, b);
   Shape sa = a.shape(), sb = b.shape();
-  return record(out, "sub", {a, b}, [sa, sb](const Node&) {
+  return record(out, "sub", {a, b}, [](const std::vector<Tensor>& in) { return sub(in[0], in[1]); }, [sa, sb](const Node&) {
     return [sa, sb](const Tensor& g) { return std::vector<Tensor>{sum_to(g, sa), sum_to(neg(g), sb)}; };
   });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(Binary::Mul, "mul", a, b);
-  return record(out, "mul", {a, b}, [a, b](const Node& n) {
+  return record(out, "mul", {a, b}, [](const std::vector<Tensor>& in) { return mul(in[0], in[1]); }, [a, b](const Node& n) {
     Tensor ad = a.detach(), bd = b.detach();
     bool ga = n.needs_grad(0), gb = n.needs_grad(1);
     return [ad, bd, ga, gb](const Tensor& g) {
@@ -106,7 +107,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(Binary::Div, "div", a, b);
-  return record(out, "div", {a, b}, [a, b, out](const Node& n) {
+  return record(out, "div", {a, b}, [](const std::vector<Tensor>& in) { return div(in[0], in[1]); }, [a, b, out](const Node& n) {
     Tensor ad = a.detach(), bd = b.detach(), y = out.detach();
     bool ga = n.needs_grad(0), gb = n.needs_grad(1);
     return [ad, bd, y, ga, gb](const Tensor& g) {
@@ -137,7 +138,8 @@ Tensor bias_gelu(const Tensor& x_in, const Tensor& bias) {
     SG_FLOAT_TYPES(x.dtype(), op,
                    SG_KERNEL(x.device(), bias_gelu_forward<T>, x.data<T>(), b.data<T>(), y.data<T>(), rows, D));
   // Saved: x and b (not x + b): the same memory as gelu(add(x, b)) saves, one kernel and one pass fewer.
-  return record(y, op, {x_in, bias}, [xs = x.detach(), bs = b.detach(), rows, D](const Node&) {
+  auto replay = [](const std::vector<Tensor>& in) { return bias_gelu(in[0], in[1]); };
+  return record(y, op, {x_in, bias}, replay, [xs = x.detach(), bs = b.detach(), rows, D](const Node&) {
     return [xs, bs, rows, D](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
       Tensor gx = Tensor::empty(xs.shape(), xs.dtype(), xs.device());

@@ -39,7 +39,8 @@ Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
   moved[0] = idx.numel();
   out = out.reshape(moved).transpose(0, d).contiguous();
   Shape in_moved = rows.shape();
-  return record(out, op, {a}, [idx, in_moved, d](const Node&) {
+  auto replay = [index_saved = index.detach(), d](const std::vector<Tensor>& in) { return index_select(in[0], d, index_saved); };
+  return record(out, op, {a}, replay, [idx, in_moved, d](const Node&) {
     return [idx, in_moved, d](const Tensor& g_in) {
       Tensor g = g_in.transpose(0, d).contiguous();
       const int64_t V = in_moved[0], R = shape_numel(in_moved) / std::max<int64_t>(V, 1), n = idx.numel();
@@ -63,7 +64,8 @@ Tensor embedding(const Tensor& ids, const Tensor& weight) {
   Shape out_shape = ids.shape();
   out_shape.push_back(D);
   Tensor out = gather(w, idx).reshape(out_shape);
-  return record(out, op, {Tensor(), weight}, [idx, V, D, n](const Node&) {
+  auto replay = [ids_saved = ids.detach()](const std::vector<Tensor>& in) { return embedding(ids_saved, in[1]); };
+  return record(out, op, {Tensor(), weight}, replay, [idx, V, D, n](const Node&) {
     return [idx, V, D, n](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
       Tensor gw = Tensor::empty({V, D}, g.dtype(), g.device());
@@ -98,7 +100,8 @@ Tensor concat(const std::vector<Tensor>& ts, int64_t dim) {
     out.detach().narrow(d, at, sizes[i]).copy_(ts[i].detach());
     at += sizes[i];
   }
-  return record(out, op, ts, [sizes, d](const Node&) {
+  auto replay = [d](const std::vector<Tensor>& in) { return concat(in, d); };
+  return record(out, op, ts, replay, [sizes, d](const Node&) {
     return [sizes, d](const Tensor& g) {
       std::vector<Tensor> gs;
       int64_t start = 0;

@@ -104,7 +104,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
       SG_FLOAT_TYPES(a.dtype(), "matmul", batched_gemm<T>(A, B, out.data<T>(), batch, M, N, Ka, a.device()));
     }
   }
-  return record(out, "matmul", {a, b}, [a, b, ta, tb](const Node& n) {
+  auto replay = [ta, tb](const std::vector<Tensor>& in) { return matmul(in[0], in[1], ta, tb); };
+  return record(out, "matmul", {a, b}, replay, [a, b, ta, tb](const Node& n) {
     Tensor ad = a.detach(), bd = b.detach();
     bool ga = n.needs_grad(0), gb = n.needs_grad(1);
     return [ad, bd, ta, tb, ga, gb](const Tensor& g) {

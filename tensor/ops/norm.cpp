@@ -22,7 +22,8 @@ Tensor layer_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
     SG_FLOAT_TYPES(x.dtype(), op,
                    SG_KERNEL(x.device(), layer_norm_forward<T>, x.data<T>(), w.data<T>(), b.data<T>(), y.data<T>(),
                              mean.data<acc_t<T>>(), rstd.data<acc_t<T>>(), rows, D, eps));
-  return record(y, op, {x_in, weight, bias}, [xs = x.detach(), ws = w.detach(), mean, rstd, rows, D](const Node&) {
+  auto replay = [eps](const std::vector<Tensor>& in) { return layer_norm(in[0], in[1], in[2], eps); };
+  return record(y, op, {x_in, weight, bias}, replay, [xs = x.detach(), ws = w.detach(), mean, rstd, rows, D](const Node&) {
     return [xs, ws, mean, rstd, rows, D](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
       Tensor gx = Tensor::empty(xs.shape(), xs.dtype(), xs.device());

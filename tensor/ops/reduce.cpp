@@ -53,7 +53,8 @@ Tensor sum(const Tensor& a, const std::vector<int64_t>& dims_in, bool keepdim) {
   }
   Shape in_shape = a.shape(), kept_shape = a.shape();
   for (int64_t d : dims) kept_shape[d] = 1;
-  return record(out, "sum", {a}, [in_shape, kept_shape](const Node&) {
+  auto replay = [dims, keepdim](const std::vector<Tensor>& in) { return sum(in[0], dims, keepdim); };
+  return record(out, "sum", {a}, replay, [in_shape, kept_shape](const Node&) {
     return [in_shape, kept_shape](const Tensor& g) {
       return std::vector<Tensor>{g.reshape(kept_shape).expand(in_shape)};
     };
@@ -102,7 +103,8 @@ Tensor max(const Tensor& a, int64_t dim, bool keepdim) {
   auto [vals, idx] = max_with_index(a, d);
   Tensor out = keepdim ? vals : vals.squeeze(d);
   Shape in_shape = a.shape();
-  return record(out, "max", {a}, [in_shape, idx, d](const Node&) {
+  auto replay = [d, keepdim](const std::vector<Tensor>& in) { return max(in[0], d, keepdim); };
+  return record(out, "max", {a}, replay, [in_shape, idx, d](const Node&) {
     return [in_shape, idx, d](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
       DimSplit s = split_at(in_shape, d);

@@ -60,7 +60,10 @@ Tensor sigmoid_loss_fused(const Tensor& img_in, const Tensor& txt_in, const Tens
   SG_F32_F64_TYPES(compute, kOp,
                    SG_KERNEL(img.device(), sigmoid_loss_forward<T>, img.data<T>(), txt.data<T>(),
                              groups.data<int64_t>(), scale.data<T>(), bias.data<T>(), loss.data<T>(), B, D));
-  return record(loss.to(dt), kOp, {img_in, txt_in, logit_scale, logit_bias},
+  auto replay = [groups](const std::vector<Tensor>& in) {
+    return sigmoid_loss_fused(in[0], in[1], in[2], in[3], groups.to(in[0].device()));
+  };
+  return record(loss.to(dt), kOp, {img_in, txt_in, logit_scale, logit_bias}, replay,
                 [img, txt, scale, bias, groups, B, D, dt](const Node&) {
                   return [img, txt, scale, bias, groups, B, D, dt](const Tensor& g_in) {
                     Tensor g = g_in.to(img.dtype()).contiguous();  // the incoming scalar gradient, read by the kernel

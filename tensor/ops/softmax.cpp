@@ -12,7 +12,8 @@ Tensor softmax_impl(const Tensor& a_in, int64_t dim, bool log, const char* op) {
   if (out.numel() > 0)
     SG_FLOAT_TYPES(a.dtype(), op,
                    SG_KERNEL(a.device(), softmax_forward<T>, a.data<T>(), out.data<T>(), s.outer, s.r, s.inner, log));
-  return record(out, op, {a_in}, [out, s, log, op](const Node&) {
+  auto replay = [d, log, op](const std::vector<Tensor>& in) { return softmax_impl(in[0], d, log, op); };
+  return record(out, op, {a_in}, replay, [out, s, log, op](const Node&) {
     Tensor y = out.detach();
     return [y, s, log, op](const Tensor& g_in) {
       Tensor g = g_in.contiguous();

@@ -80,7 +80,8 @@ Tensor Tensor::view(const Shape& shape_in) const {
            shape_str(), sg::shape_str(strides()), sg::shape_str(shape));
   Tensor out = make_view(*this, shape, st, offset());
   Shape in_shape = this->shape();
-  return record(out, "view", {*this}, [in_shape](const Node&) { return reshape_back(in_shape); });
+  auto replay = [shape](const std::vector<Tensor>& in) { return in[0].view(shape); };
+  return record(out, "view", {*this}, replay, [in_shape](const Node&) { return reshape_back(in_shape); });
 }
 
 Tensor Tensor::reshape(const Shape& shape_in) const {
@@ -115,7 +116,8 @@ Tensor Tensor::permute(const Shape& dims) const {
     inverse[d] = static_cast<int64_t>(i);
   }
   Tensor out = make_view(*this, ns, nst, offset());
-  return record(out, "permute", {*this}, [inverse](const Node&) {
+  auto replay = [dims](const std::vector<Tensor>& in) { return in[0].permute(dims); };
+  return record(out, "permute", {*this}, replay, [inverse](const Node&) {
     return [inverse](const Tensor& g) { return std::vector<Tensor>{g.permute(inverse)}; };
   });
 }
@@ -141,7 +143,8 @@ Tensor Tensor::slice(int64_t d_in, int64_t start, int64_t end, int64_t step) con
   nst[d] = strides()[d] * step;
   Tensor out = make_view(*this, ns, nst, offset() + start * strides()[d]);
   Shape in_shape = shape();
-  return record(out, "slice", {*this}, [in_shape, d, start, end, step](const Node&) {
+  auto replay = [d, start, end, step](const std::vector<Tensor>& in) { return in[0].slice(d, start, end, step); };
+  return record(out, "slice", {*this}, replay, [in_shape, d, start, end, step](const Node&) {
     return [in_shape, d, start, end, step](const Tensor& g) {
       Tensor gx = zeros(in_shape, g.dtype(), g.device());
       gx.detach().slice(d, start, end, step).copy_(g);
@@ -172,7 +175,8 @@ Tensor Tensor::unsqueeze(int64_t d_in) const {
   nst.insert(nst.begin() + d, st);
   Tensor out = make_view(*this, ns, nst, offset());
   Shape in_shape = shape();
-  return record(out, "unsqueeze", {*this}, [in_shape](const Node&) { return reshape_back(in_shape); });
+  auto replay = [d](const std::vector<Tensor>& in) { return in[0].unsqueeze(d); };
+  return record(out, "unsqueeze", {*this}, replay, [in_shape](const Node&) { return reshape_back(in_shape); });
 }
 
 Tensor Tensor::squeeze(int64_t d_in) const {
@@ -183,7 +187,8 @@ Tensor Tensor::squeeze(int64_t d_in) const {
   nst.erase(nst.begin() + d);
   Tensor out = make_view(*this, ns, nst, offset());
   Shape in_shape = shape();
-  return record(out, "squeeze", {*this}, [in_shape](const Node&) { return reshape_back(in_shape); });
+  auto replay = [d](const std::vector<Tensor>& in) { return in[0].squeeze(d); };
+  return record(out, "squeeze", {*this}, replay, [in_shape](const Node&) { return reshape_back(in_shape); });
 }
 
 Tensor Tensor::expand(const Shape& shape_in) const {
@@ -209,7 +214,8 @@ Tensor Tensor::expand(const Shape& shape_in) const {
   if (ns == shape()) return *this;
   Tensor out = make_view(*this, ns, nst, offset());
   Shape in_shape = shape();
-  return record(out, "expand", {*this}, [in_shape](const Node&) {
+  auto replay = [ns](const std::vector<Tensor>& in) { return in[0].expand(ns); };
+  return record(out, "expand", {*this}, replay, [in_shape](const Node&) {
     return [in_shape](const Tensor& g) { return std::vector<Tensor>{sum_to(g, in_shape)}; };
   });
 }
