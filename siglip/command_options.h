@@ -172,7 +172,7 @@ struct TraceOptions {
   int64_t batch;
   uint64_t seed;
   int threads;
-  bool values, step, check;
+  bool values, step, check, unfused;
   TraceOptions() { set_defaults(*this); }
 };
 template <class V>
@@ -182,6 +182,8 @@ void describe(TraceOptions& o, V& v) {
   v.option(o.batch, "batch", 4, "N", "pairs in the batch (built-in shapes data; the same batch as `siglip graph`)");
   v.option(o.seed, "seed", 0, "N", "seed of the fresh model's weights, of the batch and of --check's samples");
   v.option(o.module, "module", "", "PREFIX", "only the nodes made inside modules (and the parameters) starting with PREFIX");
+  v.option(o.unfused, "unfused", false, "",
+           "attention as matmul, softmax, matmul and the loss from its logits, each its own node (as graph --unfused)");
   v.option(o.values, "values", false, "", "print tensors of at most 16 elements in full");
   v.option(o.json, "json", "", "FILE", "also write the table (and the check) as JSON to FILE");
   v.option(o.step, "step", false, "",

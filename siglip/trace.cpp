@@ -12,6 +12,7 @@
 
 #include "nn/fileio.h"
 #include "nn/optim.h"
+#include "nn/unfused.h"
 #include "siglip/model_batch.h"
 #include "siglip/run_setup.h"
 #include "siglip/threads.h"
@@ -94,6 +95,7 @@ int trace_session(const TraceOptions& o, std::istream& in, std::ostream& out,
   Tensor loss;
   {
     RetainForwardGuard keep;  // every node keeps its output, inputs and replay
+    nn::UnfusedGuard unfused(o.unfused);
     loss = model_batch_loss(batch);
   }
   std::map<const AutogradMeta*, std::string> names;  // leaves by their Hugging Face names
