@@ -36,12 +36,21 @@ int load_parameters(SiglipModel& model, const std::map<std::string, Tensor>& ten
   return n;
 }
 
+const Tokenizer& LoadedModel::text_tokenizer(const std::string& command) const {
+  SG_CHECK(has_tokenizer, "{}: checkpoint {} has no tokenizer.json (imported from Hugging Face: its sentencepiece "
+           "files are not read here), so it cannot tokenize text; give token ids instead (siglip grad --inputs)",
+           command, dir);
+  return tokenizer;
+}
+
 LoadedModel load_checkpoint(const std::string& dir_in) {
   LoadedModel lm;
   lm.dir = resolve_checkpoint(dir_in);
   SiglipConfig cfg = SiglipConfig::load(lm.dir + "/config.json");
   lm.model = std::make_unique<SiglipModel>(cfg);
   load_parameters(*lm.model, load_safetensors(lm.dir + "/model.safetensors"), lm.dir + "/model.safetensors");
+  lm.has_tokenizer = file_exists(lm.dir + "/tokenizer.json");
+  if (!lm.has_tokenizer) return lm;
   lm.tokenizer = Tokenizer::load(lm.dir + "/tokenizer.json");
   SG_CHECK(lm.tokenizer.vocab_size() <= cfg.text.vocab_size,
            "checkpoint: {}: tokenizer has {} words but the config's vocab_size is {}", lm.dir, lm.tokenizer.vocab_size(),

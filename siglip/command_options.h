@@ -146,6 +146,25 @@ void describe(GradOptions& o, V& v) {
   v.option(o.seed, "seed", 0, "N", "seed of the data and its order, as train's --seed");
 }
 
+struct ImportOptions {
+  static constexpr const char* command = "import";
+  static constexpr const char* summary =
+      "a Hugging Face SigLIP folder (config.json + model.safetensors or shards) as our checkpoint";
+  std::vector<std::string> dirs;
+  std::string out;
+  Precision precision;
+  ImportOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(ImportOptions& o, V& v) {
+  v.option(o.out, "out", "", "DIR", "the checkpoint directory to write (model.safetensors, config.json, tokenizer "
+           "files); required");
+  v.option(o.precision, "precision", Precision::F32, "", "dtype of the written weights (bf16: rounded to nearest "
+           "even; they load as f32)");
+  v.positional(o.dirs, "HF_DIR", "the Hugging Face folder: config.json, model.safetensors or "
+               "model.safetensors.index.json and its shards");
+}
+
 struct BenchOpsOptions {
   static constexpr const char* command = "bench ops";
   static constexpr const char* summary =

@@ -115,6 +115,7 @@ const std::vector<Command>& commands() {
       make_command<GradcheckOptions>(run_gradcheck),
       make_command<GraphOptions>(run_graph),
       make_command<GradOptions>(run_grad),
+      make_command<ImportOptions>(run_import),
       make_command<BenchOpsOptions>(run_bench_ops),
       make_command<BenchKernelsOptions>(run_bench_kernels),
   };

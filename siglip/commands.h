@@ -18,6 +18,7 @@ int run_embed(const EmbedOptions& o);          // siglip/cmd_use.cpp
 int run_gradcheck(const GradcheckOptions& o);  // siglip/cmd_gradcheck.cpp
 int run_graph(const GraphOptions& o);          // siglip/cmd_graph.cpp
 int run_grad(const GradOptions& o);            // siglip/cmd_grad.cpp
+int run_import(const ImportOptions& o);        // siglip/cmd_import.cpp
 int run_bench_ops(const BenchOpsOptions& o);   // siglip/cmd_bench.cpp
 int run_bench_kernels(const BenchKernelsOptions& o);
 
