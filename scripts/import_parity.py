@@ -153,6 +153,7 @@ def main(argv=None):
     if unknown:
         cg.die(f"unknown config(s) {', '.join(unknown)} (known: {', '.join(CONFIGS)})", 2)
     tf.logging.set_verbosity_error()
+    tf.utils.logging.disable_progress_bar()
     print(f"reference: transformers {tf.__version__}, torch {torch.__version__}, float32, CPU; batch {args.batch}")
 
     with tempfile.TemporaryDirectory(prefix="import_parity_") as tmp:

@@ -29,7 +29,8 @@ int run_import(const ImportOptions& o) {
              c.text.num_attention_heads);
   fmt::print("import: wrote {}/model.safetensors ({}) and config.json{}{}\n", o.out, choice_name(o.precision),
              r.copied_files.empty() ? "" : "; copied ", fmt::join(r.copied_files, ", "));
-  fmt::print("import: {:.2f} s, peak RSS {:.0f} MiB\n", seconds, static_cast<double>(ru.ru_maxrss) / 1024.0);
+  fmt::print("import: {:.2f} s (reading and converting {:.2f} s, writing {:.2f} s), peak RSS {:.0f} MiB\n", seconds,
+             r.read_seconds, r.write_seconds, static_cast<double>(ru.ru_maxrss) / 1024.0);
   return 0;
 }
 

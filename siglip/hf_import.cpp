@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -114,6 +116,13 @@ class MappedFile {
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
   const char* data() const { return data_; }
+  // Drops the pages of [p, p + n) from this process's resident set once converted (they stay in the page cache,
+  // and a later read faults them in again): the mapping never holds more than the tensor being read.
+  void release(const char* p, size_t n) const {
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(p) & ~(page - 1), end = reinterpret_cast<uintptr_t>(p) + n;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
@@ -327,6 +336,10 @@ SiglipConfig read_hf_config(const std::string& path) {
 }
 
 ImportReport import_hf_siglip(const std::string& hf_dir, const std::string& out_dir, Precision precision) {
+  const auto start = std::chrono::steady_clock::now();
+  auto seconds_since = [](std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   ImportReport r;
   r.config = read_hf_config(hf_dir + "/config.json");
   TensorSet set = map_tensors(hf_dir);
@@ -343,6 +356,7 @@ ImportReport import_hf_siglip(const std::string& hf_dir, const std::string& out_
              t.file->path(), name, shape_str(t.shape), hf_dir, p->shape_str());
     SG_CHECK(p->dtype() == DType::F32 && p->is_contiguous(), "import: parameter '{}' is not contiguous f32", name);
     convert_to_f32(t, static_cast<float*>(p->data_ptr()), p->numel());
+    t.file->release(t.bytes, static_cast<size_t>(p->numel()) * element_size(t.dtype));
     used.insert(name);
     dtypes.insert(t.dtype);
     r.parameters += p->numel();
@@ -356,7 +370,9 @@ ImportReport import_hf_siglip(const std::string& hf_dir, const std::string& out_
                                                                                        : "");
   for (const std::string& d : dtypes) r.source_dtypes += (r.source_dtypes.empty() ? "" : ", ") + d;
   set = TensorSet{};  // unmap before writing
+  r.read_seconds = seconds_since(start);
 
+  const auto write_start = std::chrono::steady_clock::now();
   make_dirs(out_dir);
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (auto& [name, p] : model.named_parameters()) {
@@ -378,6 +394,7 @@ ImportReport import_hf_siglip(const std::string& hf_dir, const std::string& out_
     write_file_atomic(out_dir + "/" + name, read_file(src));
     r.copied_files.push_back(name);
   }
+  r.write_seconds = seconds_since(write_start);
   return r;
 }
 

@@ -7,7 +7,8 @@
 //   HF_DIR/spiece.model, tokenizer.model, tokenizer_config.json, preprocessor_config.json   copied when present
 //
 // Safetensors files are memory-mapped: each tensor is converted to f32 straight from the mapped bytes into its
-// parameter, so a shard is never held in memory as a whole beyond the pages the kernel keeps cached.
+// parameter, and its pages are dropped from the resident set once read: the process holds the f32 model and at
+// most one source tensor (the page cache is the kernel's).
 // `vision_use_head: false` imports as pool "mean": the mean of the post-layernorm patch tokens (big_vision's
 // "gap"). transformers 5.24 has no pooled output there: SiglipVisionModel returns pooler_output None, so
 // get_image_features(...).pooler_output is None and SiglipModel.forward fails; its last_hidden_state.mean(1) is
@@ -34,6 +35,7 @@ struct ImportReport {
   int64_t parameters = 0;                      // elements
   int64_t tensors = 0;
   std::string source_dtypes;                   // "BF16", "F32, F16", ...
+  double read_seconds = 0, write_seconds = 0;  // config + tensors into the model; the checkpoint files
 };
 
 // Reads HF_DIR and writes out_dir/{model.safetensors, config.json} (+ the tokenizer files present). Every
