@@ -19,6 +19,7 @@
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
 #include "siglip/model.h"
+#include "tensor/allocator.h"
 
 namespace sg {
 namespace {
@@ -382,7 +383,8 @@ ImportReport import_hf_siglip(const std::string& hf_dir, const std::string& out_
       Tensor b = Tensor::empty(p->shape(), DType::BF16);
       b.copy_(*p);
       tensors.emplace_back(name, std::move(b));
-      *p = Tensor();  // free the f32 copy as we go
+      *p = Tensor();  // free the f32 copy as we go, back to the system (not the allocator's cache)
+      allocator_empty_cache(Device::CPU);
     }
   }
   save_safetensors(out_dir + "/model.safetensors", tensors,
