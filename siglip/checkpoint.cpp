@@ -4,6 +4,7 @@
 
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
+#include "siglip/sentencepiece_tokenizer.h"
 
 namespace sg {
 namespace fs = std::filesystem;
@@ -36,13 +37,23 @@ int load_parameters(SiglipModel& model, const std::map<std::string, Tensor>& ten
   return n;
 }
 
+const Tokenizer& LoadedModel::text_tokenizer(const std::string& command) const {
+  SG_CHECK(has_tokenizer, "{}: checkpoint {} has no tokenizer (no spiece.model, tokenizer.model or tokenizer.json), so it "
+           "cannot tokenize text; give token ids instead (siglip grad --inputs)",
+           command, dir);
+  return tokenizer;
+}
+
 LoadedModel load_checkpoint(const std::string& dir_in) {
   LoadedModel lm;
   lm.dir = resolve_checkpoint(dir_in);
   SiglipConfig cfg = SiglipConfig::load(lm.dir + "/config.json");
   lm.model = std::make_unique<SiglipModel>(cfg);
   load_parameters(*lm.model, load_safetensors(lm.dir + "/model.safetensors"), lm.dir + "/model.safetensors");
-  lm.tokenizer = Tokenizer::load_folder(lm.dir);  // spiece.model / tokenizer.model, else tokenizer.json
+  // spiece.model / tokenizer.model (a SentencePiece tokenizer), else tokenizer.json (the word tokenizer)
+  lm.has_tokenizer = SentencePieceTokenizer::folder_has_model(lm.dir) || file_exists(lm.dir + "/tokenizer.json");
+  if (!lm.has_tokenizer) return lm;
+  lm.tokenizer = Tokenizer::load_folder(lm.dir);
   SG_CHECK(lm.tokenizer.vocab_size() <= cfg.text.vocab_size,
            "checkpoint: {}: tokenizer has {} tokens but the config's vocab_size is {}", lm.dir, lm.tokenizer.vocab_size(),
            cfg.text.vocab_size);

@@ -22,11 +22,18 @@ namespace sg {
 std::string resolve_checkpoint(const std::string& dir);
 
 // Loads the model (config.json + model.safetensors) and tokenizer of a checkpoint. Shapes are checked
-// against the config: a mismatch names the parameter and both shapes.
+// against the config: a mismatch names the parameter and both shapes. The weights may be stored in f32 or bf16
+// (they load as f32). The tokenizer is the folder's SentencePiece model (spiece.model or tokenizer.model, as
+// `siglip import` copies them from a Hugging Face folder), else its tokenizer.json (the word tokenizer). A
+// checkpoint with neither loads, commands that tokenize text refuse it (text_tokenizer()), and token ids given
+// directly (`siglip grad --inputs`) work.
 struct LoadedModel {
   std::unique_ptr<SiglipModel> model;
   Tokenizer tokenizer;
+  bool has_tokenizer = false;
   std::string dir;
+  // The tokenizer, or sg::Error naming `command` and the checkpoint when it has none.
+  const Tokenizer& text_tokenizer(const std::string& command) const;
 };
 LoadedModel load_checkpoint(const std::string& dir);
 

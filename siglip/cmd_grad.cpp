@@ -21,7 +21,7 @@ Batch first_batch(const GradOptions& o, const LoadedModel& lm) {
   SG_CHECK(static_cast<int64_t>(data.train.size()) >= o.batch, "grad: --batch {} is larger than the {} examples of {}",
            o.batch, data.train.size(), o.data);
   const int text_len = static_cast<int>(cfg.text.max_position_embeddings);
-  BatchLoader loader(data.train, lm.tokenizer, static_cast<int>(o.batch), text_len, data.channels, data.height,
+  BatchLoader loader(data.train, lm.text_tokenizer("grad --make-inputs"), static_cast<int>(o.batch), text_len, data.channels, data.height,
                      data.width, o.seed);
   return loader.next();
 }

@@ -21,7 +21,7 @@ int run_eval(const EvalOptions& o) {
     spec = file_exists(lm.dir + "/trainer_state.json") ? TrainerState::load(lm.dir).options.data : "shapes";
   const auto& vc = lm.model->config.vision;
   Dataset data = load_dataset(spec, static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels), 0);
-  EvalResult r = evaluate(*lm.model, lm.tokenizer, data, static_cast<size_t>(o.limit));
+  EvalResult r = evaluate(*lm.model, lm.text_tokenizer("eval"), data, static_cast<size_t>(o.limit));
   if (o.json) {
     fmt::print("{}\n", nlohmann::json{{"checkpoint", lm.dir}, {"data", spec}, {"examples", r.examples},
                                       {"zero_shot", r.zero_shot}, {"i2t_r1", r.i2t_r1}, {"i2t_r5", r.i2t_r5},
@@ -45,7 +45,7 @@ int run_classify(const ClassifyOptions& o) {
   std::vector<std::string> texts(o.inputs.begin() + 1, o.inputs.end());
   NoGradGuard ng;
   Tensor x = embed_images(*lm.model, {&img});
-  Tensor y = embed_texts(*lm.model, lm.tokenizer, texts);
+  Tensor y = embed_texts(*lm.model, lm.text_tokenizer("classify"), texts);
   std::vector<float> p = sigmoid(lm.model->logits(x, y)).to_vector<float>();  // independent per text
   nlohmann::json out = nlohmann::json::array();
   for (size_t i = 0; i < texts.size(); ++i) {
@@ -72,7 +72,7 @@ int run_embed(const EmbedOptions& o) {
     for (const auto& v : imgs) ptrs.push_back(&v);
     e = embed_images(*lm.model, ptrs);
   } else {
-    e = embed_texts(*lm.model, lm.tokenizer, o.inputs);
+    e = embed_texts(*lm.model, lm.text_tokenizer("embed"), o.inputs);
   }
   if (out.size() > 5 && out.substr(out.size() - 5) == ".json") {
     nlohmann::json j = nlohmann::json::array();

@@ -194,6 +194,23 @@ void describe(TraceOptions& o, V& v) {
   v.option(o.threads, "threads", 1, "N",
            "CPU threads (OpenMP, OpenBLAS, oneDNN; 0: as the environment sets); 1 by default: the trace and its check "
            "run thousands of small ops, where more threads mostly wait on each other");
+struct ImportOptions {
+  static constexpr const char* command = "import";
+  static constexpr const char* summary =
+      "a Hugging Face SigLIP folder (config.json + model.safetensors or shards) as our checkpoint";
+  std::vector<std::string> dirs;
+  std::string out;
+  Precision precision;
+  ImportOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(ImportOptions& o, V& v) {
+  v.option(o.out, "out", "", "DIR", "the checkpoint directory to write (model.safetensors, config.json, tokenizer "
+           "files); required");
+  v.option(o.precision, "precision", Precision::F32, "", "dtype of the written weights (bf16: rounded to nearest "
+           "even; they load as f32)");
+  v.positional(o.dirs, "HF_DIR", "the Hugging Face folder: config.json, model.safetensors or "
+               "model.safetensors.index.json and its shards");
 }
 
 struct BenchOpsOptions {

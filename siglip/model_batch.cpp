@@ -46,7 +46,7 @@ ModelBatch model_batch(const ModelBatchRequest& r) {
       load_dataset(data_spec, static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels), mb.seed));
   SG_CHECK(static_cast<int64_t>(mb.data->train.size()) >= r.batch, "{}: --batch {} is larger than the {} examples of {}",
            r.command, r.batch, mb.data->train.size(), data_spec);
-  BatchLoader loader(mb.data->train, mb.loaded.tokenizer, static_cast<int>(r.batch),
+  BatchLoader loader(mb.data->train, mb.loaded.text_tokenizer(r.command), static_cast<int>(r.batch),
                      static_cast<int>(mb.loaded.model->config.text.max_position_embeddings), mb.data->channels,
                      mb.data->height, mb.data->width, mb.seed);
   loader.seek({0, static_cast<uint64_t>(mb.step - 1)});
