@@ -194,6 +194,8 @@ void describe(TraceOptions& o, V& v) {
   v.option(o.threads, "threads", 1, "N",
            "CPU threads (OpenMP, OpenBLAS, oneDNN; 0: as the environment sets); 1 by default: the trace and its check "
            "run thousands of small ops, where more threads mostly wait on each other");
+}
+
 struct ImportOptions {
   static constexpr const char* command = "import";
   static constexpr const char* summary =
