@@ -72,7 +72,7 @@ std::string first_step_text(const FirstStep& s, const std::string& prefix) {
   }
   std::string out = fmt::format(
       "parameters, and the first step of `siglip train` with its defaults: gradients clipped to global norm {}, then "
-      "AdamW at lr {:.3e} (step 0 of the warm-up to {}), beta2 {}, weight decay {} on matrices\n",
+      "AdamW at lr {:.3e} (step 1 of the warm-up to {}), beta2 {}, weight decay {} on matrices\n",
       o.clip, s.lr, o.lr, o.beta2, o.weight_decay);
   out += fmt::format("{:<{}} {:<{}} {:>10} {:>10} {:>10} {:>6} {:>7} {:>10} {:>13}\n", "parameter", name_w, "shape",
                      shape_w, "norm", "grad norm", "max|g|", "zeros", "nan/inf", "update", "update/param");
