@@ -2,6 +2,8 @@
 #include "autograd/graph.h"
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -49,6 +51,36 @@ std::vector<GraphNode> describe_graph(const Tensor& root, const std::map<const A
   return out;
 }
 
+namespace {
+
+// "[0.5, -1.25]" for up to 4 elements, else "<stat a> <stat b> ..." as `large` says
+std::string small_or(const Tensor& t, const std::function<std::string(const std::vector<double>&)>& large) {
+  const std::vector<double> v = t.to(Device::CPU).to(DType::F64).contiguous().to_vector<double>();
+  if (v.size() <= 4) {
+    std::vector<std::string> parts;
+    for (double x : v) parts.push_back(fmt::format("{:.4g}", x));
+    return fmt::format("[{}]", fmt::join(parts, ", "));
+  }
+  return large(v);
+}
+
+}  // namespace
+
+std::string value_summary(const Tensor& data, const Tensor& grad) {
+  const std::string d = !data.defined() ? "?" : small_or(data, [](const std::vector<double>& v) {
+    double mean = 0, sq = 0, amax = 0;
+    for (double x : v) mean += x / static_cast<double>(v.size());
+    for (double x : v) sq += (x - mean) * (x - mean), amax = std::max(amax, std::abs(x));
+    return fmt::format("mean {:.3e} std {:.3e} max|x| {:.3e}", mean, std::sqrt(sq / static_cast<double>(v.size())), amax);
+  });
+  const std::string g = !grad.defined() ? "?" : small_or(grad, [](const std::vector<double>& v) {
+    double sq = 0, amax = 0;
+    for (double x : v) sq += x * x, amax = std::max(amax, std::abs(x));
+    return fmt::format("norm {:.3e} max|g| {:.3e}", std::sqrt(sq), amax);
+  });
+  return "data " + d + " | grad " + g;
+}
+
 std::string input_text(const GraphInput& in) {
   switch (in.kind) {
     case GraphInput::NodeOutput: return fmt::format("#{}", in.node);
@@ -75,8 +107,9 @@ std::string graph_text(const std::vector<GraphNode>& nodes) {
   for (const auto& g : nodes) {
     std::vector<std::string> ins;
     for (const auto& in : g.inputs) ins.push_back(input_text(in));
-    s += fmt::format("#{} {} {} {}{} <- {}\n", g.id, g.op, g.module.empty() ? "-" : g.module, shape_str(g.shape),
-                     g.dtype == DType::F32 ? "" : std::string(" ") + dtype_name(g.dtype), fmt::join(ins, ", "));
+    s += fmt::format("#{} {} {} {}{} <- {}{}\n", g.id, g.op, g.module.empty() ? "-" : g.module, shape_str(g.shape),
+                     g.dtype == DType::F32 ? "" : std::string(" ") + dtype_name(g.dtype), fmt::join(ins, ", "),
+                     g.values.empty() ? "" : " | " + g.values);
   }
   return s;
 }
@@ -95,7 +128,8 @@ std::string graph_dot(const std::vector<GraphNode>& nodes) {
     const bool boxed = !m.empty();
     if (boxed) s += fmt::format("  subgraph cluster_{} {{\n    label=\"{}\";\n", cluster++, dot_escape(m));
     for (const GraphNode* g : by_module[m])
-      s += fmt::format("    n{} [label=\"#{} {}\\n{}\"];\n", g->id, g->id, dot_escape(g->op), shape_str(g->shape));
+      s += fmt::format("    n{} [label=\"#{} {}\\n{}{}\"];\n", g->id, g->id, dot_escape(g->op), shape_str(g->shape),
+                       g->values.empty() ? "" : "\\n" + dot_escape(g->values));
     if (boxed) s += "  }\n";
   }
   std::map<std::string, int> leaf_ids;
@@ -123,8 +157,10 @@ std::string graph_json(const std::vector<GraphNode>& nodes) {
       else if (in.kind == GraphInput::Leaf) ins.push_back({{"leaf", nullptr}});
       else ins.push_back(nullptr);
     }
-    arr.push_back({{"id", g.id}, {"op", g.op}, {"module", g.module}, {"shape", g.shape},
-                   {"dtype", dtype_name(g.dtype)}, {"inputs", ins}});
+    nlohmann::json node = {{"id", g.id},       {"op", g.op},   {"module", g.module}, {"shape", g.shape},
+                           {"dtype", dtype_name(g.dtype)}, {"inputs", ins}};
+    if (!g.values.empty()) node["values"] = g.values;
+    arr.push_back(node);
   }
   return arr.dump(1) + "\n";
 }

@@ -22,7 +22,13 @@ struct GraphNode {
   Shape shape;
   DType dtype = DType::F32;
   std::vector<GraphInput> inputs;  // one per input of the op, in the op's argument order
+  std::string values;              // optional (`siglip graph --values`): "data ... | grad ...", see value_summary
 };
+
+// micrograd's draw_dot in one line: a node's output (in full up to 4 elements, else mean, std and max |x|) and
+// the gradient it received in the backward pass (in full up to 4 elements, else norm and max |g|). Either
+// tensor may be undefined ("data ?", "grad ?").
+std::string value_summary(const Tensor& data, const Tensor& grad);
 
 // "#12" (a node's output), a named leaf's name, "(leaf)" or "(no grad)"
 std::string input_text(const GraphInput& in);

@@ -40,13 +40,29 @@ int run_graph(const GraphOptions& o) {
   ModelBatch in = model_batch({.command = "graph", .checkpoint = o.checkpoint, .config = o.config, .batch = o.batch,
                                .seed = o.seed, .step = 1});
   SiglipModel& m = in.model();
+  SG_CHECK(!(o.values && o.collapse_modules > 0), "graph: --values shows ops, not modules: drop --collapse-modules");
   nn::UnfusedGuard unfused_scope(o.unfused);
-  Tensor loss = model_batch_loss(in);
+  Tensor loss;
+  {
+    RetainForwardGuard keep(o.values);  // --values: every node keeps its output
+    loss = model_batch_loss(in);
+  }
 
   std::map<const AutogradMeta*, std::string> names;
   for (const auto& [name, p] : m.named_parameters())
     if (p->impl()->meta) names[p->impl()->meta.get()] = name;
   std::vector<GraphNode> nodes = describe_graph(loss, names);
+  if (o.values) {  // the gradient each node receives, caught by a pre-hook during one backward pass
+    const std::vector<Node*> order = graph_nodes(loss);
+    std::vector<Tensor> received(order.size());
+    for (size_t i = 0; i < order.size(); ++i)
+      order[i]->register_prehook([&received, i](const Tensor& g) {
+        received[i] = g;
+        return Tensor();
+      });
+    loss.backward();
+    for (size_t i = 0; i < order.size(); ++i) nodes[i].values = value_summary(order[i]->saved_output, received[i]);
+  }
   if (!o.module.empty()) {
     std::erase_if(nodes, [&](const GraphNode& g) { return g.module.rfind(o.module, 0) != 0; });
     SG_CHECK(!nodes.empty(), "graph: no node was made inside a module starting with '{}'", o.module);

@@ -104,7 +104,7 @@ struct GraphOptions {
   int64_t batch;
   GraphFormat format;
   uint64_t seed;
-  bool unfused;
+  bool unfused, values;
   int collapse_modules;
   GraphOptions() { set_defaults(*this); }
 };
@@ -119,6 +119,9 @@ void describe(GraphOptions& o, V& v) {
   v.option(o.seed, "seed", 0, "N", "seed of the fresh model's weights and of the batch");
   v.option(o.unfused, "unfused", false, "",
            "attention as matmul, softmax, matmul and the sigmoid loss from its logits, instead of the fused ops");
+  v.option(o.values, "values", false, "",
+           "run the backward too and show each node's output and the gradient it received (in full up to 4 "
+           "elements, else statistics), as micrograd's draw_dot");
   v.option(o.collapse_modules, "collapse-modules", 0, "DEPTH",
            "one node per module at this depth of the module path (4: one per encoder layer; 0: one per op)");
 }

@@ -212,3 +212,25 @@ TEST_CASE("graph: --collapse-modules DEPTH: one node per module, with its inputs
   CHECK(dot.find("vision_model.encoder.layers.2\\n[2, 36, 96]") != std::string::npos);
   CHECK(run_command_line({"graph", "--collapse-modules", "-1"}) == 1);
 }
+
+TEST_CASE("graph: --values shows each node's output and received gradient, as the backward computes them") {
+  // By hand: y = tanh(x w) summed; the sum receives 1, tanh receives ones, matmul receives 1 - tanh^2.
+  Tensor w = from_vector({0.5, -1.0}, {2, 1}).requires_grad_();
+  Tensor x = from_vector({1.0, 2.0}, {1, 2});
+  Tensor h = matmul(x, w);  // [[-1.5]]
+  CHECK(value_summary(h, from_vector({0.25}, {1, 1})) == "data [-1.5] | grad [0.25]");
+  CHECK(value_summary(Tensor(), Tensor()) == "data ? | grad ?");
+  CHECK(value_summary(from_vector({1.0, 2.0, 3.0, 4.0, 5.0}, {5}), from_vector({3.0, 0.0, 0.0, 0.0, -4.0}, {5})) ==
+        "data mean 3.000e+00 std 1.414e+00 max|x| 5.000e+00 | grad norm 5.000e+00 max|g| 4.000e+00");
+
+  // The micro model: the loss node shows its value and the seed gradient 1; the text head shows the norm of the
+  // gradient a trace of the same batch reports for it.
+  const std::vector<std::string> lines = lines_of(graph_of({"--config", "micro", "--values"}));
+  const std::string& root = lines.back();
+  CHECK_MESSAGE(root.find("sigmoid_loss_fused") != std::string::npos, root);
+  CHECK_MESSAGE(root.ends_with("| data [3.283] | grad [1]"), root);
+  int with_grad = 0;
+  for (const auto& l : lines) with_grad += l.find(" | grad ") != std::string::npos && l.find("grad ?") == std::string::npos;
+  CHECK(with_grad == static_cast<int>(lines.size()));  // every node is on the loss's path: each received a gradient
+  CHECK(run_command_line({"graph", "--values", "--collapse-modules", "2"}) == 1);  // an error, printed
+}
