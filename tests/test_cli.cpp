@@ -15,6 +15,7 @@
 #include "siglip/commands.h"
 #include "siglip/threads.h"
 #include "siglip/train_options.h"
+#include "tests/siglip_run.h"
 
 using namespace sg;
 
@@ -42,24 +43,7 @@ const Command& command(const std::string& name) {
   throw 0;
 }
 
-// The siglip binary next to this test binary (build/ or build-san/), run with `args`: exit status and output.
-struct Run {
-  int status;
-  std::string output;
-};
-Run siglip(const std::string& args) {
-  const auto bin = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "siglip";
-  REQUIRE_MESSAGE(std::filesystem::exists(bin), bin.string() << " is missing (make builds it with the tests)");
-  FILE* p = popen((bin.string() + " " + args + " 2>&1").c_str(), "r");
-  REQUIRE(p);
-  Run r{0, ""};
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+SiglipRun siglip(const std::string& args) { return run_siglip(args); }
 
 }  // namespace
 
@@ -138,21 +122,21 @@ TEST_CASE("cli: positional words, flags and optional values of the other command
 TEST_CASE("cli: --help of every command, `siglip help`, and errors from the binary") {
   for (const Command& c : commands()) {
     CAPTURE(c.name);
-    Run r = siglip(c.name + " --help");
+    SiglipRun r = siglip(c.name + " --help");
     CHECK(r.status == 0);
     CHECK(r.output == c.help());
     CHECK(r.output.find("usage: siglip " + c.name) != std::string::npos);
     for (const std::string& o : c.option_names) CHECK(r.output.find("--" + o) != std::string::npos);
     CHECK(siglip("help " + c.name).output == c.help());
   }
-  Run overview = siglip("help");
+  SiglipRun overview = siglip("help");
   CHECK(overview.status == 0);
   for (const Command& c : commands()) CHECK(overview.output.find(c.name) != std::string::npos);
   CHECK(siglip("").status == 2);
-  Run unknown = siglip("train --foo 1");
+  SiglipRun unknown = siglip("train --foo 1");
   CHECK(unknown.status != 0);
   CHECK(unknown.output.find("error: train: unknown option --foo") != std::string::npos);
-  Run bad = siglip("train --loss hinge");
+  SiglipRun bad = siglip("train --loss hinge");
   CHECK(bad.status != 0);
   CHECK(bad.output.find("--loss must be one of sigmoid, softmax; got 'hinge'") != std::string::npos);
   CHECK(siglip("frobnicate").status == 2);

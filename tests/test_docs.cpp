@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/siglip_run.h"
+
 namespace {
 
 struct DocCommand {
@@ -47,16 +49,10 @@ std::vector<DocCommand> console_commands(const std::string& path) {
 }
 
 std::vector<std::string> run_lines(const std::string& command, int& status) {
-  FILE* p = popen(("(" + command + ") 2>&1").c_str(), "r");
-  REQUIRE(p);
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  const int st = pclose(p);
-  status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  const SiglipRun r = run_shell(command);
+  status = r.status;
   std::vector<std::string> lines;
-  std::istringstream s(text);
+  std::istringstream s(r.output);
   for (std::string l; std::getline(s, l);) lines.push_back(l);
   return lines;
 }

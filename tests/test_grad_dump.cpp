@@ -22,6 +22,7 @@
 #include "siglip/grad_file.h"
 #include "siglip/train.h"
 #include "tests/train_helpers.h"
+#include "tests/siglip_run.h"
 
 using namespace sg;
 namespace fs = std::filesystem;
@@ -306,25 +307,11 @@ TEST_CASE("grad: bad batch files and options are errors naming the file, the ten
 
 // scripts/compare_grads.py against transformers' SiglipModel in PyTorch f32, on fresh micro and tiny checkpoints.
 TEST_CASE("grad: compare_grads.py: our gradients match transformers' on micro and tiny (python oracle)") {
-  const std::string python = ".venv/bin/python";  // the test binary runs from the repository root
-  const auto run_shell = [](const std::string& cmd, std::string* out) {
-    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-    REQUIRE(p);
-    out->clear();
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
-    const int st = ::pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  };
-  std::string out;
-  if (!fs::exists(python) || run_shell(python + " -c 'import torch, transformers, safetensors'", &out) != 0) {
-    MESSAGE("SKIPPED: ", python, " with torch, transformers and safetensors is not available in ", fs::current_path(),
-            (fs::exists(python) ? ": " + out : std::string(" (no such file)")));
+  if (const std::string why = oracle_missing("torch, transformers, safetensors"); !why.empty()) {
+    MESSAGE("SKIPPED: ", why);
     return;
   }
-  const fs::path siglip = fs::read_symlink("/proc/self/exe").parent_path() / "siglip";
-  REQUIRE_MESSAGE(fs::exists(siglip), siglip.string() << " is missing (make builds it with the tests)");
+  const std::string python = kOraclePython, siglip = siglip_binary();
   for (const std::string config : {"micro", "tiny"}) {
     CAPTURE(config);
     const std::string run = temp_dir("compare_grads_" + config);
@@ -338,8 +325,8 @@ TEST_CASE("grad: compare_grads.py: our gradients match transformers' on micro an
     o.out = run;
     train(o);
     const std::string cmd = fmt::format("{} scripts/compare_grads.py --siglip {} --checkpoint {} --batch 8 --data {}",
-                                        python, siglip.string(), run, o.data);
-    const int rc = run_shell(cmd, &out);
+                                        python, siglip, run, o.data);
+    const auto [rc, out] = run_shell(cmd);
     const size_t last = out.rfind("compare_grads: ");
     const std::string verdict =
         last == std::string::npos ? "(no verdict line)" : out.substr(last, out.find('\n', last) - last);

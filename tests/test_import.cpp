@@ -371,27 +371,12 @@ TEST_CASE("import: the command prints what it read and wrote; imported checkpoin
 
 // scripts/import_parity.py: random SiglipModels built and saved by transformers, imported, compared.
 TEST_CASE("import: import_parity.py: imported models match transformers on four configs (python oracle)") {
-  const std::string python = ".venv/bin/python";  // the test binary runs from the repository root
-  const auto run_shell = [](const std::string& cmd, std::string* out) {
-    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-    REQUIRE(p);
-    out->clear();
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
-    const int st = ::pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  };
-  std::string out;
-  if (!fs::exists(python) || run_shell(python + " -c 'import torch, transformers, safetensors'", &out) != 0) {
-    MESSAGE("SKIPPED: ", python, " with torch, transformers and safetensors is not available in ", fs::current_path(),
-            (fs::exists(python) ? ": " + out : std::string(" (no such file)")));
+  if (const std::string why = oracle_missing("torch, transformers, safetensors"); !why.empty()) {
+    MESSAGE("SKIPPED: ", why);
     return;
   }
-  const fs::path siglip = fs::read_symlink("/proc/self/exe").parent_path() / "siglip";
-  REQUIRE_MESSAGE(fs::exists(siglip), siglip.string() << " is missing (make builds it with the tests)");
-  const std::string cmd = python + " scripts/import_parity.py --siglip " + siglip.string();
-  const int rc = run_shell(cmd, &out);
+  const std::string python = kOraclePython, siglip = siglip_binary();
+  const auto [rc, out] = run_shell(python + " scripts/import_parity.py --siglip " + siglip);
   MESSAGE(out);  // one line per config with its worst relative errors
   CHECK(rc == 0);
   CHECK(out.find("import_parity: PASS: 4 configs") != std::string::npos);

@@ -21,6 +21,7 @@
 #include "nn/safetensors.h"
 #include "siglip/plot.h"
 #include "tensor/tensor.h"
+#include "tests/siglip_run.h"
 
 using namespace sg;
 
@@ -92,17 +93,6 @@ Tensor bf16_tensor(const std::vector<float>& vals, const Shape& shape) {
   return t;
 }
 
-// Runs a shell command; returns its exit status and fills `out` with its stdout+stderr.
-int run_cmd(const std::string& cmd, std::string* out) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  size_t n;
-  out->clear();
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
-  int st = ::pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 }  // namespace
 
@@ -404,8 +394,8 @@ TEST_CASE("io: corrupt safetensors files give an sg::Error naming the file") {
 }
 
 TEST_CASE("io: safetensors files are read and written correctly by the Hugging Face library (python oracle)") {
-  std::string out;
-  if (run_cmd("python3 -c 'import numpy, safetensors, safetensors.numpy'", &out) != 0) {
+  const auto [status, out] = run_shell("python3 -c 'import numpy, safetensors, safetensors.numpy'");
+  if (status != 0) {
     MESSAGE("SKIPPED: python3 with numpy and safetensors is not available (pip install safetensors numpy): ", out);
     return;
   }
@@ -444,10 +434,10 @@ save_file({"w": np.arange(6, dtype=np.float32).reshape(2, 3) * 0.25 - 0.5,
            "e": np.zeros((0, 4), dtype=np.float32)}, theirs, metadata={"k": "v", "epoch": "3"})
 print("python oracle OK")
 )PY");
-  int rc = run_cmd("python3 " + script + " " + ours + " " + theirs, &out);
-  INFO("python output: ", out);
-  REQUIRE(rc == 0);
-  CHECK(contains(out, "python oracle OK"));
+  const SiglipRun py = run_shell("python3 " + script + " " + ours + " " + theirs);
+  INFO("python output: ", py.output);
+  REQUIRE(py.status == 0);
+  CHECK(contains(py.output, "python oracle OK"));
 
   std::map<std::string, std::string> md;
   auto got = load_safetensors(theirs, &md);

@@ -18,6 +18,7 @@
 #include "siglip/sentencepiece_tokenizer.h"
 #include "siglip/tokenizer.h"
 #include "train_helpers.h"
+#include "tests/siglip_run.h"
 
 using namespace sg;
 namespace fs = std::filesystem;
@@ -212,27 +213,12 @@ TEST_CASE("sentencepiece tokenizer: checkpoints with spiece.model use it; save_f
 
 // scripts/tokenizer_parity.py: over a thousand strings, six tokenizer folders, three lengths, id for id.
 TEST_CASE("sentencepiece tokenizer: tokenizer_parity.py: ids identical to transformers' (python oracle)") {
-  const std::string python = ".venv/bin/python";  // the test binary runs from the repository root
-  const auto run_shell = [](const std::string& cmd, std::string* out) {
-    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-    REQUIRE(p);
-    out->clear();
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
-    const int st = ::pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  };
-  std::string out;
-  if (!fs::exists(python) ||
-      run_shell(python + " -c 'import transformers, sentencepiece, google.protobuf'", &out) != 0) {
-    MESSAGE("SKIPPED: ", python, " with transformers, sentencepiece and protobuf is not available in ", fs::current_path(),
-            (fs::exists(python) ? ": " + out : std::string(" (no such file)")));
+  if (const std::string why = oracle_missing("transformers, sentencepiece, google.protobuf"); !why.empty()) {
+    MESSAGE("SKIPPED: ", why);
     return;
   }
-  const fs::path siglip = fs::read_symlink("/proc/self/exe").parent_path() / "siglip";
-  REQUIRE_MESSAGE(fs::exists(siglip), siglip.string() << " is missing (make builds it with the tests)");
-  const int status = run_shell(python + " scripts/tokenizer_parity.py --siglip " + siglip.string(), &out);
+  const std::string python = kOraclePython, siglip = siglip_binary();
+  const auto [status, out] = run_shell(python + " scripts/tokenizer_parity.py --siglip " + siglip);
   MESSAGE(out);
   CHECK(status == 0);
   CHECK(out.find("tokenizer_parity: OK") != std::string::npos);
