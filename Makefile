@@ -65,7 +65,8 @@ $(BUILD)/obj/%.cu.o: %.cu $(FLAGS_STAMP)
 
 # Programs of your own: examples/*.cpp (each includes sg.h) are built against the library like this.
 EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(wildcard examples/*.cpp))
-examples: $(EXAMPLES)
+examples: deps
+	@$(MAKE) --no-print-directory $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.cpp $(BUILD)/libsiglip.a $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsiglip.a $(LDLIBS)
