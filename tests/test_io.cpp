@@ -394,9 +394,8 @@ TEST_CASE("io: corrupt safetensors files give an sg::Error naming the file") {
 }
 
 TEST_CASE("io: safetensors files are read and written correctly by the Hugging Face library (python oracle)") {
-  const auto [status, out] = run_shell("python3 -c 'import numpy, safetensors, safetensors.numpy'");
-  if (status != 0) {
-    MESSAGE("SKIPPED: python3 with numpy and safetensors is not available (pip install safetensors numpy): ", out);
+  if (const std::string why = oracle_missing("numpy, safetensors, safetensors.numpy"); !why.empty()) {
+    MESSAGE("SKIPPED: ", why);
     return;
   }
   TempDir d;
@@ -434,7 +433,7 @@ save_file({"w": np.arange(6, dtype=np.float32).reshape(2, 3) * 0.25 - 0.5,
            "e": np.zeros((0, 4), dtype=np.float32)}, theirs, metadata={"k": "v", "epoch": "3"})
 print("python oracle OK")
 )PY");
-  const SiglipRun py = run_shell("python3 " + script + " " + ours + " " + theirs);
+  const SiglipRun py = run_shell(kOraclePython + " " + script + " " + ours + " " + theirs);
   INFO("python output: ", py.output);
   REQUIRE(py.status == 0);
   CHECK(contains(py.output, "python oracle OK"));
