@@ -16,6 +16,7 @@
 #include "siglip/threads.h"
 #include "siglip/train_options.h"
 #include "tests/siglip_run.h"
+#include "tests/error_of.h"
 
 using namespace sg;
 
@@ -25,15 +26,6 @@ TrainOptions parse_train(const std::vector<std::string>& args) {
   TrainOptions o;
   parse_command_line(args, o);
   return o;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 const Command& command(const std::string& name) {

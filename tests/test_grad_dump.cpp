@@ -23,20 +23,12 @@
 #include "siglip/train.h"
 #include "tests/train_helpers.h"
 #include "tests/siglip_run.h"
+#include "tests/error_of.h"
 
 using namespace sg;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 

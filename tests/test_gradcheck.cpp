@@ -11,19 +11,12 @@
 #include "siglip/model_gradcheck.h"
 #include "tensor/op_registry.h"
 #include "tests/siglip_run.h"
+#include "tests/error_of.h"
 
 using namespace sg;
 namespace fs = std::filesystem;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 // The op check of `ops` on the tensors of `file`, called directly (run_command_line would print the error).
 std::string error_of_file_check(std::vector<std::string> ops, const std::string& file) {
   GradcheckOptions o;

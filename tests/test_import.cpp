@@ -17,6 +17,7 @@
 #include "siglip/hf_import.h"
 #include "tests/siglip_run.h"
 #include "tests/train_helpers.h"
+#include "tests/error_of.h"
 
 using namespace sg;
 namespace fs = std::filesystem;
@@ -143,12 +144,7 @@ void check_same_weights(const std::string& ckpt, SiglipModel& original, F expect
 }
 
 std::string import_error(const std::string& dir) {
-  try {
-    import_hf_siglip(dir, dir + "_out", Precision::F32);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
+  return error_of([&] { import_hf_siglip(dir, dir + "_out", Precision::F32); });
 }
 
 }  // namespace

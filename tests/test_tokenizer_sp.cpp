@@ -19,6 +19,7 @@
 #include "siglip/tokenizer.h"
 #include "train_helpers.h"
 #include "tests/siglip_run.h"
+#include "tests/error_of.h"
 
 using namespace sg;
 namespace fs = std::filesystem;
@@ -68,15 +69,6 @@ std::string gemma_folder(const std::string& dir, const std::string& config) {
   write_file_atomic(dir + "/tokenizer.model", train_model(dir, true));
   write_file_atomic(dir + "/tokenizer_config.json", config);
   return dir;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace
