@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the tests and `make run` need.
 # Idempotent: installs only what is missing, and runs `apt-get update` only then.
-# --oracles also makes .venv/ (PyPI: torch, transformers, safetensors, sentencepiece, protobuf, numpy), the test oracles
+# --oracles also makes .venv/ (PyPI: torch, transformers, safetensors, sentencepiece, protobuf, numpy, pillow), the test oracles
 # that the parity tests compare against when it is present. Nothing in the product uses Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +29,8 @@ else
 fi
 
 [ "$oracles" -eq 1 ] || exit 0
-oracle_packages=(torch transformers safetensors sentencepiece protobuf numpy)
-if [ -x .venv/bin/python ] && .venv/bin/python -c "import torch, transformers, safetensors, sentencepiece, google.protobuf, numpy" 2>/dev/null; then
+oracle_packages=(torch transformers safetensors sentencepiece protobuf numpy pillow)
+if [ -x .venv/bin/python ] && .venv/bin/python -c "import torch, transformers, safetensors, sentencepiece, google.protobuf, numpy, PIL" 2>/dev/null; then
   echo "install-deps: .venv has ${oracle_packages[*]}"
   exit 0
 fi
