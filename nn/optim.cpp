@@ -9,11 +9,14 @@
 namespace sg::nn {
 
 AdamW::AdamW(std::vector<std::pair<std::string, Tensor*>> params, AdamWConfig cfg,
-             const std::function<bool(const std::string&, const Tensor&)>& decay)
+             const std::function<ParamRule(const std::string&, const Tensor&)>& rule)
     : cfg_(cfg) {
   for (auto& [name, p] : params) {
     if (!p->requires_grad()) continue;  // frozen (e.g. a locked image tower): no state at all
-    slots_.push_back({name, p, zeros_like(*p), zeros_like(*p), decay(name, *p)});
+    const ParamRule r = rule(name, *p);
+    SG_CHECK(std::isfinite(r.lr_mult) && r.lr_mult >= 0, "AdamW: parameter '{}': learning-rate multiplier {} is not a "
+             "finite number >= 0", name, r.lr_mult);
+    slots_.push_back({name, p, zeros_like(*p), zeros_like(*p), r});
   }
 }
 
@@ -22,12 +25,13 @@ void AdamW::step(double lr) {
   ++t_;
   const double bc1 = 1 - std::pow(cfg_.beta1, static_cast<double>(t_));
   const double bc2 = 1 - std::pow(cfg_.beta2, static_cast<double>(t_));
-  // f32 parameters: one multi-tensor call per device (on CUDA one kernel launch for all of them); f64
-  // parameters (gradient checks): one adamw_step per buffer. `grads` keeps the contiguous gradients alive
-  // until the kernels have been queued.
+  // f32 parameters: one multi-tensor call per device and learning-rate multiplier (on CUDA one kernel launch
+  // for all parameters of a multiplier); f64 parameters (gradient checks): one adamw_step per buffer. `grads`
+  // keeps the contiguous gradients alive until the kernels have been queued.
   std::vector<Tensor> grads;
-  std::vector<AdamWSlice> f32_slices[2];  // [0]: CPU, [1]: CUDA
+  std::map<std::pair<int, double>, std::vector<AdamWSlice>> f32_slices;  // (0: CPU | 1: CUDA, lr_mult) -> buffers
   for (auto& s : slots_) {
+    if (s.rule.lr_mult == 0) continue;  // a frozen multiplier: not even weight decay moves it
     Tensor g = s.param->grad();
     if (!g.defined()) continue;
     g = g.contiguous();
@@ -37,23 +41,21 @@ void AdamW::step(double lr) {
     SG_CHECK(g.dtype() == p.dtype() && g.device() == p.device() && s.m.device() == p.device(),
              "AdamW: parameter '{}' {} has gradient {} and moments on {}", s.name, p.describe(), g.describe(),
              device_name(s.m.device()));
-    const double wd = s.decay ? cfg_.weight_decay : 0.0;
+    const double wd = s.rule.decay ? cfg_.weight_decay : 0.0;
     if (p.dtype() == DType::F32) {
-      f32_slices[p.device() == Device::CUDA ? 1 : 0].push_back(
+      f32_slices[{p.device() == Device::CUDA ? 1 : 0, s.rule.lr_mult}].push_back(
           {p.data<float>(), g.data<float>(), s.m.data<float>(), s.v.data<float>(), p.numel(), wd});
       grads.push_back(g);
       continue;
     }
     SG_F32_F64_TYPES(p.dtype(), "adamw",
                    SG_KERNEL(p.device(), adamw_step<T>, p.data<T>(), g.data<T>(), s.m.data<T>(), s.v.data<T>(),
-                             p.numel(), lr, cfg_.beta1, cfg_.beta2, cfg_.eps, wd, bc1, bc2));
+                             p.numel(), lr * s.rule.lr_mult, cfg_.beta1, cfg_.beta2, cfg_.eps, wd, bc1, bc2));
   }
-  const Device devices[2] = {Device::CPU, Device::CUDA};
-  for (int d = 0; d < 2; ++d) {
-    const auto& slices = f32_slices[d];
-    if (slices.empty()) continue;
-    SG_KERNEL(devices[d], adamw_step_multi, slices.data(), static_cast<int64_t>(slices.size()), lr, cfg_.beta1,
-              cfg_.beta2, cfg_.eps, bc1, bc2);
+  for (const auto& [key, slices] : f32_slices) {
+    const auto& [device, lr_mult] = key;
+    SG_KERNEL(device == 1 ? Device::CUDA : Device::CPU, adamw_step_multi, slices.data(),
+              static_cast<int64_t>(slices.size()), lr * lr_mult, cfg_.beta1, cfg_.beta2, cfg_.eps, bc1, bc2);
   }
 }
 

@@ -19,12 +19,20 @@ struct AdamWConfig {
   double weight_decay = 1e-4;
 };
 
+// How one parameter is optimised: with weight decay or not, and its learning rate as a multiple of the schedule's.
+struct ParamRule {
+  bool decay = true;
+  double lr_mult = 1.0;
+};
+
 class AdamW {
  public:
-  // Parameters whose name is in `no_decay` (biases, norms, logit_scale/bias, ...) get no weight decay.
+  // `rule` decides each parameter's weight decay (e.g. matrices only) and learning-rate multiplier (e.g. 0.1 for
+  // a pre-trained tower). Parameters that do not require a gradient (frozen) get no state at all.
   AdamW(std::vector<std::pair<std::string, Tensor*>> params, AdamWConfig cfg,
-        const std::function<bool(const std::string&, const Tensor&)>& decay);
-  // p <- p - lr * (m_hat / (sqrt(v_hat) + eps) + wd * p) for every parameter that has a gradient.
+        const std::function<ParamRule(const std::string&, const Tensor&)>& rule);
+  // p <- p - lr_p * (m_hat / (sqrt(v_hat) + eps) + wd * p) for every parameter that has a gradient, where
+  // lr_p = lr * the parameter's lr_mult (a multiplier of 0 leaves it unchanged, weight decay included).
   // f32 parameters go through one multi-tensor call per device (adamw_step_multi: on CUDA one kernel launch for
   // all of them, bit-identical to one adamw_step per buffer); f64 parameters through adamw_step, one per buffer.
   void step(double lr);
@@ -41,7 +49,7 @@ class AdamW {
     std::string name;
     Tensor* param;
     Tensor m, v;
-    bool decay;
+    ParamRule rule;
   };
   std::vector<Slot> slots_;
   AdamWConfig cfg_;

@@ -4,6 +4,7 @@
 
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
+#include "siglip/position_interpolation.h"
 #include "siglip/sentencepiece_tokenizer.h"
 
 namespace sg {
@@ -44,12 +45,26 @@ const Tokenizer& LoadedModel::text_tokenizer(const std::string& command) const {
   return tokenizer;
 }
 
-LoadedModel load_checkpoint(const std::string& dir_in) {
+int load_weights(SiglipModel& model, const std::string& checkpoint_dir, const std::string& prefix) {
+  const std::string file = checkpoint_dir + "/model.safetensors";
+  std::map<std::string, Tensor> tensors = load_safetensors(file);
+  if (prefix.empty() || prefix.rfind("vision_model.", 0) == 0) {
+    const std::string note = fit_position_table(tensors, model.config.vision, file);
+    if (!note.empty()) fmt::print(stderr, "{}\n", note);  // stderr: --json outputs stay parseable
+  }
+  return load_parameters(model, tensors, file, prefix);
+}
+
+LoadedModel load_checkpoint(const std::string& dir_in, int64_t image_size) {
   LoadedModel lm;
   lm.dir = resolve_checkpoint(dir_in);
   SiglipConfig cfg = SiglipConfig::load(lm.dir + "/config.json");
+  if (image_size > 0) {
+    cfg.vision.image_size = image_size;
+    cfg.validate(lm.dir + "/config.json with image size " + std::to_string(image_size));
+  }
   lm.model = std::make_unique<SiglipModel>(cfg);
-  load_parameters(*lm.model, load_safetensors(lm.dir + "/model.safetensors"), lm.dir + "/model.safetensors");
+  load_weights(*lm.model, lm.dir);
   // spiece.model / tokenizer.model (a SentencePiece tokenizer), else tokenizer.json (the word tokenizer)
   lm.has_tokenizer = SentencePieceTokenizer::folder_has_model(lm.dir) || file_exists(lm.dir + "/tokenizer.json");
   if (!lm.has_tokenizer) return lm;

@@ -35,12 +35,18 @@ struct LoadedModel {
   // The tokenizer, or sg::Error naming `command` and the checkpoint when it has none.
   const Tokenizer& text_tokenizer(const std::string& command) const;
 };
-LoadedModel load_checkpoint(const std::string& dir);
+// image_size > 0 runs the model at that size instead of the config's: the position table is interpolated
+// (siglip/position_interpolation.h), as transformers' interpolate_pos_encoding does.
+LoadedModel load_checkpoint(const std::string& dir, int64_t image_size = 0);
 
 // Copies tensors into the model's parameters by HF name; `prefix` restricts to names starting with it.
 // Throws on missing names or shape mismatches (naming file, parameter, shapes); returns the count loaded.
 int load_parameters(SiglipModel& model, const std::map<std::string, Tensor>& tensors, const std::string& source,
                     const std::string& prefix = "");
+
+// A checkpoint folder's model.safetensors into `model` (the names starting with `prefix`), the vision position
+// table interpolated when the model's image size differs from the checkpoint's (the line saying so is printed).
+int load_weights(SiglipModel& model, const std::string& checkpoint_dir, const std::string& prefix = "");
 
 void save_model_files(const std::string& step_dir, SiglipModel& model, const Tokenizer& tok);
 

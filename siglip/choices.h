@@ -19,6 +19,8 @@ enum class Loss { Sigmoid, Softmax };
 enum class Positives { Diagonal, Caption, Label };
 // F32, or bf16 activations and GEMM operands with f32 master weights.
 enum class Precision { F32, BF16 };
+// `siglip train --freeze`: a tower whose parameters get no gradient and no optimizer state.
+enum class Freeze { None, Vision, Text };
 // `siglip graph --format`: one line per node, Graphviz DOT, or JSON.
 enum class GraphFormat { Text, Dot, Json };
 
@@ -35,6 +37,9 @@ constexpr std::array<Choice<Positives>, 3> choices(Positives) {
 }
 constexpr std::array<Choice<Precision>, 2> choices(Precision) {
   return {{{Precision::F32, "f32"}, {Precision::BF16, "bf16"}}};
+}
+constexpr std::array<Choice<Freeze>, 3> choices(Freeze) {
+  return {{{Freeze::None, "none"}, {Freeze::Vision, "vision"}, {Freeze::Text, "text"}}};
 }
 constexpr std::array<Choice<GraphFormat>, 3> choices(GraphFormat) {
   return {{{GraphFormat::Text, "text"}, {GraphFormat::Dot, "dot"}, {GraphFormat::Json, "json"}}};

@@ -36,7 +36,7 @@ int run_grad(const GradOptions& o) {
            "batch is read from one or written to the other)");
   SG_CHECK(o.out.empty() || !o.inputs.empty() || !o.make_inputs.empty(), "grad: --out needs a batch: --inputs FILE "
            "(or --make-inputs FILE)");
-  LoadedModel lm = load_checkpoint(o.checkpoint);
+  LoadedModel lm = load_checkpoint(o.checkpoint, o.image_size);
   std::string inputs = o.inputs;
   if (!o.make_inputs.empty()) {
     const Batch batch = first_batch(o, lm);

@@ -6,6 +6,10 @@ namespace sg {
 
 int run_train(TrainOptions o, const CommandLine& given) {
   if (!o.resume.empty() && !given.has("steps")) o.steps = 0;  // --resume without --steps: the saved total
+  SG_CHECK(o.init.empty() || !given.has("config"),
+           "train: --config and --init both give the model's shape; --init {} brings its own config.json", o.init);
+  o.init_temp_given = given.has("init-temp");
+  o.init_bias_given = given.has("init-bias");
   train(o);
   return 0;
 }

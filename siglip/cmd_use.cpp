@@ -15,7 +15,7 @@ namespace sg {
 
 int run_eval(const EvalOptions& o) {
   SG_CHECK(!o.checkpoint.empty(), "eval: --checkpoint DIR is required");
-  LoadedModel lm = load_checkpoint(o.checkpoint);
+  LoadedModel lm = load_checkpoint(o.checkpoint, o.image_size);
   std::string spec = o.data;
   if (spec.empty())  // the data the model was trained on
     spec = file_exists(lm.dir + "/trainer_state.json") ? TrainerState::load(lm.dir).options.data : "shapes";
@@ -39,7 +39,7 @@ int run_eval(const EvalOptions& o) {
 int run_classify(const ClassifyOptions& o) {
   SG_CHECK(!o.checkpoint.empty(), "classify: --checkpoint DIR is required");
   SG_CHECK(o.inputs.size() >= 2, "classify: usage: classify --checkpoint DIR IMAGE \"text 1\" [\"text 2\" ...]");
-  LoadedModel lm = load_checkpoint(o.checkpoint);
+  LoadedModel lm = load_checkpoint(o.checkpoint, o.image_size);
   const auto& vc = lm.model->config.vision;
   std::vector<float> img = load_image(o.inputs[0], static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels));
   std::vector<std::string> texts(o.inputs.begin() + 1, o.inputs.end());
@@ -61,7 +61,7 @@ int run_embed(const EmbedOptions& o) {
   SG_CHECK(!o.checkpoint.empty() && !out.empty(), "embed: --checkpoint DIR and --out FILE are required");
   SG_CHECK(o.images != o.texts, "embed: give exactly one of --images FILES... or --texts TEXTS...");
   SG_CHECK(!o.inputs.empty(), "embed: nothing to embed");
-  LoadedModel lm = load_checkpoint(o.checkpoint);
+  LoadedModel lm = load_checkpoint(o.checkpoint, o.image_size);
   Tensor e;
   if (o.images) {
     const auto& vc = lm.model->config.vision;

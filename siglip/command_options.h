@@ -14,7 +14,7 @@ struct EvalOptions {
   static constexpr const char* command = "eval";
   static constexpr const char* summary = "zero-shot accuracy and image<->text retrieval R@1/R@5 of a checkpoint";
   std::string checkpoint, data;
-  int64_t limit;
+  int64_t limit, image_size;
   bool json;
   EvalOptions() { set_defaults(*this); }
 };
@@ -23,6 +23,8 @@ void describe(EvalOptions& o, V& v) {
   v.option(o.checkpoint, "checkpoint", "", "DIR", "a checkpoint, or a run directory (its latest checkpoint); required");
   v.option(o.data, "data", "", "SPEC", "the data to evaluate on, as train's --data (default: the data it trained on)");
   v.option(o.limit, "limit", 0, "N", "test examples to use (0: all)");
+  v.option(o.image_size, "image-size", 0, "N",
+           "run the model at this image size (0: the checkpoint's); the position table is interpolated");
   v.option(o.json, "json", false, "", "print the results as JSON");
 }
 
@@ -30,6 +32,7 @@ struct ClassifyOptions {
   static constexpr const char* command = "classify";
   static constexpr const char* summary = "the sigmoid probability of each text for one image";
   std::string checkpoint;
+  int64_t image_size;
   bool json;
   std::vector<std::string> inputs;  // IMAGE, then the texts
   ClassifyOptions() { set_defaults(*this); }
@@ -38,6 +41,8 @@ template <class V>
 void describe(ClassifyOptions& o, V& v) {
   v.option(o.checkpoint, "checkpoint", "", "DIR", "a checkpoint, or a run directory (its latest checkpoint); required");
   v.option(o.json, "json", false, "", "print the results as JSON");
+  v.option(o.image_size, "image-size", 0, "N",
+           "run the model at this image size (0: the checkpoint's); the position table is interpolated");
   v.positional(o.inputs, "IMAGE TEXT...", "an image file, then one or more texts");
 }
 
@@ -45,6 +50,7 @@ struct EmbedOptions {
   static constexpr const char* command = "embed";
   static constexpr const char* summary = "L2-normalised embeddings of images or texts, to .safetensors or .json";
   std::string checkpoint, out;
+  int64_t image_size;
   bool images, texts;
   std::vector<std::string> inputs;
   EmbedOptions() { set_defaults(*this); }
@@ -55,6 +61,8 @@ void describe(EmbedOptions& o, V& v) {
   v.option(o.out, "out", "", "FILE", "FILE.safetensors (tensor 'embeddings' [N, D]) or FILE.json; required");
   v.option(o.images, "images", false, "", "the inputs are image files");
   v.option(o.texts, "texts", false, "", "the inputs are texts");
+  v.option(o.image_size, "image-size", 0, "N",
+           "run the model at this image size (0: the checkpoint's); the position table is interpolated");
   v.positional(o.inputs, "INPUT...", "image files (--images) or texts (--texts)");
 }
 
@@ -149,7 +157,7 @@ struct GradOptions {
   static constexpr const char* summary =
       "the training loss's gradients on one batch file, by HF parameter name, with the loss, logits and embeddings";
   std::string checkpoint, inputs, out, make_inputs, data;
-  int64_t batch;
+  int64_t batch, image_size;
   uint64_t seed;
   GradOptions() { set_defaults(*this); }
 };
@@ -165,6 +173,8 @@ void describe(GradOptions& o, V& v) {
   v.option(o.batch, "batch", 8, "N", "pairs in the batch --make-inputs writes");
   v.option(o.data, "data", "shapes", "SPEC", "the data --make-inputs draws from, as train's --data (its first batch)");
   v.option(o.seed, "seed", 0, "N", "seed of the data and its order, as train's --seed");
+  v.option(o.image_size, "image-size", 0, "N",
+           "run the model at this image size (0: the checkpoint's); the position table is interpolated");
 }
 
 struct TraceOptions {

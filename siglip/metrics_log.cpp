@@ -100,6 +100,7 @@ void MetricsLog::finish(double total_s, const std::string& checkpoint) {
 }
 
 void MetricsLog::evaluation(int64_t step, const EvalResult& r) {
+  if (step < total_steps_) fmt::print("{}evaluation at step {}:\n", tty_ ? "\n" : "", step);
   for (const auto& [name, acc] : r.zero_shot)
     fmt::print("zero-shot {} accuracy: {:.2f}% ({} test images)\n", name, 100 * acc, r.examples);
   fmt::print("retrieval: image->text R@1 {:.2f}% R@5 {:.2f}%, text->image R@1 {:.2f}% R@5 {:.2f}%\n", 100 * r.i2t_r1,

@@ -6,6 +6,7 @@
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
 #include "siglip/checkpoint.h"
+#include "siglip/param_groups.h"
 #include "tensor/backends.h"
 
 namespace sg {
@@ -33,35 +34,65 @@ void validate(const TrainOptions& o, int64_t done_steps) {
            "paper starts at log 10 = 2.303)",
            o.init_temp, o.init_temp);
   check_device_available(o.device, "train");
+  LrMultipliers::parse(o.lr_mult);  // its errors now, before the data loads
+  SG_CHECK(o.eval_every >= 0, "train: --eval-every must be 0 or more, got {}", o.eval_every);
+  SG_CHECK(!(o.freeze == Freeze::Vision && !o.lock_image.empty()),
+           "train: --lock-image already freezes the image tower; --freeze vision is not needed with it");
 }
 
-// The preset or config.json, at --image-size; the rest (channels, vocabulary, t', b) is known later.
-SiglipConfig base_config(const TrainOptions& o) {
+// The model config: --init's (a checkpoint's own), else the preset or config.json; with --lock-image its image
+// tower's config (the text head then projects to that width); at --image-size. The rest (channels, vocabulary,
+// t', b) is known later.
+SiglipConfig base_config(const TrainOptions& o, const std::string& init_dir, const std::string& lock_dir) {
   const std::string name = o.config.empty() ? "tiny" : o.config;  // "" in the state of older runs meant tiny
-  SiglipConfig cfg = file_exists(name) ? SiglipConfig::load(name) : preset_config(name);
+  SiglipConfig cfg = !init_dir.empty() ? SiglipConfig::load(init_dir + "/config.json")
+                     : file_exists(name) ? SiglipConfig::load(name)
+                                         : preset_config(name);
+  if (!lock_dir.empty()) {
+    cfg.vision = SiglipConfig::load(lock_dir + "/config.json").vision;
+    SG_CHECK(init_dir.empty() || cfg.text.projection_size == cfg.vision.hidden_size,
+             "train: the text head of --init {} projects to width {}, but the image tower of --lock-image {} has width {}",
+             init_dir, cfg.text.projection_size, lock_dir, cfg.vision.hidden_size);
+    cfg.text.projection_size = cfg.vision.hidden_size;
+  }
   if (o.image_size > 0) cfg.vision.image_size = o.image_size;
   return cfg;
 }
 
-Tokenizer run_tokenizer(const Dataset& data, const SiglipConfig& cfg, const std::string& resumed_from) {
+Tokenizer run_tokenizer(const Dataset& data, const SiglipConfig& cfg, const std::string& resumed_from,
+                        const std::string& init_dir) {
   if (!resumed_from.empty()) return Tokenizer::load_folder(resumed_from);
+  if (!init_dir.empty()) return Tokenizer::load_folder(init_dir);
   std::vector<std::string> captions;
   for (const auto& e : data.train) captions.push_back(e.caption);
   return Tokenizer::build(captions, static_cast<size_t>(cfg.text.vocab_size));
 }
 
-std::unique_ptr<SiglipModel> build_model(const SiglipConfig& cfg, const TrainOptions& o, const std::string& resumed_from) {
+// Fresh weights from the seed; then --init's weights (t' and b replaced only when --init-temp / --init-bias were
+// given), --lock-image's image tower, or, when resuming, the checkpoint's; then the frozen towers.
+std::unique_ptr<SiglipModel> build_model(const SiglipConfig& cfg, const TrainOptions& o, const std::string& resumed_from,
+                                         const std::string& init_dir, const std::string& lock_dir) {
   auto model = std::make_unique<SiglipModel>(cfg);
   model->init_weights(o.seed);
-  if (!o.lock_image.empty()) {  // SigLiT: a fixed image tower from another checkpoint
-    const std::string dir = resolve_checkpoint(o.lock_image);
-    int n = load_parameters(*model, load_safetensors(dir + "/model.safetensors"), dir + "/model.safetensors",
-                            "vision_model.");
-    model->vision_model.set_requires_grad(false);
-    fmt::print("locked image tower: {} tensors from {}\n", n, dir);
+  if (!resumed_from.empty()) {
+    load_weights(*model, resumed_from);
+  } else {
+    if (!init_dir.empty()) {
+      const int n = load_weights(*model, init_dir);
+      NoGradGuard ng;
+      if (o.init_temp_given) model->logit_scale.detach().fill_(cfg.init_temp);
+      if (o.init_bias_given) model->logit_bias.detach().fill_(cfg.init_bias);
+      fmt::print("initialised from {}: {} tensors; t' = {:.4f} (t = {:.2f}), b = {:.4f}{}\n", init_dir, n,
+                 model->logit_scale.item(), std::exp(model->logit_scale.item()), model->logit_bias.item(),
+                 o.init_temp_given || o.init_bias_given ? " (reset by --init-temp/--init-bias)" : " (the checkpoint's)");
+    }
+    if (!lock_dir.empty()) {  // SigLiT: a fixed image tower from another checkpoint
+      const int n = load_weights(*model, lock_dir, "vision_model.");
+      fmt::print("locked image tower: {} tensors from {}\n", n, lock_dir);
+    }
   }
-  if (!resumed_from.empty())
-    load_parameters(*model, load_safetensors(resumed_from + "/model.safetensors"), resumed_from + "/model.safetensors");
+  if (!o.lock_image.empty() || o.freeze == Freeze::Vision) model->vision_model.set_requires_grad(false);
+  if (o.freeze == Freeze::Text) model->text_model.set_requires_grad(false);
   model->to(o.device);
   return model;
 }
@@ -78,8 +109,9 @@ std::unique_ptr<nn::AdamW> make_adamw(std::vector<std::pair<std::string, Tensor*
   nn::AdamWConfig ac;
   ac.beta2 = o.beta2;
   ac.weight_decay = o.weight_decay;
-  return std::make_unique<nn::AdamW>(std::move(params), ac, [](const std::string&, const Tensor& t) {
-    return t.dim() >= 2;  // matrices decay; biases, norms, probe-free scalars (t', b) do not
+  const LrMultipliers mult = LrMultipliers::parse(o.lr_mult);
+  return std::make_unique<nn::AdamW>(std::move(params), ac, [mult](const std::string& name, const Tensor& p) {
+    return param_rule(name, p, mult);  // siglip/param_groups.h: weight matrices decay; per-group multipliers
   });
 }
 
@@ -92,23 +124,41 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
     step = saved->step;
   }
   validate(opt, step);
+  // --init and --lock-image matter to a fresh run only: a resumed one has every weight and its config.json.
+  const std::string init_dir = opt.init.empty() || saved ? "" : resolve_checkpoint(opt.init);
+  const std::string lock_dir = opt.lock_image.empty() || saved ? "" : resolve_checkpoint(opt.lock_image);
 
-  config = base_config(opt);
-  data = load_dataset(opt.data, static_cast<int>(config.vision.image_size), opt.channels, opt.seed);
+  config = saved ? SiglipConfig::load(resumed_from + "/config.json") : base_config(opt, init_dir, lock_dir);
+  // A pre-trained image tower sees the data with its own channels (grey data is repeated to RGB).
+  const bool pretrained_vision = !init_dir.empty() || !lock_dir.empty() || saved;
+  const int channels = opt.channels > 0 ? opt.channels : pretrained_vision ? static_cast<int>(config.vision.num_channels) : 0;
+  SG_CHECK(!pretrained_vision || channels == config.vision.num_channels,
+           "train: --channels {}: the image tower of {} takes {} channels", channels,
+           saved ? resumed_from : !lock_dir.empty() ? lock_dir : init_dir, config.vision.num_channels);
+  data = load_dataset(opt.data, static_cast<int>(config.vision.image_size), channels, opt.seed);
   config.vision.num_channels = data.channels;
   SG_CHECK(static_cast<int64_t>(data.train.size()) >= opt.batch, "train: batch {} is larger than the {} training examples",
            opt.batch, data.train.size());
-  tokenizer = run_tokenizer(data, config, resumed_from);
+  tokenizer = run_tokenizer(data, config, resumed_from, init_dir);
   // The token table has the tokenizer's size unless --vocab asks for more rows (a benchmark of a real-sized
-  // table, e.g. SigLIP-B/16's 32000, on a small caption set: the extra rows are never indexed).
-  config.text.vocab_size = std::max<int64_t>({tokenizer.vocab_size(), 2, opt.vocab});
+  // table, e.g. SigLIP-B/16's 32000, on a small caption set: the extra rows are never indexed). With --init it is
+  // the checkpoint's, as for a resumed run.
+  if (init_dir.empty() && !saved) {
+    config.text.vocab_size = std::max<int64_t>({tokenizer.vocab_size(), 2, opt.vocab});
+  } else {
+    SG_CHECK(opt.vocab == 0 || opt.vocab == config.text.vocab_size,
+             "train: --vocab {} differs from the vocabulary of {} ({} tokens)", opt.vocab, saved ? resumed_from : init_dir,
+             config.text.vocab_size);
+    SG_CHECK(tokenizer.vocab_size() <= config.text.vocab_size, "train: {}: its tokenizer has {} tokens but its "
+             "config's vocab_size is {}", saved ? resumed_from : init_dir, tokenizer.vocab_size(), config.text.vocab_size);
+  }
   config.init_temp = opt.init_temp;
   // auto: b = -log(B - 1) makes sigmoid(b) = 1/(B - 1), the best constant when one pair in B is positive. The
   // paper's -10 is tuned for B near 32k; at small B it starts far from that and collapsed in our measurements.
   config.init_bias = opt.init_bias.initial(opt.batch);
   config.validate("train");
 
-  model = build_model(config, opt, resumed_from);
+  model = build_model(config, opt, resumed_from, init_dir, lock_dir);
   optimizer = build_optimizer(*model, opt);
   const int64_t T = config.text.max_position_embeddings;
   loader = std::make_unique<BatchLoader>(data.train, tokenizer, static_cast<int>(opt.batch), static_cast<int>(T),

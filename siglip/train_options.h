@@ -24,14 +24,18 @@ struct TrainOptions {
   Device device;
   Precision precision;
   uint64_t seed;
-  std::string out, resume, lock_image, dump_grads;
-  int64_t log_every, ckpt_every, eval_limit, dump_every;
+  std::string out, resume, init, lock_image, lr_mult, dump_grads;
+  Freeze freeze;
+  int64_t log_every, ckpt_every, eval_limit, eval_every, dump_every;
   bool eval;
   int image_size, channels;
   int64_t vocab;
   int threads;
   bool profile;
   bool detect_anomaly;
+  // Not options: set by the command line when --init-temp / --init-bias were given. With --init they replace the
+  // checkpoint's t' and b; without them the checkpoint's are kept.
+  bool init_temp_given = false, init_bias_given = false;
 
   TrainOptions() { set_defaults(*this); }
 };
@@ -42,6 +46,9 @@ void describe(TrainOptions& o, V& v) {
   v.option(o.data, "data", "shapes", "SPEC",
            "shapes[:TRAIN:TEST], fashion-mnist[:TRAIN:TEST], or your FILE.tsv / FILE.jsonl of images and captions");
   v.option(o.config, "config", "tiny", "NAME|FILE", "model size: tiny, micro, b16 or a config.json");
+  v.option(o.init, "init", "", "DIR",
+           "start from this checkpoint (ours or `siglip import`ed): its config, tokenizer and weights, with t' and b "
+           "kept unless --init-temp/--init-bias are given, and a new optimizer");
   v.option(o.image_size, "image-size", 0, "N", "image side in pixels (0: the config's)");
   v.option(o.channels, "channels", 0, "N", "image channels (0: the data set's own)");
   v.option(o.vocab, "vocab", 0, "N", "rows of the token table (0: the tokenizer's size; more: padded, for benchmarks)");
@@ -50,7 +57,8 @@ void describe(TrainOptions& o, V& v) {
   v.option(o.batch, "batch", 128, "N", "pairs per batch");
   v.option(o.lr, "lr", 1e-3, "X", "peak learning rate (linear warm-up, then cosine decay to 0)");
   v.option(o.warmup, "warmup", -1, "N", "warm-up steps (-1: 10% of --steps)");
-  v.option(o.weight_decay, "weight-decay", 1e-4, "X", "AdamW weight decay of the matrices");
+  v.option(o.weight_decay, "weight-decay", 1e-4, "X",
+           "AdamW weight decay of the weight matrices (not of biases, norms, embedding tables, the probe, t' or b)");
   v.option(o.beta2, "beta2", 0.95, "X", "AdamW beta2");
   v.option(o.clip, "clip", 1.0, "X", "clip the global gradient norm to X (0: no clipping)");
   v.option(o.seed, "seed", 0, "N", "seed of the weights, the data order and the synthetic data");
@@ -61,7 +69,11 @@ void describe(TrainOptions& o, V& v) {
   v.option(o.init_bias, "init-bias", InitBias{}, "",
            "initial logit bias b; auto: -log(B - 1), or log(p / (B - p)) from the first batch's positives");
   v.option(o.init_temp, "init-temp", 2.302585092994046, "X", "initial log temperature t' (t = exp(t'); log 10)");
-  v.option(o.lock_image, "lock-image", "", "CKPT", "load the image tower from this checkpoint and freeze it (SigLiT)");
+  v.option(o.lock_image, "lock-image", "", "CKPT",
+           "load the image tower (and its config) from this checkpoint and freeze it: SigLiT");
+  v.option(o.freeze, "freeze", Freeze::None, "", "a tower that is not trained (no gradient, no optimizer state)");
+  v.option(o.lr_mult, "lr-mult", "", "GROUP=X,...",
+           "learning-rate multipliers of parameter groups: vision, text, loss (t' and b); e.g. vision=0.1");
   // where and how it runs
   v.option(o.device, "device", Device::CPU, "", "where the model trains");
   v.option(o.precision, "precision", Precision::F32, "",
@@ -81,7 +93,9 @@ void describe(TrainOptions& o, V& v) {
            "vision_model.encoder.layers.0.*,logit_*), before clipping and the optimizer step, to "
            "RUN/grads/step-N.safetensors");
   v.option(o.dump_every, "dump-every", 1, "N", "with --dump-grads: every N steps");
-  v.option(o.eval, "eval", true, "", "skip the final zero-shot and retrieval evaluation");
+  v.option(o.eval, "eval", true, "", "skip the zero-shot and retrieval evaluations");
+  v.option(o.eval_every, "eval-every", 0, "N",
+           "also evaluate every N steps and at step 0 (0: at the end only; with --init or --lock-image: and at step 0)");
   v.option(o.eval_limit, "eval-limit", 0, "N", "test examples for the final evaluation (0: all)");
 }
 

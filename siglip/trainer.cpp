@@ -52,6 +52,9 @@ double Trainer::run() {
   allocator_reset_peak(Device::CPU);
   StepProfile profile(opt_.profile, first_step);
   log_.start_clock(first_step);
+  // Step 0: the starting point against which a fine-tuning run's collapse (or progress) shows.
+  const bool pretrained = !opt_.init.empty() || !opt_.lock_image.empty();
+  if (opt_.eval && first_step == 0 && (opt_.eval_every > 0 || pretrained)) evaluate_at(0);
   double loss_value = NAN;
   for (int64_t& step = run_.step; step < opt_.steps; ++step) {
     profile.begin_step(step);
@@ -83,14 +86,19 @@ double Trainer::run() {
                .step_s = step_s,
                .logit_std = probe.spread});
     if (checkpoint_due()) save_checkpoint(step + 1);
+    if (opt_.eval && opt_.eval_every > 0 && (step + 1) % opt_.eval_every == 0 && step + 1 < opt_.steps)
+      evaluate_at(step + 1);
   }
   const double total_s = log_.elapsed_s();
   profile.print_report(opt_.steps);
   if (run_.step > first_step) save_checkpoint(opt_.steps);  // else the latest checkpoint is already this step
   log_.finish(total_s, opt_.out + "/" + CheckpointWriter::step_name(opt_.steps));
-  if (opt_.eval)
-    log_.evaluation(opt_.steps, evaluate(*run_.model, run_.tokenizer, run_.data, static_cast<size_t>(opt_.eval_limit)));
+  if (opt_.eval) evaluate_at(opt_.steps);
   return loss_value;
+}
+
+void Trainer::evaluate_at(int64_t step) {
+  log_.evaluation(step, evaluate(*run_.model, run_.tokenizer, run_.data, static_cast<size_t>(opt_.eval_limit)));
 }
 
 Trainer::Embeddings Trainer::forward(const Batch& batch) {
@@ -107,6 +115,7 @@ Trainer::Embeddings Trainer::forward(const Batch& batch) {
 // sigmoid(b) = p / B is the best constant start, b = log(p / (B - p)).
 void Trainer::set_bias_from_first_batch(const Batch& batch) {
   if (!opt_.init_bias.is_auto() || opt_.positives == Positives::Diagonal) return;
+  if (!opt_.init.empty() && !opt_.init_bias_given) return;  // --init keeps the checkpoint's b
   const double B = static_cast<double>(opt_.batch);
   Tensor labels = positive_labels(opt_.positives, batch.captions, batch.labels);  // [B, B] of +-1
   const double p = (sum(labels).item() / B + B) / 2;

@@ -1,5 +1,6 @@
 // trainer.h: the training loop: data -> SigLIP -> sigmoid (or softmax) loss -> backward -> clip -> AdamW, with
-// metrics, checkpoints, collapse detection, profiling and a final evaluation, each an object of its own:
+// metrics, checkpoints, collapse detection, profiling and evaluations (at the end; with --eval-every or a
+// pre-trained start also at step 0 and every N steps), each an object of its own:
 //   RunSetup (run_setup.h)          options, resume, config, data, tokenizer, model, optimizer, loader
 //   MetricsLog (metrics_log.h)      metrics.jsonl, the progress line, train.png, the closing lines
 //   CheckpointWriter                step-N directories, `latest`, rotation
@@ -32,6 +33,7 @@ class Trainer {
   [[noreturn]] void fail_non_finite_gradient(const Tensor& loss) const;
   bool checkpoint_due() const;
   void save_checkpoint(int64_t at_step);
+  void evaluate_at(int64_t step);  // zero-shot and retrieval on the test split, printed and in metrics.jsonl
   void print_summary() const;
 
   ThreadCountScope threads_;  // first: set-up runs with --threads too

@@ -105,7 +105,7 @@ TEST_CASE("optim: nn::AdamW applies per-parameter decay, f32 multi-tensor and f6
   for (Tensor* t : {&w, &b, &d}) t->requires_grad_();
   nn::AdamWConfig cfg;
   cfg.weight_decay = 0.1;
-  nn::AdamW opt({{"w", &w}, {"b", &b}, {"d", &d}}, cfg, [](const std::string&, const Tensor& t) { return t.dim() >= 2; });
+  nn::AdamW opt({{"w", &w}, {"b", &b}, {"d", &d}}, cfg, [](const std::string&, const Tensor& t) { return nn::ParamRule{t.dim() >= 2}; });
   for (int step = 1; step <= 2; ++step) {
     w.set_grad(gw);
     b.set_grad(gb);
@@ -122,6 +122,37 @@ TEST_CASE("optim: nn::AdamW applies per-parameter decay, f32 multi-tensor and f6
   CHECK(bitwise_equal(w.detach(), rw));
   CHECK(bitwise_equal(b.detach(), rb));
   CHECK(d.detach().to_vector<double>() == rd.to_vector<double>());
+}
+
+TEST_CASE("optim: nn::AdamW learning-rate multipliers: lr * mult per parameter, 0 leaves a parameter untouched") {
+  Generator gen(23);
+  Tensor a = randn({6, 5}, DType::F32, &gen), b = randn({6, 5}, DType::F32, &gen), c = randn({7}, DType::F32, &gen);
+  Tensor ga = randn({6, 5}, DType::F32, &gen), gb = randn({6, 5}, DType::F32, &gen), gc = randn({7}, DType::F32, &gen);
+  Tensor ra = a.clone(), rb = b.clone(), c0 = c.clone();
+  Tensor ma = zeros_like(a), va = zeros_like(a), mb = zeros_like(b), vb = zeros_like(b);
+  for (Tensor* t : {&a, &b, &c}) t->requires_grad_();
+  nn::AdamWConfig cfg;
+  cfg.weight_decay = 0.1;
+  const std::map<std::string, double> mult = {{"a", 1.0}, {"b", 0.25}, {"c", 0.0}};
+  nn::AdamW opt({{"a", &a}, {"b", &b}, {"c", &c}}, cfg,
+                [&](const std::string& name, const Tensor&) { return nn::ParamRule{true, mult.at(name)}; });
+  for (int step = 1; step <= 2; ++step) {
+    a.set_grad(ga);
+    b.set_grad(gb);
+    c.set_grad(gc);
+    opt.step(kLr);
+    const double bc1 = bias_correction(cfg.beta1, step), bc2 = bias_correction(cfg.beta2, step);
+    cpu::adamw_step<float>(ra.data<float>(), ga.data<float>(), ma.data<float>(), va.data<float>(), ra.numel(), kLr,
+                           cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, bc1, bc2);
+    cpu::adamw_step<float>(rb.data<float>(), gb.data<float>(), mb.data<float>(), vb.data<float>(), rb.numel(),
+                           kLr * 0.25, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, bc1, bc2);
+  }
+  CHECK(bitwise_equal(a.detach(), ra));
+  CHECK(bitwise_equal(b.detach(), rb));
+  CHECK(!bitwise_equal(a.detach(), b.detach()));
+  CHECK(bitwise_equal(c.detach(), c0));  // multiplier 0: no step, no decay
+  CHECK_THROWS_WITH_AS(nn::AdamW({{"a", &a}}, cfg, [](const std::string&, const Tensor&) { return nn::ParamRule{true, -1}; }),
+                       doctest::Contains("AdamW: parameter 'a': learning-rate multiplier -1"), Error);
 }
 
 TEST_CASE("optim: multi-tensor AdamW on CUDA: bit for bit with the per-buffer kernel, within 1e-6 of the CPU") {
@@ -158,7 +189,7 @@ TEST_CASE("optim: nn::AdamW on CUDA matches the CPU within 1e-6") {
   Tensor gw = randn({64, 48}, DType::F32, &gen), gb = randn({48}, DType::F32, &gen);
   Tensor wc = w.to(Device::CUDA), bc = b.to(Device::CUDA);
   for (Tensor* t : {&w, &b, &wc, &bc}) t->requires_grad_();
-  auto decay = [](const std::string&, const Tensor& t) { return t.dim() >= 2; };
+  auto decay = [](const std::string&, const Tensor& t) { return nn::ParamRule{t.dim() >= 2}; };
   nn::AdamWConfig cfg;
   cfg.weight_decay = 0.1;
   nn::AdamW on_cpu({{"w", &w}, {"b", &b}}, cfg, decay), on_gpu({{"w", &wc}, {"b", &bc}}, cfg, decay);
