@@ -44,10 +44,20 @@ const Tokenizer& LoadedModel::text_tokenizer(const std::string& command) const {
   return tokenizer;
 }
 
+ImageProcessor checkpoint_image_processor(const std::string& dir, const SiglipConfig& config, std::string* note) {
+  const std::string path = dir + "/preprocessor_config.json";
+  ImageProcessor p = file_exists(path) ? ImageProcessor::from_json(path)
+                                       : ImageProcessor::siglip_default(config.vision.image_size);
+  const std::string changed = p.fit_to_model(config.vision.image_size, config.vision.num_channels, path);
+  if (note) *note = changed;
+  return p;
+}
+
 LoadedModel load_checkpoint(const std::string& dir_in) {
   LoadedModel lm;
   lm.dir = resolve_checkpoint(dir_in);
   SiglipConfig cfg = SiglipConfig::load(lm.dir + "/config.json");
+  lm.image_processor = checkpoint_image_processor(lm.dir, cfg, &lm.image_processor_note);
   lm.model = std::make_unique<SiglipModel>(cfg);
   load_parameters(*lm.model, load_safetensors(lm.dir + "/model.safetensors"), lm.dir + "/model.safetensors");
   // spiece.model / tokenizer.model (a SentencePiece tokenizer), else tokenizer.json (the word tokenizer)
