@@ -45,6 +45,15 @@ const Tokenizer& LoadedModel::text_tokenizer(const std::string& command) const {
   return tokenizer;
 }
 
+ImageProcessor checkpoint_image_processor(const std::string& dir, const SiglipConfig& config, std::string* note) {
+  const std::string path = dir + "/preprocessor_config.json";
+  ImageProcessor p = file_exists(path) ? ImageProcessor::from_json(path)
+                                       : ImageProcessor::siglip_default(config.vision.image_size);
+  const std::string changed = p.fit_to_model(config.vision.image_size, config.vision.num_channels, path);
+  if (note) *note = changed;
+  return p;
+}
+
 int load_weights(SiglipModel& model, const std::string& checkpoint_dir, const std::string& prefix) {
   const std::string file = checkpoint_dir + "/model.safetensors";
   std::map<std::string, Tensor> tensors = load_safetensors(file);
@@ -63,6 +72,7 @@ LoadedModel load_checkpoint(const std::string& dir_in, int64_t image_size) {
     cfg.vision.image_size = image_size;
     cfg.validate(lm.dir + "/config.json with image size " + std::to_string(image_size));
   }
+  lm.image_processor = checkpoint_image_processor(lm.dir, cfg, &lm.image_processor_note);
   lm.model = std::make_unique<SiglipModel>(cfg);
   load_weights(*lm.model, lm.dir);
   // spiece.model / tokenizer.model (a SentencePiece tokenizer), else tokenizer.json (the word tokenizer)
@@ -75,13 +85,16 @@ LoadedModel load_checkpoint(const std::string& dir_in, int64_t image_size) {
   return lm;
 }
 
-void save_model_files(const std::string& step_dir, SiglipModel& model, const Tokenizer& tok) {
+void save_model_files(const std::string& step_dir, SiglipModel& model, const Tokenizer& tok,
+                      const ImageProcessor* processor) {
   make_dirs(step_dir);
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (auto& [name, p] : model.named_parameters()) tensors.emplace_back(name, *p);
   save_safetensors(step_dir + "/model.safetensors", tensors, {{"format", "pt"}});
   write_file_atomic(step_dir + "/config.json", model.config.to_json().dump(2) + "\n");
   tok.save_folder(step_dir);
+  const ImageProcessor p = processor ? *processor : ImageProcessor::siglip_default(model.config.vision.image_size);
+  write_file_atomic(step_dir + "/preprocessor_config.json", p.to_json().dump(2) + "\n");
 }
 
 }  // namespace sg

@@ -1,7 +1,8 @@
 // checkpoint.h: a run directory and its checkpoints.
 //   RUN/step-000500/{model.safetensors, config.json, tokenizer.json, optimizer.safetensors, trainer_state.json}
 // A checkpoint folder with spiece.model or tokenizer.model (a Hugging Face SigLIP folder) uses that
-// SentencePiece tokenizer instead of tokenizer.json.
+// SentencePiece tokenizer instead of tokenizer.json; one with preprocessor_config.json prepares images as it says
+// (siglip/image_processor.h), else as our models are trained (bicubic to image_size, pixels in [-1, 1]).
 //   RUN/latest         -> "step-000500", rewritten atomically only after the step directory is complete
 //   RUN/metrics.jsonl, RUN/train.png
 // Every file is written atomically (temp file, fsync, rename), and `latest` moves last: a run killed at any
@@ -13,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "siglip/image_processor.h"
 #include "siglip/model.h"
 #include "siglip/tokenizer.h"
 
@@ -32,12 +34,19 @@ struct LoadedModel {
   Tokenizer tokenizer;
   bool has_tokenizer = false;
   std::string dir;
+  ImageProcessor image_processor;  // fitted to the model (checkpoint_image_processor)
+  std::string image_processor_note;  // what fitting changed, "" when nothing
   // The tokenizer, or sg::Error naming `command` and the checkpoint when it has none.
   const Tokenizer& text_tokenizer(const std::string& command) const;
 };
 // image_size > 0 runs the model at that size instead of the config's: the position table is interpolated
 // (siglip/position_interpolation.h), as transformers' interpolate_pos_encoding does.
 LoadedModel load_checkpoint(const std::string& dir, int64_t image_size = 0);
+
+// How images are prepared for the model of `config` stored in checkpoint folder `dir`: its preprocessor_config.json
+// when there is one, else ImageProcessor::siglip_default(image_size); fitted to the model (ImageProcessor::
+// fit_to_model: the resize goes to the model's image size). `note` receives what fitting changed ("" if nothing).
+ImageProcessor checkpoint_image_processor(const std::string& dir, const SiglipConfig& config, std::string* note = nullptr);
 
 // Copies tensors into the model's parameters by HF name; `prefix` restricts to names starting with it.
 // Throws on missing names or shape mismatches (naming file, parameter, shapes); returns the count loaded.
@@ -48,6 +57,9 @@ int load_parameters(SiglipModel& model, const std::map<std::string, Tensor>& ten
 // table interpolated when the model's image size differs from the checkpoint's (the line saying so is printed).
 int load_weights(SiglipModel& model, const std::string& checkpoint_dir, const std::string& prefix = "");
 
-void save_model_files(const std::string& step_dir, SiglipModel& model, const Tokenizer& tok);
+// model.safetensors, config.json, the tokenizer's files and preprocessor_config.json (`processor`, or
+// ImageProcessor::siglip_default at the model's image size).
+void save_model_files(const std::string& step_dir, SiglipModel& model, const Tokenizer& tok,
+                      const ImageProcessor* processor = nullptr);
 
 }  // namespace sg

@@ -15,7 +15,7 @@ Batch first_batch(const GradOptions& o, const LoadedModel& lm) {
   SG_CHECK(o.batch >= 1, "grad: --batch must be at least 1, got {}", o.batch);
   const SiglipConfig& cfg = lm.model->config;
   Dataset data = load_dataset(o.data, static_cast<int>(cfg.vision.image_size),
-                              static_cast<int>(cfg.vision.num_channels), o.seed);
+                              static_cast<int>(cfg.vision.num_channels), o.seed, &lm.image_processor);
   SG_CHECK(data.channels == cfg.vision.num_channels, "grad: --data {} has {} channels, the checkpoint {} has {}",
            o.data, data.channels, lm.dir, cfg.vision.num_channels);
   SG_CHECK(static_cast<int64_t>(data.train.size()) >= o.batch, "grad: --batch {} is larger than the {} examples of {}",

@@ -27,6 +27,8 @@ int run_import(const ImportOptions& o) {
              c.vision.num_attention_heads, c.vision.pool == "map" ? "map (head)" : "mean (vision_use_head false)",
              c.text.vocab_size, c.text.max_position_embeddings, c.text.hidden_size, c.text.num_hidden_layers,
              c.text.num_attention_heads);
+  fmt::print("import: images: {}\n", r.image_processor);
+  if (!r.image_processor_note.empty()) fmt::print("import: note: {}\n", r.image_processor_note);
   fmt::print("import: wrote {}/model.safetensors ({}) and config.json{}{}\n", o.out, choice_name(o.precision),
              r.copied_files.empty() ? "" : "; copied ", fmt::join(r.copied_files, ", "));
   fmt::print("import: {:.2f} s (reading and converting {:.2f} s, writing {:.2f} s), peak RSS {:.0f} MiB\n", seconds,

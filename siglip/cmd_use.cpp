@@ -1,4 +1,5 @@
-// cmd_use.cpp: using a trained checkpoint: `siglip eval`, `siglip classify`, `siglip embed`.
+// cmd_use.cpp: using a trained checkpoint: `siglip eval`, `siglip classify`, `siglip embed`. Images are prepared
+// by the checkpoint's image processor (its preprocessor_config.json, else bicubic to image_size, pixels in [-1, 1]).
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -12,15 +13,25 @@
 #include "tensor/ops.h"
 
 namespace sg {
+namespace {
+
+// Says on standard error when the checkpoint's preprocessor_config.json was fitted to the model.
+void note_image_processor(const LoadedModel& lm, const char* command) {
+  if (!lm.image_processor_note.empty()) fmt::print(stderr, "{}: note: {}\n", command, lm.image_processor_note);
+}
+
+}  // namespace
 
 int run_eval(const EvalOptions& o) {
   SG_CHECK(!o.checkpoint.empty(), "eval: --checkpoint DIR is required");
   LoadedModel lm = load_checkpoint(o.checkpoint, o.image_size);
+  note_image_processor(lm, "eval");
   std::string spec = o.data;
   if (spec.empty())  // the data the model was trained on
     spec = file_exists(lm.dir + "/trainer_state.json") ? TrainerState::load(lm.dir).options.data : "shapes";
   const auto& vc = lm.model->config.vision;
-  Dataset data = load_dataset(spec, static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels), 0);
+  Dataset data = load_dataset(spec, static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels), 0,
+                              &lm.image_processor);
   EvalResult r = evaluate(*lm.model, lm.text_tokenizer("eval"), data, static_cast<size_t>(o.limit));
   if (o.json) {
     fmt::print("{}\n", nlohmann::json{{"checkpoint", lm.dir}, {"data", spec}, {"examples", r.examples},
@@ -40,8 +51,10 @@ int run_classify(const ClassifyOptions& o) {
   SG_CHECK(!o.checkpoint.empty(), "classify: --checkpoint DIR is required");
   SG_CHECK(o.inputs.size() >= 2, "classify: usage: classify --checkpoint DIR IMAGE \"text 1\" [\"text 2\" ...]");
   LoadedModel lm = load_checkpoint(o.checkpoint, o.image_size);
+  note_image_processor(lm, "classify");
   const auto& vc = lm.model->config.vision;
-  std::vector<float> img = load_image(o.inputs[0], static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels));
+  std::vector<float> img =
+      load_image(o.inputs[0], static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels), lm.image_processor);
   std::vector<std::string> texts(o.inputs.begin() + 1, o.inputs.end());
   NoGradGuard ng;
   Tensor x = embed_images(*lm.model, {&img});
@@ -64,10 +77,12 @@ int run_embed(const EmbedOptions& o) {
   LoadedModel lm = load_checkpoint(o.checkpoint, o.image_size);
   Tensor e;
   if (o.images) {
+    note_image_processor(lm, "embed");
     const auto& vc = lm.model->config.vision;
     std::vector<std::vector<float>> imgs;
     for (const auto& f : o.inputs)
-      imgs.push_back(load_image(f, static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels)));
+      imgs.push_back(
+          load_image(f, static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels), lm.image_processor));
     std::vector<const std::vector<float>*> ptrs;
     for (const auto& v : imgs) ptrs.push_back(&v);
     e = embed_images(*lm.model, ptrs);

@@ -228,6 +228,29 @@ void describe(ImportOptions& o, V& v) {
                "model.safetensors.index.json and its shards");
 }
 
+struct PreprocessOptions {
+  static constexpr const char* command = "preprocess";
+  static constexpr const char* summary =
+      "images as the model sees them (SiglipImageProcessor's steps): pixel_values [N, C, H, W] to .safetensors";
+  std::string checkpoint, processor, out;
+  int64_t image_size, channels;
+  std::vector<std::string> images;
+  PreprocessOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(PreprocessOptions& o, V& v) {
+  v.option(o.checkpoint, "checkpoint", "", "DIR",
+           "prepare images for this checkpoint (or run directory): its preprocessor_config.json, else bicubic to its "
+           "image size, pixels in [-1, 1]");
+  v.option(o.processor, "processor", "", "FILE", "prepare images as this preprocessor_config.json says");
+  v.option(o.image_size, "image-size", 0, "N",
+           "resize to N x N (alone: bicubic, rescale 1/255, mean = std = 0.5, as our models train; with --processor: "
+           "that processor, resizing to N x N)");
+  v.option(o.channels, "channels", 0, "C", "1 (grey: luma after resizing) or 3 (default: the checkpoint's, else 3)");
+  v.option(o.out, "out", "", "FILE", "FILE.safetensors to write (f32 tensor 'pixel_values' [N, C, H, W]); required");
+  v.positional(o.images, "IMAGE...", "image files (PNG, JPEG, BMP, GIF, ...)");
+}
+
 struct BenchOpsOptions {
   static constexpr const char* command = "bench ops";
   static constexpr const char* summary =

@@ -1,8 +1,6 @@
 // data.cpp: the shapes generator, the Fashion-MNIST IDX reader and the caption-file loader (see data.h).
 #include "siglip/data.h"
 
-#include <stb/stb_image.h>
-#include <stb/stb_image_resize.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -486,54 +484,41 @@ std::vector<CaptionEntry> parse_caption_file(const std::string& path, bool jsonl
   return out;
 }
 
-// Decodes one image to [channels, S, S] in [-1, 1]; returns an error message ("" on success).
-std::string decode_image(const CaptionEntry& e, int S, int channels, std::vector<float>& out) {
+// Decodes one image and prepares it with `processor` to [channels, S, S]; returns an error message ("" on success).
+std::string decode_image(const CaptionEntry& e, int S, int channels, const ImageProcessor& processor,
+                         std::vector<float>& out) {
   std::error_code ec;
   if (!fs::exists(e.resolved, ec) || fs::is_directory(e.resolved, ec))
     return fmt::format("image '{}' not found ({})", e.rel, e.resolved.string());
-  int w = 0, h = 0, n = 0;
-  unsigned char* px = stbi_load(e.resolved.string().c_str(), &w, &h, &n, 3);
-  if (!px) {
-    const char* why = stbi_failure_reason();
-    return fmt::format("cannot decode '{}': {}", e.rel, why ? why : "unknown error");
-  }
-  std::vector<unsigned char> rs;
-  const unsigned char* src = px;
-  if (w != S || h != S) {
-    rs.resize(static_cast<size_t>(S) * S * 3);
-    if (!stbir_resize_uint8(px, w, h, 0, rs.data(), S, S, 0, 3)) {
-      stbi_image_free(px);
-      return fmt::format("cannot resize '{}' ({}x{}) to {}x{}", e.rel, w, h, S, S);
-    }
-    src = rs.data();
-  }
-  const size_t hw = static_cast<size_t>(S) * S;
-  out.resize(channels * hw);
-  for (size_t i = 0; i < hw; ++i) {
-    const unsigned char* p = src + 3 * i;
-    if (channels == 3) {
-      for (int c = 0; c < 3; ++c) out[c * hw + i] = to_unit(p[c]);
-    } else {
-      out[i] = to_unit(std::round(0.299f * p[0] + 0.587f * p[1] + 0.114f * p[2]));
-    }
-  }
-  stbi_image_free(px);
+  Image8 image;
+  std::string why = decode_image_file(e.resolved.string(), image);
+  if (!why.empty()) return fmt::format("cannot decode '{}': {}", e.rel, why);
+  PixelValues px = processor.process(image, channels);
+  if (px.height != S || px.width != S)
+    return fmt::format("image '{}' is {}x{} (height x width) after preprocessing ({}), the model takes {}x{}", e.rel,
+                       px.height, px.width, processor.describe(), S, S);
+  out = std::move(px.data);
   return {};
 }
 
 }  // namespace
 
-std::vector<float> load_image(const std::string& path, int image_size, int channels) {
+std::vector<float> load_image(const std::string& path, int image_size, int channels, const ImageProcessor& processor) {
   CaptionEntry e;
   e.rel = path;
   e.resolved = fs::path(path);
   std::vector<float> out;
-  std::string err = decode_image(e, image_size, channels, out);
+  std::string err = decode_image(e, image_size, channels, processor, out);
   SG_CHECK(err.empty(), "image: {}", err);
   return out;
 }
 
-Dataset load_caption_file(const std::string& path, int image_size, double test_fraction, uint64_t seed, int channels) {
+std::vector<float> load_image(const std::string& path, int image_size, int channels) {
+  return load_image(path, image_size, channels, ImageProcessor::siglip_default(image_size));
+}
+
+Dataset load_caption_file(const std::string& path, int image_size, double test_fraction, uint64_t seed, int channels,
+                          const ImageProcessor* processor) {
   (void)seed;  // the split is by position, not random: the same file always gives the same split
   SG_CHECK(image_size >= 1, "data: {}: image_size must be positive (got {})", path, image_size);
   SG_CHECK(channels == 1 || channels == 3, "data: {}: channels must be 1 or 3 (got {})", path, channels);
@@ -543,6 +528,7 @@ Dataset load_caption_file(const std::string& path, int image_size, double test_f
   SG_CHECK(ext == ".tsv" || ext == ".jsonl", "data: {}: unknown caption file type '{}' (expected .tsv or .jsonl)", path,
            ext);
   std::vector<CaptionEntry> entries = parse_caption_file(path, ext == ".jsonl");
+  const ImageProcessor prep = processor ? *processor : ImageProcessor::siglip_default(image_size);
   SG_CHECK(!entries.empty(), "data: {}: no examples", path);
   size_t k = 0;
   if (test_fraction > 0) {
@@ -555,7 +541,7 @@ Dataset load_caption_file(const std::string& path, int image_size, double test_f
 #pragma omp parallel for schedule(dynamic, 8)
   for (int64_t i = 0; i < static_cast<int64_t>(entries.size()); ++i) {
     try {
-      errors[i] = decode_image(entries[i], image_size, channels, all[i].image);
+      errors[i] = decode_image(entries[i], image_size, channels, prep, all[i].image);
     } catch (const std::exception& ex) {
       errors[i] = ex.what();
     }
@@ -608,7 +594,28 @@ std::pair<size_t, size_t> parse_counts(const std::string& spec, const std::strin
 }
 }  // namespace
 
-Dataset load_dataset(const std::string& spec, int image_size, int channels, uint64_t seed) {
+namespace {
+
+// The built-in sets make pixels in [-1, 1]; a model prepared otherwise (another mean/std) cannot train on them.
+void check_builtin_pixels(const std::string& spec, const ImageProcessor* processor) {
+  if (!processor) return;
+  auto all_half = [](const std::vector<double>& v) {
+    for (double x : v)
+      if (std::abs(x - 0.5) > 1e-6) return false;
+    return true;
+  };
+  const bool unit_range = processor->do_rescale && std::abs(processor->rescale_factor * 255.0 - 1.0) < 1e-6 &&
+                          processor->do_normalize && all_half(processor->image_mean) && all_half(processor->image_std);
+  SG_CHECK(unit_range, "data: {}: the built-in sets make pixels in [-1, 1] (rescale 1/255, mean = std = 0.5), but the "
+           "model's images are prepared with {}; train it on a caption file instead", spec, processor->describe());
+}
+
+}  // namespace
+
+Dataset load_dataset(const std::string& spec, int image_size, int channels, uint64_t seed,
+                     const ImageProcessor* processor) {
+  if (spec == "shapes" || spec.rfind("shapes:", 0) == 0 || spec == "fashion-mnist" || spec.rfind("fashion-mnist:", 0) == 0)
+    check_builtin_pixels(spec, processor);
   if (spec == "shapes" || spec.rfind("shapes:", 0) == 0) {
     SG_CHECK(channels <= 0 || channels == 3, "shapes: images are RGB; channels must be 3 (got {})", channels);
     auto [ntr, nte] = parse_counts(spec, "shapes", 20000, 2000);
@@ -622,7 +629,7 @@ Dataset load_dataset(const std::string& spec, int image_size, int channels, uint
                               seed);
   }
   std::string ext = lower(fs::path(spec).extension().string());
-  if (ext == ".tsv" || ext == ".jsonl") return load_caption_file(spec, image_size, 0.1, seed, channels <= 0 ? 3 : channels);
+  if (ext == ".tsv" || ext == ".jsonl") return load_caption_file(spec, image_size, 0.1, seed, channels <= 0 ? 3 : channels, processor);
   fail("data: unknown dataset '{}' (expected shapes, shapes:N_TRAIN:N_TEST, fashion-mnist, "
        "fashion-mnist:LIMIT_TRAIN:LIMIT_TEST, or a .tsv / .jsonl caption file)",
        spec);

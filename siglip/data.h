@@ -4,7 +4,8 @@
 // class label per label set (for zero-shot evaluation). Three sources:
 //   - "shapes": procedurally generated coloured shapes with compositional captions (needs nothing installed);
 //   - Fashion-MNIST read from the IDX .gz files (zlib);
-//   - the user's own .tsv / .jsonl caption file pointing at PNG/JPEG images (stb_image).
+//   - the user's own .tsv / .jsonl caption file pointing at PNG/JPEG images (stb_image, then
+//     SiglipImageProcessor's steps: siglip/image_processor.h).
 // Failures (missing file, bad magic number, truncated data, malformed line, undecodable image) throw
 // sg::Error naming the file, and the line where there is one.
 #pragma once
@@ -12,6 +13,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "siglip/image_processor.h"
 
 namespace sg {
 
@@ -89,24 +92,31 @@ Dataset load_fashion_mnist(const std::string& dir, int image_size, int channels,
 // `path` ends in .tsv: "image path <TAB> caption [<TAB> label]" per line; '#' comment lines, blank lines and
 // a header line "image<TAB>caption[<TAB>label]" are skipped. `path` ends in .jsonl: one object per line,
 // {"image": path, "caption": text[, "label": name]}. Image paths are relative to the caption file's folder
-// (absolute paths are kept). Images (PNG, JPEG, ... via stb_image) are decoded as RGB, resized to
-// image_size x image_size (stb_image_resize, no aspect-preserving crop, as SiglipImageProcessor does) and
-// normalised to [-1, 1]; channels = 1 converts to grey (ITU-R 601 luma). Split: with k = round(1 /
-// test_fraction), every k-th example (line order, 1-based) goes to test; test_fraction = 0 keeps all for
-// training. The split does not depend on `seed` (kept for a uniform signature). When any line has a label,
-// label set 0 "label" holds the sorted distinct labels (examples without one get -1); otherwise there are
-// no label sets. Errors: "data: captions.tsv:17: cannot decode 'img/x.png': <reason>".
+// (absolute paths are kept). Images (PNG, JPEG, ... via stb_image) are prepared by `processor` (siglip/
+// image_processor.h: SiglipImageProcessor's steps; by default ImageProcessor::siglip_default(image_size): bicubic
+// resize to image_size x image_size as Pillow does it, no aspect-preserving crop, pixels in [-1, 1]); channels = 1
+// converts the resized image to grey (ITU-R 601 luma). Split: with k = round(1 / test_fraction), every k-th
+// example (line order, 1-based) goes to test; test_fraction = 0 keeps all for training. The split does not depend
+// on `seed` (kept for a uniform signature). When any line has a label, label set 0 "label" holds the sorted
+// distinct labels (examples without one get -1); otherwise there are no label sets. Errors:
+// "data: captions.tsv:17: cannot decode 'img/x.png': <reason>".
 Dataset load_caption_file(const std::string& path, int image_size, double test_fraction = 0.1,
-                          uint64_t seed = 0, int channels = 3);
+                          uint64_t seed = 0, int channels = 3, const ImageProcessor* processor = nullptr);
 
 // ---- Dispatch --------------------------------------------------------------------------------------------
 // spec: "shapes" (20000 train / 2000 test) or "shapes:N_TRAIN:N_TEST";
 //       "fashion-mnist" (all of kFashionMnistDir, or of $SG_FASHION_MNIST_DIR when set) or "fashion-mnist:LIMIT_TRAIN:LIMIT_TEST";
 //       a path ending in .tsv or .jsonl (test_fraction 0.1).
 // channels <= 0 picks the dataset's natural count (fashion-mnist 1, the others 3); shapes needs 3.
-// One image file (PNG, JPEG, ...) as [channels, S, S] in [-1, 1], resized like the caption-file loader does.
+// One image file (PNG, JPEG, ...) as [channels, S, S], prepared as the caption-file loader does (the default
+// processor: pixels in [-1, 1]), or by `processor` (fitted to the model: ImageProcessor::fit_to_model), whose
+// output must be image_size x image_size.
 std::vector<float> load_image(const std::string& path, int image_size, int channels);
+std::vector<float> load_image(const std::string& path, int image_size, int channels, const ImageProcessor& processor);
 
-Dataset load_dataset(const std::string& spec, int image_size, int channels, uint64_t seed);
+// `processor`: how caption-file images are prepared (default: ImageProcessor::siglip_default(image_size)); the
+// built-in sets (shapes, fashion-mnist) make their pixels themselves and ignore it.
+Dataset load_dataset(const std::string& spec, int image_size, int channels, uint64_t seed,
+                     const ImageProcessor* processor = nullptr);
 
 }  // namespace sg

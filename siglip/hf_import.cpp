@@ -343,6 +343,12 @@ ImportReport import_hf_siglip(const std::string& hf_dir, const std::string& out_
   };
   ImportReport r;
   r.config = read_hf_config(hf_dir + "/config.json");
+  const std::string preprocessor = hf_dir + "/preprocessor_config.json";
+  ImageProcessor images = file_exists(preprocessor) ? ImageProcessor::from_json(preprocessor)
+                                                    : ImageProcessor::siglip_default(r.config.vision.image_size);
+  r.image_processor_note = images.fit_to_model(r.config.vision.image_size, r.config.vision.num_channels, preprocessor);
+  r.image_processor = (file_exists(preprocessor) ? "preprocessor_config.json: " : "no preprocessor_config.json: ") +
+                      images.describe();
   TensorSet set = map_tensors(hf_dir);
   for (const auto& f : set.files) r.safetensors_files.push_back(f->path());
 

@@ -5,6 +5,9 @@
 //   HF_DIR/model.safetensors               every tensor, F32, F16 or BF16
 //     or model.safetensors.index.json      {"weight_map": {tensor name: shard file}} and the shards it names
 //   HF_DIR/spiece.model, tokenizer.model, tokenizer_config.json, preprocessor_config.json   copied when present
+//   (preprocessor_config.json is read first and must be a valid SigLIP image processor: siglip/image_processor.h;
+//   a resize to another size than the model's image_size is kept in the copy and replaced by the model's size when
+//   the checkpoint is used, which the report says)
 //
 // Safetensors files are memory-mapped: each tensor is converted to f32 straight from the mapped bytes into its
 // parameter, and its pages are dropped from the resident set once read: the process holds the f32 model and at
@@ -19,6 +22,7 @@
 
 #include "siglip/choices.h"
 #include "siglip/config.h"
+#include "siglip/image_processor.h"
 
 namespace sg {
 
@@ -35,6 +39,8 @@ struct ImportReport {
   int64_t parameters = 0;                      // elements
   int64_t tensors = 0;
   std::string source_dtypes;                   // "BF16", "F32, F16", ...
+  std::string image_processor;                 // how images will be prepared (ImageProcessor::describe)
+  std::string image_processor_note;            // what fitting preprocessor_config.json to the model changed
   double read_seconds = 0, write_seconds = 0;  // config + tensors into the model; the checkpoint files
 };
 

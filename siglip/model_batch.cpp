@@ -43,7 +43,8 @@ ModelBatch model_batch(const ModelBatchRequest& r) {
   mb.step = r.step == 0 ? ckpt_step + 1 : r.step;  // default: the step the run would take next
   const auto& vc = mb.loaded.model->config.vision;
   mb.data = std::make_unique<Dataset>(
-      load_dataset(data_spec, static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels), mb.seed));
+      load_dataset(data_spec, static_cast<int>(vc.image_size), static_cast<int>(vc.num_channels), mb.seed,
+                   &mb.loaded.image_processor));
   SG_CHECK(static_cast<int64_t>(mb.data->train.size()) >= r.batch, "{}: --batch {} is larger than the {} examples of {}",
            r.command, r.batch, mb.data->train.size(), data_spec);
   BatchLoader loader(mb.data->train, mb.loaded.text_tokenizer(r.command), static_cast<int>(r.batch),

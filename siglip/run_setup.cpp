@@ -135,7 +135,11 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
   SG_CHECK(!pretrained_vision || channels == config.vision.num_channels,
            "train: --channels {}: the image tower of {} takes {} channels", channels,
            saved ? resumed_from : !lock_dir.empty() ? lock_dir : init_dir, config.vision.num_channels);
-  data = load_dataset(opt.data, static_cast<int>(config.vision.image_size), channels, opt.seed);
+  // Images are prepared as the pre-trained tower (or the resumed run) expects them.
+  const std::string processor_dir = saved ? resumed_from : !lock_dir.empty() ? lock_dir : init_dir;
+  image_processor = processor_dir.empty() ? ImageProcessor::siglip_default(config.vision.image_size)
+                                          : checkpoint_image_processor(processor_dir, config);
+  data = load_dataset(opt.data, static_cast<int>(config.vision.image_size), channels, opt.seed, &image_processor);
   config.vision.num_channels = data.channels;
   SG_CHECK(static_cast<int64_t>(data.train.size()) >= opt.batch, "train: batch {} is larger than the {} training examples",
            opt.batch, data.train.size());

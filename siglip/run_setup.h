@@ -34,6 +34,7 @@ struct RunSetup {
   std::string resumed_from;  // the checkpoint directory continued; empty for a fresh run
   int64_t step = 0;          // steps already done
   SiglipConfig config;
+  ImageProcessor image_processor;  // caption-file images; the --init/--lock-image/resumed checkpoint's, else ours
   Dataset data;
   Tokenizer tokenizer;
   std::unique_ptr<SiglipModel> model;

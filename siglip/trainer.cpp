@@ -171,7 +171,7 @@ bool Trainer::checkpoint_due() const {
 void Trainer::save_checkpoint(int64_t at_step) {
   const TrainerState state{at_step, run_.optimizer->steps(), run_.loader->position(), opt_};
   checkpoints_.save(at_step, [&](const std::string& dir) {
-    save_model_files(dir, *run_.model, run_.tokenizer);
+    save_model_files(dir, *run_.model, run_.tokenizer, &run_.image_processor);
     save_safetensors(dir + "/optimizer.safetensors", run_.optimizer->state(),
                      {{"step", std::to_string(run_.optimizer->steps())}});
     write_file_atomic(dir + "/trainer_state.json", state.to_json());

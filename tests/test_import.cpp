@@ -367,6 +367,38 @@ TEST_CASE("import: the command prints what it read and wrote; imported checkpoin
   fs::remove_all(dir);
 }
 
+TEST_CASE("import: preprocessor_config.json is validated, copied, and fitted to the model's image size") {
+  const std::string dir = temp_dir("import_preprocessor");
+  const SiglipConfig c = small_config(true);  // 16 px
+  auto m = random_model(c, 4);
+  write_folder(dir + "/hf", hf_config_json(c), entries_of(*m, "F32"));
+  const std::string text = R"({"image_processor_type": "SiglipImageProcessor", "image_mean": [0.4, 0.5, 0.6],
+    "image_std": [0.2, 0.3, 0.4], "resample": 3, "rescale_factor": 0.00392156862745098,
+    "size": {"height": 32, "width": 32}, "processor_class": "SiglipProcessor"})";
+  write_file_atomic(dir + "/hf/preprocessor_config.json", text);
+  const ImportReport r = import_hf_siglip(dir + "/hf", dir + "/ck", Precision::F32);
+  CHECK(r.copied_files == std::vector<std::string>{"preprocessor_config.json"});
+  CHECK(read_file(dir + "/ck/preprocessor_config.json") == text);
+  CHECK(r.image_processor_note.find("resizes to 32x32 (height x width) but the model takes 16x16 images: they are "
+                                    "resized to 16x16") != std::string::npos);
+  CHECK(r.image_processor.find("bicubic resize to 16x16") != std::string::npos);
+  const LoadedModel lm = load_checkpoint(dir + "/ck");
+  CHECK(lm.image_processor.image_std == std::vector<double>{0.2, 0.3, 0.4});
+  CHECK(lm.image_processor.height == 16);
+  const SiglipRun cli = run_siglip("import " + dir + "/hf --out " + dir + "/ck2");
+  CHECK(cli.output.find("import: note: " + dir + "/hf/preprocessor_config.json resizes to 32x32") != std::string::npos);
+  CHECK(cli.output.find("import: images: preprocessor_config.json: bicubic resize to 16x16") != std::string::npos);
+
+  // A bad one is refused before anything is written, naming the file and the field.
+  write_file_atomic(dir + "/hf/preprocessor_config.json", R"({"image_mean": [0.5, 0.5]})");
+  const std::string msg = error_of([&] { import_hf_siglip(dir + "/hf", dir + "/ck3", Precision::F32); });
+  CHECK(msg.find(dir + "/hf/preprocessor_config.json: image_mean has 2 values") != std::string::npos);
+  CHECK(!fs::exists(dir + "/ck3"));
+  write_file_atomic(dir + "/hf/preprocessor_config.json", R"({"image_processor_type": "ViTImageProcessor"})");
+  CHECK(import_error(dir + "/hf").find("image_processor_type is \"ViTImageProcessor\"") != std::string::npos);
+  fs::remove_all(dir);
+}
+
 // scripts/import_parity.py: random SiglipModels built and saved by transformers, imported, compared.
 TEST_CASE("import: import_parity.py: imported models match transformers on four configs (python oracle)") {
   if (const std::string why = oracle_missing("torch, transformers, safetensors"); !why.empty()) {

@@ -1,0 +1,363 @@
+// The image processor (siglip/image_processor.h): Pillow's resize on hand-checked cases, constants and identities;
+// preprocessor_config.json read, written and refused with errors naming file and field; a checkpoint's
+// preprocessor_config.json changing what `siglip preprocess` writes; and scripts/preprocess_parity.py against
+// transformers' SiglipImageProcessor (when .venv has transformers and PIL).
+#include <doctest/doctest.h>
+#include <stb/stb_image_write.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "nn/fileio.h"
+#include "nn/safetensors.h"
+#include "siglip/checkpoint.h"
+#include "siglip/data.h"
+#include "siglip/image_processor.h"
+#include "tests/error_of.h"
+#include "tests/siglip_run.h"
+#include "tests/train_helpers.h"
+
+using namespace sg;
+namespace fs = std::filesystem;
+
+namespace {
+
+Image8 image_of(int width, int height, int bands, std::vector<uint8_t> pixels) {
+  REQUIRE(pixels.size() == static_cast<size_t>(width) * height * bands);
+  return Image8{width, height, bands, std::move(pixels)};
+}
+
+// Deterministic pseudo-random pixels.
+Image8 noise_image(int width, int height, int bands, uint32_t seed) {
+  std::vector<uint8_t> px(static_cast<size_t>(width) * height * bands);
+  for (uint8_t& v : px) v = static_cast<uint8_t>((seed = seed * 1664525u + 1013904223u) >> 24);
+  return image_of(width, height, bands, std::move(px));
+}
+
+// transformers' arithmetic for one 8-bit value: float32(float64(v) * factor), then (x - mean) / std in float32.
+float expected_value(uint8_t v, double factor, double mean, double std_) {
+  const float x = static_cast<float>(static_cast<double>(v) * factor);
+  return (x - static_cast<float>(mean)) / static_cast<float>(std_);
+}
+
+void write_rgb_png(const std::string& path, const Image8& im) {
+  REQUIRE(im.bands == 3);
+  REQUIRE(stbi_write_png(path.c_str(), im.width, im.height, 3, im.pixels.data(), im.width * 3) != 0);
+}
+
+// The error of ImageProcessor::from_json on a file holding `text`.
+std::string config_error(const std::string& dir, const std::string& name, const std::string& text) {
+  const std::string path = dir + "/" + name;
+  write_file_atomic(path, text);
+  return error_of([&] { ImageProcessor::from_json(path); });
+}
+
+// A checkpoint folder: config.json and model.safetensors of a small random model taking 16 px images.
+void write_small_checkpoint(const std::string& dir) {
+  SiglipConfig c;
+  c.vision.hidden_size = c.text.hidden_size = c.text.projection_size = 32;
+  c.vision.intermediate_size = c.text.intermediate_size = 48;
+  c.vision.num_hidden_layers = c.text.num_hidden_layers = 1;
+  c.vision.num_attention_heads = c.text.num_attention_heads = 2;
+  c.vision.image_size = 16;
+  c.vision.patch_size = 4;
+  c.text.vocab_size = 50;
+  c.text.max_position_embeddings = 6;
+  SiglipModel m(c);
+  m.init_weights(3);
+  make_dirs(dir);
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (auto& [name, p] : m.named_parameters()) tensors.emplace_back(name, *p);
+  save_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
+  write_file_atomic(dir + "/config.json", c.to_json().dump(2) + "\n");
+}
+
+}  // namespace
+
+TEST_CASE("image processor: the same size is the identity up to rescale and normalise") {
+  const Image8 im = noise_image(7, 5, 3, 1);
+  ImageProcessor p;
+  p.width = 7;
+  p.height = 5;
+  const PixelValues out = p.process(im, 3);
+  REQUIRE(out.channels == 3);
+  REQUIRE(out.height == 5);
+  REQUIRE(out.width == 7);
+  const size_t hw = 35;
+  size_t bad = 0;
+  for (size_t i = 0; i < hw; ++i)
+    for (int c = 0; c < 3; ++c) bad += out.data[c * hw + i] != expected_value(im.pixels[3 * i + c], 1.0 / 255, 0.5, 0.5);
+  CHECK(bad == 0);
+  CHECK(resize_like_pillow(im, 7, 5, Resample::Bicubic).pixels == im.pixels);
+  // Without rescale and normalise: the 8-bit values themselves.
+  p.do_rescale = p.do_normalize = false;
+  CHECK(p.process(im, 3).data[hw + 4] == static_cast<float>(im.pixels[3 * 4 + 1]));
+}
+
+TEST_CASE("image processor: a constant image stays constant after any resize") {
+  for (int bands : {1, 3}) {
+    for (Resample r : {Resample::Bicubic, Resample::Bilinear, Resample::Lanczos, Resample::Box, Resample::Hamming}) {
+      for (auto [w, h, ow, oh] : std::vector<std::array<int, 4>>{
+               {31, 47, 224, 224}, {300, 200, 64, 64}, {97, 640, 224, 224}, {5, 3, 17, 2}, {640, 97, 13, 100}}) {
+        for (uint8_t value : {uint8_t{0}, uint8_t{1}, uint8_t{137}, uint8_t{255}}) {
+          CAPTURE(bands);
+          CAPTURE(static_cast<int>(r));
+          CAPTURE(w);
+          CAPTURE(h);
+          CAPTURE(static_cast<int>(value));
+          const Image8 out =
+              resize_like_pillow(image_of(w, h, bands, std::vector<uint8_t>(size_t(w) * h * bands, value)), ow, oh, r);
+          REQUIRE(out.width == ow);
+          REQUIRE(out.height == oh);
+          size_t off = 0;
+          for (uint8_t v : out.pixels) off += v != value;
+          CHECK(off == 0);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("image processor: hand-checked resizes") {
+  // Bicubic 2 -> 4 (a = -0.5): output 1 has centre 0.75, taps at offsets -0.25 and 0.75 with weights 0.8671875
+  // and 0.2265625, normalised to 0.792857 and 0.207143: 255 * 0.207143 = 52.8 -> 53; mirrored 202; the ends
+  // overshoot (1.088, -0.088) and clip to 0 and 255.
+  CHECK(resize_like_pillow(image_of(2, 1, 1, {0, 255}), 4, 1, Resample::Bicubic).pixels ==
+        std::vector<uint8_t>{0, 53, 202, 255});
+  // Bilinear 4 -> 2: the triangle stretched by 2, taps (x - c + 0.5) / 2 -> weights 3/7, 3/7, 1/7 at the edges.
+  CHECK(resize_like_pillow(image_of(4, 1, 1, {0, 0, 255, 255}), 2, 1, Resample::Bilinear).pixels ==
+        std::vector<uint8_t>{36, 219});
+  // The same along the other axis, and per band.
+  CHECK(resize_like_pillow(image_of(1, 4, 2, {0, 255, 0, 255, 255, 0, 255, 0}), 1, 2, Resample::Bilinear).pixels ==
+        std::vector<uint8_t>{36, 219, 219, 36});
+  // Through the processor: 53 rescaled and normalised.
+  ImageProcessor p = ImageProcessor::siglip_default(4);
+  p.height = 1;
+  const PixelValues px = p.process(image_of(2, 1, 3, {0, 0, 0, 255, 255, 255}), 3);
+  CHECK(px.data[1] == expected_value(53, 1.0 / 255, 0.5, 0.5));
+}
+
+TEST_CASE("image processor: downscale by 2 of stripes") {
+  // Columns 0, 255, 0, 255, ... of width 8 -> 4. Box: each output averages two columns: 127.5 -> 128.
+  std::vector<uint8_t> stripes;
+  for (int y = 0; y < 3; ++y)
+    for (int x = 0; x < 8; ++x) stripes.push_back(x % 2 ? 255 : 0);
+  const Image8 im = image_of(8, 3, 1, stripes);
+  for (int y = 0; y < 3; ++y) {
+    const Image8 box = resize_like_pillow(im, 4, 3, Resample::Box);
+    CHECK(std::vector<uint8_t>(box.pixels.begin() + 4 * y, box.pixels.begin() + 4 * y + 4) ==
+          std::vector<uint8_t>{128, 128, 128, 128});
+    // Bilinear: weights 1/8, 3/8, 3/8, 1/8 inside (127.5 -> 128); at the edges 3/7, 3/7, 1/7 over (0, 255, 0) and
+    // 1/7, 3/7, 3/7 over (255, 0, 255): 109.3 -> 109, 145.7 -> 146.
+    const Image8 lin = resize_like_pillow(im, 4, 3, Resample::Bilinear);
+    CHECK(std::vector<uint8_t>(lin.pixels.begin() + 4 * y, lin.pixels.begin() + 4 * y + 4) ==
+          std::vector<uint8_t>{109, 128, 128, 146});
+  }
+  // A 2x2 checkerboard tiled on 8x8, halved both ways with box: grey everywhere.
+  std::vector<uint8_t> board;
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 8; ++x) board.push_back((x + y) % 2 ? 255 : 0);
+  const Image8 half = resize_like_pillow(image_of(8, 8, 1, board), 4, 4, Resample::Box);
+  CHECK(half.pixels == std::vector<uint8_t>(16, 128));
+}
+
+TEST_CASE("image processor: alpha is composited onto white; grey models take the luma of the resized image") {
+  // Pillow's integer alpha composite onto opaque white: alpha 0 -> white, 255 -> the colour, 128 in between.
+  const Image8 rgba = image_of(3, 1, 4, {10, 20, 30, 0, 10, 20, 30, 255, 0, 100, 200, 128});
+  const Image8 rgb = composite_on_white(rgba);
+  CHECK(rgb.pixels == std::vector<uint8_t>{255, 255, 255, 10, 20, 30, 127, 177, 227});
+  ImageProcessor p = ImageProcessor::siglip_default(3);
+  p.height = 1;
+  CHECK(p.process(rgba, 3).data[0] == 1.0f);  // white
+  p.do_convert_rgb = false;                   // alpha dropped instead
+  CHECK(p.process(rgba, 3).data[0] == expected_value(10, 1.0 / 255, 0.5, 0.5));
+
+  const PixelValues grey = ImageProcessor::siglip_default(2).process(image_of(2, 2, 3, {200, 100, 50, 0, 0, 0,
+                                                                                       200, 100, 50, 0, 0, 0}),
+                                                                     1);
+  REQUIRE(grey.channels == 1);
+  CHECK(grey.data[0] == expected_value(static_cast<uint8_t>(std::round(0.299f * 200 + 0.587f * 100 + 0.114f * 50)),
+                                       1.0 / 255, 0.5, 0.5));
+  CHECK(grey.data[1] == -1.0f);
+}
+
+TEST_CASE("image processor: preprocessor_config.json is read with SiglipImageProcessor's defaults and written back") {
+  const std::string dir = temp_dir("imgproc_json");
+  make_dirs(dir);
+  write_file_atomic(dir + "/empty.json", "{}");
+  const ImageProcessor d = ImageProcessor::from_json(dir + "/empty.json");
+  CHECK(d.do_resize);
+  CHECK(d.height == 224);
+  CHECK(d.width == 224);
+  CHECK(d.resample == Resample::Bicubic);
+  CHECK(d.rescale_factor == 1.0 / 255);
+  CHECK(d.image_mean == std::vector<double>{0.5, 0.5, 0.5});
+  CHECK(d.image_std == std::vector<double>{0.5, 0.5, 0.5});
+  CHECK(d.do_convert_rgb);
+
+  // As google/siglip-base-patch16-224 has it (processor_class and all), and with a scalar mean.
+  write_file_atomic(dir + "/hf.json", R"({"do_normalize": true, "do_rescale": true, "do_resize": true,
+    "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_processor_type": "SiglipImageProcessor",
+    "image_std": [0.26862954, 0.26130258, 0.27577711], "processor_class": "SiglipProcessor", "resample": 2,
+    "rescale_factor": 0.00392156862745098, "size": {"height": 384, "width": 256}, "do_convert_rgb": null})");
+  const ImageProcessor p = ImageProcessor::from_json(dir + "/hf.json");
+  CHECK(p.height == 384);
+  CHECK(p.width == 256);
+  CHECK(p.resample == Resample::Bilinear);
+  CHECK(p.image_mean[2] == 0.40821073);
+  CHECK(p.image_std[0] == 0.26862954);
+  CHECK(p.do_convert_rgb);
+  write_file_atomic(dir + "/scalar.json", R"({"image_mean": 0.25, "image_std": 2})");
+  CHECK(ImageProcessor::from_json(dir + "/scalar.json").image_mean == std::vector<double>{0.25, 0.25, 0.25});
+  CHECK(ImageProcessor::from_json(dir + "/scalar.json").image_std == std::vector<double>{2, 2, 2});
+
+  // to_json round trip, in transformers' form.
+  const nlohmann::json j = p.to_json();
+  CHECK(j["image_processor_type"] == "SiglipImageProcessor");
+  CHECK(j["size"] == nlohmann::json{{"height", 384}, {"width", 256}});
+  CHECK(j["resample"] == 2);
+  const ImageProcessor back = ImageProcessor::from_json_value(j, "round trip");
+  CHECK(back.to_json() == j);
+  CHECK(ImageProcessor::siglip_default(16).to_json()["rescale_factor"].dump() == "0.00392156862745098");
+
+  // Fitting to a model: the size becomes the model's, and says so; grey models need one mean and one std.
+  ImageProcessor fit = p;
+  const std::string note = fit.fit_to_model(224, 3, "x/preprocessor_config.json");
+  CHECK(note.find("x/preprocessor_config.json resizes to 384x256") != std::string::npos);
+  CHECK(note.find("resized to 224x224") != std::string::npos);
+  CHECK(fit.height == 224);
+  CHECK(fit.width == 224);
+  CHECK(ImageProcessor::siglip_default(224).fit_to_model(224, 3, "x").empty());
+  CHECK(error_of([&] { fit.fit_to_model(224, 1, "x/preprocessor_config.json"); }) ==
+        "image processor: x/preprocessor_config.json: image_mean is [0.48145466,0.4578275,0.40821073] but the model "
+        "is grey (1 channel): it needs one value (a number, or three equal ones)");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("image processor: bad preprocessor_config.json files are errors naming the file and the field") {
+  const std::string dir = temp_dir("imgproc_bad");
+  make_dirs(dir);
+  struct Case {
+    const char* name;
+    const char* text;
+    std::vector<std::string> expect;  // substrings of the message
+  };
+  const std::vector<Case> cases = {
+      {"malformed.json", "{\"do_resize\": tru", {"malformed JSON"}},
+      {"array.json", "[1, 2]", {"expected a JSON object"}},
+      {"type_bool.json", R"({"do_resize": "yes"})", {"do_resize must be true or false", "\"yes\""}},
+      {"type_factor.json", R"({"rescale_factor": "1/255"})", {"rescale_factor must be a number"}},
+      {"std_zero.json", R"({"image_std": [0.5, 0, 0.5]})", {"image_std[1] is 0"}},
+      {"mean_two.json", R"({"image_mean": [0.5, 0.5]})", {"image_mean has 2 values", "3 channels"}},
+      {"std_four.json", R"({"image_std": [0.5, 0.5, 0.5, 0.5]})", {"image_std has 4 values"}},
+      {"mean_text.json", R"({"image_mean": [0.5, "a", 0.5]})", {"image_mean[1] must be a number"}},
+      {"nearest.json", R"({"resample": 0})", {"resample is 0", "0 (nearest) is not"}},
+      {"resample_7.json", R"({"resample": 7})", {"resample is 7", "3 (bicubic"}},
+      {"resample_str.json", R"({"resample": "bicubic"})", {"resample must be an integer"}},
+      {"clip.json", R"({"image_processor_type": "CLIPImageProcessor"})",
+       {"image_processor_type is \"CLIPImageProcessor\"", "SiglipImageProcessor"}},
+      {"shortest.json", R"({"size": {"shortest_edge": 224}})", {"size must be {\"height\": H, \"width\": W}"}},
+      {"size_extra.json", R"({"size": {"height": 224, "width": 224, "longest_edge": 300}})", {"size.longest_edge"}},
+      {"size_neg.json", R"({"size": {"height": -3, "width": 224}})", {"size.height must be a positive integer"}},
+      {"crop.json", R"({"do_center_crop": true, "crop_size": {"height": 200, "width": 200}})", {"do_center_crop"}},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const std::string msg = config_error(dir, c.name, c.text);
+    CHECK(msg.find("image processor: " + dir + "/" + c.name + ": ") == 0);
+    for (const std::string& s : c.expect) CHECK_MESSAGE(msg.find(s) != std::string::npos, msg);
+  }
+  CHECK(error_of([&] { ImageProcessor::from_json(dir + "/absent.json"); }).find("absent.json: file not found") !=
+        std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("image processor: a checkpoint's preprocessor_config.json changes what `siglip preprocess` writes") {
+  const std::string dir = temp_dir("imgproc_ckpt");
+  write_small_checkpoint(dir + "/ck");
+  const Image8 same = noise_image(16, 16, 3, 5), other = noise_image(23, 11, 3, 6);
+  write_rgb_png(dir + "/same.png", same);
+  write_rgb_png(dir + "/other.png", other);
+  auto preprocess = [&](const std::string& args) {
+    const SiglipRun r = run_siglip("preprocess " + args + " --out " + dir + "/px.safetensors");
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    return r.output;
+  };
+  auto pixel_values = [&] { return load_safetensors(dir + "/px.safetensors").at("pixel_values"); };
+
+  // No preprocessor_config.json: as our models train (bicubic to 16, mean = std = 0.5).
+  const std::string said = preprocess("--checkpoint " + dir + "/ck " + dir + "/same.png " + dir + "/other.png");
+  CHECK(said.find("wrote pixel_values [2, 3, 16, 16]") != std::string::npos);
+  const Tensor base = pixel_values();
+  CHECK(base.shape() == Shape{2, 3, 16, 16});
+  const std::vector<float> b = base.to_vector<float>();
+  const size_t hw = 256;
+  CHECK(b[hw + 7] == expected_value(same.pixels[3 * 7 + 1], 1.0 / 255, 0.5, 0.5));
+  // --image-size alone is the same processor.
+  preprocess("--image-size 16 " + dir + "/same.png " + dir + "/other.png");
+  CHECK(pixel_values().to_vector<float>() == b);
+
+  // A non-default mean and std (and a size the model cannot take, which becomes 16).
+  const std::vector<double> mean{0.1, 0.2, 0.3}, stdev{0.2, 0.25, 0.5};
+  write_file_atomic(dir + "/ck/preprocessor_config.json",
+                    nlohmann::json{{"image_processor_type", "SiglipImageProcessor"},
+                                   {"image_mean", mean},
+                                   {"image_std", stdev},
+                                   {"size", {{"height", 32}, {"width", 32}}}}
+                        .dump());
+  const std::string noted = preprocess("--checkpoint " + dir + "/ck " + dir + "/same.png " + dir + "/other.png");
+  CHECK(noted.find("resized to 16x16") != std::string::npos);
+  const std::vector<float> n = pixel_values().to_vector<float>();
+  REQUIRE(n.size() == b.size());
+  size_t bad = 0;
+  for (size_t img = 0; img < 2; ++img)
+    for (int c = 0; c < 3; ++c)
+      for (size_t i = 0; i < hw; ++i) {
+        const size_t at = (img * 3 + c) * hw + i;
+        // the same resized 8-bit value v, seen through the other mean and std: b = (v/255 - 0.5) / 0.5
+        const uint8_t v = static_cast<uint8_t>(std::lround((b[at] * 0.5f + 0.5f) * 255.0f));
+        bad += n[at] != expected_value(v, 1.0 / 255, mean[c], stdev[c]);
+      }
+  CHECK(bad == 0);
+  // load_checkpoint carries the same processor (classify, embed and eval use it).
+  const LoadedModel lm = load_checkpoint(dir + "/ck");
+  CHECK(lm.image_processor.image_mean == mean);
+  CHECK(lm.image_processor.height == 16);
+  CHECK(lm.image_processor_note.find("resizes to 32x32") != std::string::npos);
+  CHECK(load_image(dir + "/same.png", 16, 3, lm.image_processor) ==
+        std::vector<float>(n.begin(), n.begin() + 3 * hw));
+
+  // Errors: a bad file in the checkpoint, and conflicting or missing choices.
+  write_file_atomic(dir + "/ck/preprocessor_config.json", R"({"image_std": 0})");
+  SiglipRun r = run_siglip("preprocess --checkpoint " + dir + "/ck " + dir + "/same.png --out " + dir + "/x.safetensors");
+  CHECK(r.status != 0);
+  CHECK(r.output.find(dir + "/ck/preprocessor_config.json: image_std[0] is 0") != std::string::npos);
+  r = run_siglip("preprocess " + dir + "/same.png --out " + dir + "/x.safetensors");
+  CHECK(r.output.find("--checkpoint DIR, --processor FILE or --image-size N") != std::string::npos);
+  r = run_siglip("preprocess --image-size 16 " + dir + "/missing.png --out " + dir + "/x.safetensors");
+  CHECK(r.status != 0);
+  CHECK(r.output.find("missing.png") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+// scripts/preprocess_parity.py: real-looking PNG and JPEG images through transformers and `siglip preprocess`.
+TEST_CASE("image processor: preprocess_parity.py matches transformers' SiglipImageProcessor (python oracle)") {
+  if (const std::string why = oracle_missing("transformers, PIL, safetensors, numpy"); !why.empty()) {
+    MESSAGE("skipped: " << why);
+    return;
+  }
+  const SiglipRun r = run_shell(kOraclePython + " scripts/preprocess_parity.py --siglip " + siglip_binary());
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("OK: all ") != std::string::npos);
+  // PNG (decoded alike on both sides): the same values exactly, for every mode and filter.
+  int png_groups = 0;
+  for (size_t at = r.output.find("\n  PNG "); at != std::string::npos; at = r.output.find("\n  PNG ", at + 1)) {
+    const std::string line = r.output.substr(at + 1, r.output.find('\n', at + 1) - at - 1);
+    CHECK_MESSAGE(line.find("worst mean 0.000e+00 (-), worst max 0.000e+00 (-)") != std::string::npos, line);
+    ++png_groups;
+  }
+  CHECK(png_groups == 3);  // L, RGB, RGBA
+}
