@@ -118,6 +118,7 @@ const std::vector<Command>& commands() {
       make_command<TraceOptions>(run_trace),
       make_command<TokenizeOptions>(run_tokenize),
       make_command<ImportOptions>(run_import),
+      make_command<ExportOptions>(run_export),
       make_command<BenchOpsOptions>(run_bench_ops),
       make_command<BenchKernelsOptions>(run_bench_kernels),
   };

@@ -21,6 +21,7 @@ int run_grad(const GradOptions& o);            // siglip/cmd_grad.cpp
 int run_trace(const TraceOptions& o);          // siglip/cmd_trace.cpp (siglip/trace.h: the same with streams)
 int run_tokenize(const TokenizeOptions& o);    // siglip/cmd_tokenize.cpp
 int run_import(const ImportOptions& o);        // siglip/cmd_import.cpp
+int run_export(const ExportOptions& o);        // siglip/cmd_export.cpp
 int run_bench_ops(const BenchOpsOptions& o);   // siglip/cmd_bench.cpp
 int run_bench_kernels(const BenchKernelsOptions& o);
 
