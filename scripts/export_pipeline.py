@@ -32,9 +32,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# SiglipTokenizer on a text holding "</s>": that it will add eos twice in later versions
+warnings.filterwarnings("ignore", message="This sequence already has")
 
 PIPELINE_TEXT_LENGTH = 64  # transformers 5.24's zero-shot pipeline: padding="max_length", max_length=64 for siglip
 SPECIAL_TEXT = ["</s>", "<unk>", "<pad>"]
@@ -141,7 +144,7 @@ def compare_tokens(checks, binary, checkpoint, tokenizer, length, labels):
     special = [s for t in SPECIAL_TEXT for s in (f"a {t} b", t, f"{t}{t}", f"red{t}square")]
     for name, texts, must_agree in (("token ids", strings, True), ("token ids, special-token text", special, False)):
         want = tokenizer(texts, padding="max_length", max_length=length, truncation=True)
-        if "attention_mask" in want:
+        if must_agree and "attention_mask" in want:
             print("  the tokenizer returns an attention mask: the model would mask the padding, ours does not")
             checks.failed.append("attention mask")
         got = siglip_ids(binary, checkpoint, length, texts)

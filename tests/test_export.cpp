@@ -40,6 +40,7 @@ std::string trained_checkpoint(const std::string& dir) {
   o.config = dir + "/micro64.json";
   o.vocab = 64;
   o.steps = 2;
+  o.threads = 1;  // a two-step run of a micro model: more threads mostly wait on each other (and on other tests)
   train(o);
   const std::string ckpt = resolve_checkpoint(dir + "/run");
   const std::vector<std::string> captions = {
@@ -351,14 +352,15 @@ TEST_CASE("export: export_pipeline.py and export_sentencepiece.py agree with tra
   const std::string dir = temp_dir("export_oracle");
   const std::string ckpt = trained_checkpoint(dir), siglip = siglip_binary();
   REQUIRE(export_hf_siglip(ckpt, dir + "/hf", false).notes.empty());
-  const SiglipRun word = run_shell(kOraclePython + " scripts/export_pipeline.py --siglip " + siglip + " --checkpoint " +
+  const std::string python = "OMP_NUM_THREADS=1 " + kOraclePython;  // small models: one thread each is fastest
+  const SiglipRun word = run_shell(python + " scripts/export_pipeline.py --siglip " + siglip + " --checkpoint " +
                                    ckpt + " --hf " + dir + "/hf");
   MESSAGE(word.output);
   CHECK(word.status == 0);
   CHECK(contains(word.output, "pipeline scores vs classify"));
   CHECK(contains(word.output, "export_pipeline: PASS"));
 
-  const SiglipRun sp = run_shell(kOraclePython + " scripts/export_sentencepiece.py --siglip " + siglip + " --keep " +
+  const SiglipRun sp = run_shell(python + " scripts/export_sentencepiece.py --siglip " + siglip + " --keep " +
                                  dir + "/sp");
   MESSAGE(sp.output);
   CHECK(sp.status == 0);
