@@ -251,6 +251,23 @@ void describe(PreprocessOptions& o, V& v) {
   v.positional(o.images, "IMAGE...", "image files (PNG, JPEG, BMP, GIF, ...)");
 }
 
+struct ExportOptions {
+  static constexpr const char* command = "export";
+  static constexpr const char* summary =
+      "a checkpoint as a Hugging Face folder: AutoModel, AutoTokenizer, AutoProcessor and the zero-shot pipeline";
+  std::string checkpoint, out;
+  bool force;
+  ExportOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(ExportOptions& o, V& v) {
+  v.option(o.checkpoint, "checkpoint", "", "DIR", "a checkpoint, or a run directory (its latest checkpoint); required");
+  v.option(o.out, "out", "", "DIR", "the folder to write (model.safetensors f32, config.json, preprocessor_config.json, "
+           "tokenizer files); required");
+  v.option(o.force, "force", false, "", "write into --out even when it exists and is not empty (its files of the same "
+           "names are replaced)");
+}
+
 struct BenchOpsOptions {
   static constexpr const char* command = "bench ops";
   static constexpr const char* summary =

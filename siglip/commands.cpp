@@ -119,6 +119,7 @@ const std::vector<Command>& commands() {
       make_command<TokenizeOptions>(run_tokenize),
       make_command<ImportOptions>(run_import),
       make_command<PreprocessOptions>(run_preprocess),
+      make_command<ExportOptions>(run_export),
       make_command<BenchOpsOptions>(run_bench_ops),
       make_command<BenchKernelsOptions>(run_bench_kernels),
   };

@@ -22,6 +22,7 @@ int run_trace(const TraceOptions& o);          // siglip/cmd_trace.cpp (siglip/t
 int run_tokenize(const TokenizeOptions& o);    // siglip/cmd_tokenize.cpp
 int run_import(const ImportOptions& o);        // siglip/cmd_import.cpp
 int run_preprocess(const PreprocessOptions& o);  // siglip/cmd_preprocess.cpp
+int run_export(const ExportOptions& o);        // siglip/cmd_export.cpp
 int run_bench_ops(const BenchOpsOptions& o);   // siglip/cmd_bench.cpp
 int run_bench_kernels(const BenchKernelsOptions& o);
 

@@ -119,6 +119,11 @@ SentencePieceTokenizer SentencePieceTokenizer::load(const std::string& dir) {
 
 int64_t SentencePieceTokenizer::vocab_size() const { return sp_->GetPieceSize(); }
 
+std::string SentencePieceTokenizer::piece(int64_t id) const {
+  SG_CHECK(id >= 0 && id < vocab_size(), "tokenizer: piece: id {} outside the vocabulary [0, {})", id, vocab_size());
+  return sp_->IdToPiece(static_cast<int>(id));
+}
+
 std::string SentencePieceTokenizer::canonicalize(const std::string& text) const {
   std::u32string s = utf8_to_utf32(text, "tokenizer: text");
   if (lower_) s = python_lower(s);

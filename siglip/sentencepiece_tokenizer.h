@@ -50,6 +50,9 @@ class SentencePieceTokenizer {
   int64_t vocab_size() const;
   int64_t eos_id() const { return eos_id_; }
   int64_t pad_id() const { return pad_id_; }
+  int64_t bos_id() const { return bos_id_; }  // -1: no bos added
+  const std::string& unk_token() const { return unk_token_; }
+  std::string piece(int64_t id) const;  // the piece of an id in the vocabulary
   Style style() const { return style_; }
   const std::string& model_file() const { return model_file_; }
 

@@ -75,7 +75,7 @@ TEST_CASE("cli: unknown options, options of another command and stray words are 
         "bench ops: unknown option --device (an option of train, bench kernels)");
   CHECK(error_of([] { command("train").run({"--checkpoint", "x"}); }) ==
         "train: unknown option --checkpoint (an option of eval, classify, embed, gradcheck, graph, grad, trace, "
-        "preprocess)");
+        "preprocess, export)");
   CHECK(error_of([] { parse_train({"extra"}); }) == "train: unexpected argument 'extra'");
   CHECK(error_of([] { parse_train({"--steps"}); }) == "train: --steps needs a value");
   CHECK(error_of([] { parse_train({"--profile=1"}); }) == "train: --profile takes no value");
