@@ -183,11 +183,12 @@ void Trainer::print_summary() const {
   int64_t trained = 0;
   for (const Tensor* p : trained_) trained += p->numel();
   fmt::print("model: {} parameters ({} trained), vision {}x{} px / patch {}, width {}, {}+{} layers; vocab {}; data {} "
-             "({} train, {} test); batch {}, {} steps, loss {}, positives {}, b0 {:.3f}, device {}\n",
+             "({} train, {} test); batch {}, {} steps, loss {}, positives {}, t0 {:.2f}, b0 {:.3f}, device {}\n",
              run_.model->num_parameters(), trained, cfg.vision.image_size, cfg.vision.image_size,
              cfg.vision.patch_size, cfg.vision.hidden_size, cfg.vision.num_hidden_layers, cfg.text.num_hidden_layers,
              cfg.text.vocab_size, run_.data.name, run_.data.train.size(), run_.data.test.size(), opt_.batch,
-             opt_.steps, choice_name(opt_.loss), choice_name(opt_.positives), cfg.init_bias, choice_name(opt_.device));
+             opt_.steps, choice_name(opt_.loss), choice_name(opt_.positives), std::exp(run_.model->logit_scale.item()),
+             run_.model->logit_bias.item(), choice_name(opt_.device));
 }
 
 }  // namespace sg
