@@ -18,6 +18,7 @@
 #include "siglip/train.h"
 #include "tests/error_of.h"
 #include "tests/siglip_run.h"
+#include "tests/small_config.h"
 #include "tests/train_helpers.h"
 
 using namespace sg;
@@ -85,17 +86,6 @@ void write_checkpoint(const std::string& dir, const SiglipConfig& c, const Token
   save_safetensors(dir + "/model.safetensors", tensors, {{"format", "pt"}});
 }
 
-SiglipConfig small_config() {
-  SiglipConfig c;
-  c.vision.hidden_size = c.text.hidden_size = c.text.projection_size = 32;
-  c.vision.intermediate_size = c.text.intermediate_size = 48;
-  c.vision.num_hidden_layers = c.text.num_hidden_layers = 1;
-  c.vision.num_attention_heads = c.text.num_attention_heads = 2;
-  c.vision.image_size = 16;
-  c.vision.patch_size = 4;
-  c.text.max_position_embeddings = 12;
-  return c;
-}
 
 // Every tensor of OUT/model.safetensors is f32 and equal to the checkpoint's parameter of that name.
 void check_weights(const std::string& out, const std::string& ckpt) {

@@ -16,6 +16,7 @@
 #include "siglip/image_processor.h"
 #include "tests/error_of.h"
 #include "tests/siglip_run.h"
+#include "tests/small_config.h"
 #include "tests/train_helpers.h"
 
 using namespace sg;
@@ -55,15 +56,7 @@ std::string config_error(const std::string& dir, const std::string& name, const 
 
 // A checkpoint folder: config.json and model.safetensors of a small random model taking 16 px images.
 void write_small_checkpoint(const std::string& dir) {
-  SiglipConfig c;
-  c.vision.hidden_size = c.text.hidden_size = c.text.projection_size = 32;
-  c.vision.intermediate_size = c.text.intermediate_size = 48;
-  c.vision.num_hidden_layers = c.text.num_hidden_layers = 1;
-  c.vision.num_attention_heads = c.text.num_attention_heads = 2;
-  c.vision.image_size = 16;
-  c.vision.patch_size = 4;
-  c.text.vocab_size = 50;
-  c.text.max_position_embeddings = 6;
+  SiglipConfig c = small_config({.text_len = 6});
   SiglipModel m(c);
   m.init_weights(3);
   make_dirs(dir);

@@ -16,6 +16,7 @@
 #include "siglip/checkpoint.h"
 #include "siglip/hf_import.h"
 #include "tests/siglip_run.h"
+#include "tests/small_config.h"
 #include "tests/train_helpers.h"
 #include "tests/error_of.h"
 
@@ -43,16 +44,8 @@ std::string safetensors_bytes(const std::vector<Entry>& entries) {
 
 // A small config: 16 px, patch 4, width 32, 2 heads, one layer per tower; vocab 50, 6 tokens.
 SiglipConfig small_config(bool head) {
-  SiglipConfig c;
-  c.vision.hidden_size = c.text.hidden_size = c.text.projection_size = 32;
-  c.vision.intermediate_size = 48;
+  SiglipConfig c = small_config(SmallShape{.text_len = 6});
   c.text.intermediate_size = 40;
-  c.vision.num_hidden_layers = c.text.num_hidden_layers = 1;
-  c.vision.num_attention_heads = c.text.num_attention_heads = 2;
-  c.vision.image_size = 16;
-  c.vision.patch_size = 4;
-  c.text.vocab_size = 50;
-  c.text.max_position_embeddings = 6;
   c.vision.pool = head ? "map" : "mean";
   return c;
 }
