@@ -122,8 +122,8 @@ void SiglipConfig::validate(const std::string& source) const {
   SG_CHECK(text.projection_size == vision.hidden_size,
            "config: {}: text projection_size {} must equal the vision hidden_size {} (the embeddings are compared)",
            source, text.projection_size, vision.hidden_size);
-  SG_CHECK(vision.pool == "map" || vision.pool == "mean", "config: {}: pool must be 'map' or 'mean', got '{}'", source,
-           vision.pool);
+  SG_CHECK(vision.pool == "map" || vision.pool == "mean" || vision.pool == "tok",
+           "config: {}: pool must be 'map', 'mean' or 'tok', got '{}'", source, vision.pool);
 }
 
 SiglipConfig preset_config(const std::string& name) {

@@ -1,5 +1,5 @@
 // config.h: the model's shape, stored as Hugging Face's SiglipConfig JSON (text_config / vision_config with
-// HF's key names), plus our extras: pooling (map | mean) and the initial t' and b of the loss.
+// HF's key names), plus our extras: pooling (map | mean | tok) and the initial t' and b of the loss.
 #pragma once
 #include <string>
 
@@ -27,7 +27,9 @@ struct VisionConfig {
   int64_t patch_size = 4;
   int64_t num_channels = 3;
   double layer_norm_eps = 1e-6;
-  std::string pool = "map";  // "map" (HF's vision_use_head) or "mean"
+  // "map" (HF's vision_use_head: the MAP head), "mean" (big_vision's gap: the mean of the tokens) or "tok" (a class
+  // token, vision_model.embeddings.class_embedding, prepended after the positions; transformers has no such model)
+  std::string pool = "map";
   int64_t num_patches() const { return (image_size / patch_size) * (image_size / patch_size); }
 };
 

@@ -246,6 +246,8 @@ nlohmann::ordered_json word_tokenizer_json(const Tokenizer& tok) {
 
 ExportReport export_hf_siglip(const std::string& checkpoint, const std::string& out, bool force) {
   Source s = load_source(checkpoint);
+  SG_CHECK(s.config.vision.pool != "tok", "export: {}: pool 'tok' (a class token, vision_model.embeddings."
+           "class_embedding) has no counterpart in transformers' SiglipModel, so it cannot be exported", s.dir);
   prepare_out_dir(out, s.dir, force);
   ExportReport r;
   r.config = s.config;

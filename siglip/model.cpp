@@ -14,6 +14,10 @@ VisionEmbeddings::VisionEmbeddings(const VisionConfig& c) : position_embedding(c
   register_module("patch_embedding", &patch_embedding_);
   register_module("position_embedding", &position_embedding);
   positions_ = arange(0, static_cast<double>(c.num_patches()), 1, DType::I64);
+  if (c.pool == "tok") {
+    class_embedding = zeros({c.hidden_size});
+    register_parameter("class_embedding", &class_embedding);
+  }
 }
 
 Tensor VisionEmbeddings::forward(const Tensor& images) {
@@ -24,7 +28,11 @@ Tensor VisionEmbeddings::forward(const Tensor& images) {
     x = patch_embed(nn::compute(images), nn::compute(patch_weight), nn::compute(patch_bias));  // [B, Np, D]
   }
   // positions_ stay on the host: embedding() checks host indices without a GPU sync, then uploads them.
-  return add(x, position_embedding.forward(positions_));  // + [Np, D]
+  x = add(x, position_embedding.forward(positions_));  // + [Np, D]
+  if (!class_embedding.defined()) return x;
+  const int64_t B = x.size(0), D = x.size(2);
+  Tensor cls = nn::compute(class_embedding).reshape({1, 1, D}).expand({B, 1, D});  // no position of its own
+  return concat({cls, x}, 1);                                                       // [B, 1 + Np, D]
 }
 
 MapHead::MapHead(int64_t dim, int64_t heads, int64_t mlp_dim, double eps)
@@ -65,8 +73,10 @@ Tensor VisionTransformer::forward(const Tensor& images) {
                images.size(3) == config.image_size,
            "vision_model: images {} do not match the config ([B, {}, {}, {}])", images.shape_str(), config.num_channels,
            config.image_size, config.image_size);
-  Tensor h = post_layernorm.forward(encoder.forward(embeddings.forward(images)));  // [B, Np, D]
-  return head ? head->forward(h) : mean(h, {1});
+  Tensor h = post_layernorm.forward(encoder.forward(embeddings.forward(images)));  // [B, Np (+1), D]
+  if (head) return head->forward(h);
+  if (config.pool == "tok") return h.select(1, 0);  // the class token
+  return mean(h, {1});
 }
 
 TextEmbeddings::TextEmbeddings(const TextConfig& c)

@@ -1,5 +1,6 @@
 // model.h: SigLIP as the paper and Hugging Face's SiglipModel have it.
-//   vision: patch embedding -> + positions -> pre-LN encoder -> post_layernorm -> MAP head (or mean pool)
+//   vision: patch embedding -> + positions [-> class token first] -> pre-LN encoder -> post_layernorm -> pooled:
+//           MAP head (HF's vision_use_head), mean of the tokens (big_vision's gap) or the class token (tok)
 //   text:   token + position embeddings -> pre-LN encoder (no causal mask) -> final_layer_norm -> last token -> head
 //   logits[i, j] = exp(t') <x_i, y_j> + b over L2-normalised image embeddings x and text embeddings y.
 #pragma once
@@ -14,9 +15,10 @@ namespace sg {
 class VisionEmbeddings : public nn::Module {
  public:
   explicit VisionEmbeddings(const VisionConfig& c);
-  Tensor forward(const Tensor& images);  // [B, C, H, W] -> [B, Np, D]
+  Tensor forward(const Tensor& images);  // [B, C, H, W] -> [B, Np, D] (pool "tok": [B, 1 + Np, D], the class token first)
   Tensor patch_weight, patch_bias;       // patch_embedding.weight [D, C, P, P], .bias [D]
   nn::Embedding position_embedding;      // [Np, D]
+  Tensor class_embedding;                // [D], pool "tok" only: big_vision's cls token, after the positions
 
  private:
   struct Holder : nn::Module {
@@ -44,7 +46,7 @@ class VisionTransformer : public nn::Module {
   VisionEmbeddings embeddings;
   nn::Encoder encoder;
   nn::LayerNorm post_layernorm;
-  std::unique_ptr<MapHead> head;  // null when pool = "mean"
+  std::unique_ptr<MapHead> head;  // pool "map" only
 };
 
 // SiglipTextEmbeddings

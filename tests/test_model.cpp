@@ -75,13 +75,22 @@ TEST_CASE("model: parameter names are Hugging Face SiglipModel's") {
   CHECK(names.size() == m.named_parameters().size());  // no duplicates
 }
 
-TEST_CASE("model: whole-model loss and gradients agree with f64 central differences") {
+TEST_CASE("model: whole-model loss and gradients agree with f64 central differences (MAP head, mean, class token)") {
+  for (std::string pool : {"map", "mean", "tok"})
   for (std::string kind : {"sigmoid", "softmax"}) {
+    if (pool != "map" && kind == "softmax") continue;  // the loss is the pooling's consumer either way
+    CAPTURE(pool);
     CAPTURE(kind);
-    SiglipModel m(small_config());
+    SiglipConfig c = small_config();
+    c.vision.pool = pool;
+    SiglipModel m(c);
     m.init_weights(3);
     m.to(DType::F64);
     Generator g(5);
+    if (pool == "tok") {  // initialised to zeros, as big_vision's; random here so that its gradient is checked at a
+      NoGradGuard ng;     // generic point
+      m.vision_model.embeddings.class_embedding.detach().copy_(randn({c.vision.hidden_size}, DType::F64, &g));
+    }
     Tensor images = randn({3, 3, 8, 8}, DType::F64, &g);
     Tensor ids = randint({3, 4}, 0, 11, &g);
     Tensor loss = model_loss(m, images, ids, kind);
@@ -118,8 +127,33 @@ TEST_CASE("model: whole-model loss and gradients agree with f64 central differen
       CHECK(max_err <= 1e-6 * std::max(max_num, 1e-2));  // floor: central-difference noise ~1e-9
       ++checked;
     }
-    CHECK(checked >= 30);
+    CHECK(checked >= (pool == "map" ? 30 : 20));
   }
+}
+
+TEST_CASE("model: pool tok is big_vision's class token: prepended after the positions, token 0 after post_layernorm") {
+  SiglipConfig c = small_config();
+  c.vision.pool = "tok";
+  SiglipModel m(c);
+  m.init_weights(4);
+  Generator g(8);
+  NoGradGuard ng;
+  VisionTransformer& v = m.vision_model;
+  v.embeddings.class_embedding.detach().copy_(randn({c.vision.hidden_size}, DType::F32, &g));
+  std::set<std::string> names;
+  for (auto& [n, p] : m.named_parameters()) names.insert(n);
+  CHECK(names.count("vision_model.embeddings.class_embedding") == 1);
+  CHECK(names.count("vision_model.head.probe") == 0);
+  Tensor images = randn({2, 3, 8, 8}, DType::F32, &g);
+  Tensor tokens = v.embeddings.forward(images);  // [2, 1 + 4, D]
+  REQUIRE(tokens.shape() == Shape{2, 5, c.vision.hidden_size});
+  for (int64_t b = 0; b < 2; ++b)
+    CHECK(tokens.select(0, b).select(0, 0).to_vector<float>() == v.embeddings.class_embedding.to_vector<float>());
+  Tensor want = v.post_layernorm.forward(v.encoder.forward(tokens)).select(1, 0);
+  Tensor got = v.forward(images);
+  CHECK(got.to_vector<float>() == want.to_vector<float>());
+  // The class token sees the image: two images give two embeddings.
+  CHECK(got.select(0, 0).to_vector<float>() != got.select(0, 1).to_vector<float>());
 }
 
 TEST_CASE("model: bf16 mixed precision tracks f32 and trains the f32 master weights (CPU)") {
