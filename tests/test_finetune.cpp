@@ -183,6 +183,25 @@ TEST_CASE("finetune: --init at another --image-size interpolates the position ta
   fs::remove_all(o.out);
 }
 
+TEST_CASE("finetune: --lock-image takes the locked tower's config: a tiny text tower against a micro image tower") {
+  const std::string base = pretrained_run();  // micro: width 96, 16 px
+  TrainOptions o = tiny_run(temp_dir("lit_tiny"));
+  o.config = "tiny";  // text width 192, its head projecting to the image tower's 96
+  o.image_size = 0;
+  o.lock_image = base;
+  o.steps = 2;
+  train(o);
+  const SiglipConfig saved = SiglipConfig::load(resolve_checkpoint(o.out) + "/config.json");
+  CHECK(saved.vision.hidden_size == 96);
+  CHECK(saved.vision.image_size == 16);
+  CHECK(saved.text.hidden_size == 192);
+  CHECK(saved.text.projection_size == 96);
+  const Tensors before = weights_of(base), after = weights_of(o.out);
+  for (const auto& [name, t] : after)
+    if (name.rfind("vision_model.", 0) == 0) CHECK_MESSAGE(same(t, before.at(name)), name);
+  fs::remove_all(o.out);
+}
+
 TEST_CASE("finetune: the command line refuses --config with --init") {
   const SiglipRun r = run_siglip("train --init " + pretrained_run() + " --config micro --steps 1");
   CHECK(r.status == 1);
