@@ -48,7 +48,8 @@ std::string decode_jpeg(const uint8_t* data, size_t size, Image8& out, const Dec
   if (tjDecompressHeader3(tj.get(), data, static_cast<unsigned long>(size), &width, &height, &subsampling,
                           &colourspace) != 0)
     return fmt::format("JPEG: {}", tjGetErrorStr2(tj.get()));
-  if (width <= 0 || height <= 0) return fmt::format("JPEG: the header gives a {}x{} image", width, height);
+  if (width <= 0 || height <= 0)  // libjpeg stops at the end of a cut header with a warning, no frame read yet
+    return fmt::format("JPEG: the header ends before the image's size ({}x{}): the file is truncated", width, height);
   if (int64_t{width} * height > kMaxImagePixels) return "JPEG: " + too_large(width, height);
 
   const bool grey = colourspace == TJCS_GRAY;

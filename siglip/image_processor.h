@@ -8,7 +8,10 @@
 //   rounded] -> rescale (x * rescale_factor, in double, then float32) -> normalize ((x - mean) / std, float32)
 //   -> [C, H, W] float32, channels first.
 //
-// MEASURED
+// PNG (RGB, grey, RGBA) and JPEG (RGB, grey, CMYK; baseline and progressive; chroma 4:2:0, 4:2:2 and 4:4:4) give
+// the values transformers gives, exactly: scripts/preprocess_parity.py measures a mean and max difference of 0 on
+// every image and filter, and decoded JPEG levels equal to Pillow's.
+//
 // EXIF orientation is not applied (transformers' processor does not apply it either; its load_image helper does).
 #pragma once
 #include <cstdint>

@@ -200,9 +200,10 @@ TEST_CASE("jpeg: truncated and corrupt JPEGs are errors naming the file, never a
     CHECK(err.find(path) != std::string::npos);
     CHECK(err.find(why) != std::string::npos);
   }
-  // libjpeg's own words for a file cut short.
+  // libjpeg's own words for a file cut short; a header cut before the frame's size.
   Image8 im;
   CHECK(decode_image_file(dir + "/half.jpg", im).find("Premature end of JPEG file") != std::string::npos);
+  CHECK(decode_image_file(dir + "/in_the_tables.jpg", im).find("the file is truncated") != std::string::npos);
 
   // Every length and a flipped byte at many offsets: an error or an image, never a crash.
   size_t errors = 0, tried = 0;
