@@ -2,10 +2,7 @@
 // (see image_processor.h; the resize itself is in image_resample.cpp).
 #include "siglip/image_processor.h"
 
-#include <stb/stb_image.h>
-
 #include <cmath>
-#include <filesystem>
 
 #include "base/error.h"
 #include "nn/fileio.h"
@@ -200,27 +197,6 @@ PixelValues ImageProcessor::process(const Image8& image, int channels) const {
     }
   }
   return out;
-}
-
-std::string decode_image_file(const std::string& path, Image8& out) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec) || std::filesystem::is_directory(path, ec)) return "file not found";
-  int w = 0, h = 0, n = 0;
-  unsigned char* px = stbi_load(path.c_str(), &w, &h, &n, 4);
-  if (!px) {
-    const char* why = stbi_failure_reason();
-    return why ? why : "unknown error";
-  }
-  const bool alpha = n == 2 || n == 4;  // grey + alpha, RGBA, or a tRNS chunk (stb_image counts it as alpha)
-  out.width = w;
-  out.height = h;
-  out.bands = alpha ? 4 : 3;
-  const size_t count = static_cast<size_t>(w) * h;
-  out.pixels.resize(count * out.bands);
-  for (size_t i = 0; i < count; ++i)
-    for (int c = 0; c < out.bands; ++c) out.pixels[i * out.bands + c] = px[4 * i + c];
-  stbi_image_free(px);
-  return {};
 }
 
 PixelValues ImageProcessor::load(const std::string& path, int channels) const {

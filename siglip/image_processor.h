@@ -1,15 +1,18 @@
 // image_processor.h: images prepared for the vision tower as transformers' SiglipImageProcessor (the PIL backend,
 // SiglipImageProcessorPil in transformers 5.24) prepares them, configured by a preprocessor_config.json.
 //
-//   file -> decode (stb_image) -> RGB (alpha composited onto white, grey replicated) -> resize to size.height x
+//   file -> decode (image_decode.h: JPEG by libjpeg-turbo with Pillow's settings, other formats by stb_image) -> RGB
+//   (alpha composited onto white, grey replicated, CMYK converted as Pillow does) -> resize to size.height x
 //   size.width (Pillow's ImagingResample: separable, horizontal pass then vertical pass, 8-bit fixed-point
 //   coefficients, the intermediate image rounded and clipped to uint8) -> [1-channel models: ITU-R 601 luma,
 //   rounded] -> rescale (x * rescale_factor, in double, then float32) -> normalize ((x - mean) / std, float32)
 //   -> [C, H, W] float32, channels first.
 //
-// PNG and other lossless files give the pixels transformers gives (bit for bit for the resize); JPEG decoding is
-// stb_image's, which differs from the libjpeg-turbo inside Pillow by a level or two on some pixels. EXIF orientation
-// is not applied (transformers' processor does not apply it either; its load_image helper does).
+// PNG (RGB, grey, RGBA) and JPEG (RGB, grey, CMYK; baseline and progressive; chroma 4:2:0, 4:2:2 and 4:4:4) give
+// the values transformers gives, exactly: scripts/preprocess_parity.py measures a mean and max difference of 0 on
+// every image and filter, and decoded JPEG levels equal to Pillow's.
+//
+// EXIF orientation is not applied (transformers' processor does not apply it either; its load_image helper does).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -17,16 +20,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "siglip/image_decode.h"
+
 namespace sg {
 
 // PILImageResampling values as preprocessor_config.json writes them. Nearest (0) is not supported.
 enum class Resample : int { Lanczos = 1, Bilinear = 2, Bicubic = 3, Box = 4, Hamming = 5 };
-
-// An 8-bit image, interleaved: pixels[(y * width + x) * bands + b].
-struct Image8 {
-  int width = 0, height = 0, bands = 0;
-  std::vector<uint8_t> pixels;
-};
 
 // What the model sees: [channels, height, width], float32.
 struct PixelValues {
@@ -68,16 +67,13 @@ struct ImageProcessor {
 
   // An RGB (3 bands) or RGBA / grey+alpha image (4 bands) to pixel values with `channels` (1: luma, 3: RGB).
   PixelValues process(const Image8& image, int channels) const;
-  // Decodes `path` (PNG, JPEG, BMP, GIF, ... as stb_image reads them) and processes it; sg::Error naming the file.
+  // Decodes `path` at full size (decode_image_file: JPEG as Pillow decodes it, PNG, BMP, GIF, ... by stb_image) and
+  // processes it; sg::Error naming the file and why it could not be decoded.
   PixelValues load(const std::string& path, int channels) const;
 
   // "bicubic resize to 224x224, rescale 1/255, normalize mean [0.5, 0.5, 0.5] std [0.5, 0.5, 0.5]"
   std::string describe() const;
 };
-
-// Decodes an image file to 8 bits per band: 3 bands (RGB), or 4 (RGBA) when the file has transparency (an alpha
-// channel, or a tRNS chunk). Grey files are replicated to RGB. Returns "" or why it failed.
-std::string decode_image_file(const std::string& path, Image8& out);
 
 // RGBA composited onto an opaque white background, as transformers' convert_to_rgb does with
 // PIL.Image.alpha_composite (Pillow's integer formula, exactly). Drops alpha.

@@ -335,7 +335,8 @@ TEST_CASE("image processor: a checkpoint's preprocessor_config.json changes what
   fs::remove_all(dir);
 }
 
-// scripts/preprocess_parity.py: real-looking PNG and JPEG images through transformers and `siglip preprocess`.
+// scripts/preprocess_parity.py: real-looking PNG and JPEG images through transformers and `siglip preprocess`, and
+// the JPEG decoder alone against Pillow's.
 TEST_CASE("image processor: preprocess_parity.py matches transformers' SiglipImageProcessor (python oracle)") {
   if (const std::string why = oracle_missing("transformers, PIL, safetensors, numpy"); !why.empty()) {
     MESSAGE("skipped: " << why);
@@ -345,12 +346,19 @@ TEST_CASE("image processor: preprocess_parity.py matches transformers' SiglipIma
   INFO(r.output);
   CHECK(r.status == 0);
   CHECK(r.output.find("OK: all ") != std::string::npos);
-  // PNG (decoded alike on both sides): the same values exactly, for every mode and filter.
-  int png_groups = 0;
-  for (size_t at = r.output.find("\n  PNG "); at != std::string::npos; at = r.output.find("\n  PNG ", at + 1)) {
+  // PNG and JPEG (both decoded as Pillow decodes them): the same values exactly, for every mode and filter.
+  std::vector<std::string> groups;
+  for (size_t at = r.output.find("\n  "); at != std::string::npos; at = r.output.find("\n  ", at + 1)) {
     const std::string line = r.output.substr(at + 1, r.output.find('\n', at + 1) - at - 1);
-    CHECK_MESSAGE(line.find("worst mean 0.000e+00 (-), worst max 0.000e+00 (-)") != std::string::npos, line);
-    ++png_groups;
+    if (line.find("results): worst mean") != std::string::npos) {
+      CHECK_MESSAGE(line.find("worst mean 0.000e+00 (-), worst max 0.000e+00 (-)") != std::string::npos, line);
+      groups.push_back(line.substr(2, 9));
+    } else if (line.find("files): worst max") != std::string::npos) {  // the JPEG decoder alone, in 8-bit levels
+      CHECK_MESSAGE(line.find("worst max 0 levels (-), 0 values differ") != std::string::npos, line);
+      groups.push_back("decoded " + line.substr(2, 9));
+    }
   }
-  CHECK(png_groups == 3);  // L, RGB, RGBA
+  CHECK(groups == std::vector<std::string>{"JPEG CMYK", "JPEG L   ", "JPEG RGB ", "PNG  L   ", "PNG  RGB ",
+                                           "PNG  RGBA", "decoded JPEG CMYK", "decoded JPEG L   ",
+                                           "decoded JPEG RGB "});
 }

@@ -1,0 +1,156 @@
+// image_decode.cpp: JPEG through TurboJPEG (Pillow's decoder settings), everything else through stb_image
+// (see image_decode.h).
+#include "siglip/image_decode.h"
+
+#include <stb/stb_image.h>
+#include <turbojpeg.h>
+
+#include <climits>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <new>
+
+#include <fmt/format.h>
+
+namespace sg {
+namespace {
+
+// Pillow's JpegDecode outside draft mode: libjpeg's defaults, i.e. the accurate integer IDCT (JDCT_ISLOW) and
+// fancy upsampling. Any libjpeg warning stops the decode (it becomes an error), and a progressive file may have at
+// most 500 scans (real files have about 10; more is a decode-time bomb).
+constexpr int kJpegFlags = TJFLAG_ACCURATEDCT | TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS;
+
+struct TjDestroy {
+  void operator()(void* handle) const { tjDestroy(handle); }
+};
+using TjHandle = std::unique_ptr<void, TjDestroy>;
+
+std::string too_large(int64_t width, int64_t height) {
+  return fmt::format("the image is {}x{} (width x height), {} pixels: more than {}, Pillow's decompression-bomb limit",
+                     width, height, width * height, kMaxImagePixels);
+}
+
+// Pillow's CMYK -> RGB (Convert.c cmyk2rgb) of Adobe's inverted CMYK as libjpeg returns it (Pillow reads CMYK
+// JPEGs as "CMYK;I"): with C = 255 - stored, nk = 255 - K = stored K, R = nk - C * nk / 255 (rounded as MULDIV255).
+uint8_t cmyk_to_rgb_band(uint8_t stored_colour, uint8_t stored_black) {
+  const int c = 255 - stored_colour, nk = stored_black;
+  const int t = c * nk + 128;
+  const int v = nk - (((t >> 8) + t) >> 8);
+  return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+std::string decode_jpeg(const uint8_t* data, size_t size, Image8& out, const DecodeOptions& options) {
+  if (size > ULONG_MAX) return "JPEG: the file is too large";
+  TjHandle tj(tjInitDecompress());
+  if (!tj) return fmt::format("JPEG: TurboJPEG could not start: {}", tjGetErrorStr2(nullptr));
+  int width = 0, height = 0, subsampling = 0, colourspace = 0;
+  if (tjDecompressHeader3(tj.get(), data, static_cast<unsigned long>(size), &width, &height, &subsampling,
+                          &colourspace) != 0)
+    return fmt::format("JPEG: {}", tjGetErrorStr2(tj.get()));
+  if (width <= 0 || height <= 0)  // libjpeg stops at the end of a cut header with a warning, no frame read yet
+    return fmt::format("JPEG: the header ends before the image's size ({}x{}): the file is truncated", width, height);
+  if (int64_t{width} * height > kMaxImagePixels) return "JPEG: " + too_large(width, height);
+
+  const bool grey = colourspace == TJCS_GRAY;
+  const bool cmyk = colourspace == TJCS_CMYK || colourspace == TJCS_YCCK;
+  const int format = grey ? TJPF_GRAY : cmyk ? TJPF_CMYK : TJPF_RGB;
+  const int decoded_bands = tjPixelSize[format];
+  const JpegScale scale = jpeg_scale_for(width, height, options);
+  std::vector<uint8_t> decoded;
+  try {
+    decoded.resize(static_cast<size_t>(scale.width) * scale.height * decoded_bands);
+  } catch (const std::bad_alloc&) {
+    return fmt::format("JPEG: out of memory for a {}x{} image", scale.width, scale.height);
+  }
+  if (tjDecompress2(tj.get(), data, static_cast<unsigned long>(size), decoded.data(), scale.width, 0, scale.height,
+                    format, kJpegFlags) != 0) {
+    const bool warning = tjGetErrorCode(tj.get()) == TJERR_WARNING;
+    return fmt::format("JPEG: {}{}", tjGetErrorStr2(tj.get()),
+                       warning ? " (the file is truncated or its data corrupt)" : "");
+  }
+
+  out.width = scale.width;
+  out.height = scale.height;
+  out.bands = 3;
+  const size_t count = static_cast<size_t>(scale.width) * scale.height;
+  if (format == TJPF_RGB) {
+    out.pixels = std::move(decoded);
+    return {};
+  }
+  out.pixels.resize(count * 3);
+  for (size_t i = 0; i < count; ++i) {
+    uint8_t* rgb = &out.pixels[3 * i];
+    if (grey) {
+      rgb[0] = rgb[1] = rgb[2] = decoded[i];
+    } else {
+      const uint8_t* px = &decoded[4 * i];
+      for (int c = 0; c < 3; ++c) rgb[c] = cmyk_to_rgb_band(px[c], px[3]);
+    }
+  }
+  return {};
+}
+
+std::string decode_with_stb(const uint8_t* data, size_t size, Image8& out) {
+  if (size > INT_MAX) return "the file is too large for stb_image (more than 2 GiB)";
+  const int len = static_cast<int>(size);
+  int w = 0, h = 0, n = 0;
+  if (stbi_info_from_memory(data, len, &w, &h, &n) && int64_t{w} * h > kMaxImagePixels) return too_large(w, h);
+  unsigned char* px = stbi_load_from_memory(data, len, &w, &h, &n, 4);
+  if (!px) {
+    const char* why = stbi_failure_reason();
+    return why ? why : "unknown error";
+  }
+  const bool alpha = n == 2 || n == 4;  // grey + alpha, RGBA, or a tRNS chunk (stb_image counts it as alpha)
+  out.width = w;
+  out.height = h;
+  out.bands = alpha ? 4 : 3;
+  const size_t count = static_cast<size_t>(w) * h;
+  out.pixels.resize(count * out.bands);
+  for (size_t i = 0; i < count; ++i)
+    for (int c = 0; c < out.bands; ++c) out.pixels[i * out.bands + c] = px[4 * i + c];
+  stbi_image_free(px);
+  return {};
+}
+
+}  // namespace
+
+bool is_jpeg(const uint8_t* data, size_t size) {
+  return size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF;
+}
+
+JpegScale jpeg_scale_for(int width, int height, const DecodeOptions& options) {
+  JpegScale best{1, width, height};
+  if (options.min_width <= 0 && options.min_height <= 0) return best;
+  for (int d : {2, 4, 8}) {
+    const int w = (width + d - 1) / d, h = (height + d - 1) / d;  // TJSCALED with 1/d
+    if (w < options.min_width || h < options.min_height) break;
+    best = {d, w, h};
+  }
+  return best;
+}
+
+std::string decode_image_bytes(const uint8_t* data, size_t size, Image8& out, const DecodeOptions& options) {
+  if (size == 0) return "the file is empty";
+  return is_jpeg(data, size) ? decode_jpeg(data, size, out, options) : decode_with_stb(data, size, out);
+}
+
+std::string decode_image_file(const std::string& path, Image8& out, const DecodeOptions& options) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec) || std::filesystem::is_directory(path, ec)) return "file not found";
+  const uintmax_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) return "cannot read the file's size: " + ec.message();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "cannot open the file";
+  std::vector<uint8_t> bytes;
+  try {
+    bytes.resize(file_size);
+  } catch (const std::exception&) {
+    return fmt::format("out of memory reading the file ({} bytes)", file_size);
+  }
+  if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size())))
+    return "read error";
+  return decode_image_bytes(bytes.data(), bytes.size(), out, options);
+}
+
+}  // namespace sg
