@@ -83,7 +83,8 @@ def special_token_strings(n_random=300, seed=11):
     return fixed + ["".join(rng.choice(parts) for _ in range(rng.randint(1, 12))) for _ in range(n_random)]
 
 
-def test_strings(n_captions=400, n_random=300, seed=7):
+def test_strings(n_captions=400, n_random=300, seed=7, special_tokens=True):
+    """The corpus; special_tokens=False leaves out every string with a special-token literal in it."""
     rng = random.Random(seed)
     fixed = ["", " ", "   ", "\t", " \t \r ", "\u3000", "\xa0\xa0", ".", "?!", "...", "___", "▁", "▁▁ ▁",
              "Hello, World!", "  A photo of a T-Shirt. ", "snake_case\tand\x0bvertical", "it's (really) \"quoted\" - ok?",
@@ -96,7 +97,10 @@ def test_strings(n_captions=400, n_random=300, seed=7):
         length = rng.choice([1, 2, 5, 10, 30, 80, 400])
         pools = rng.sample(POOLS, rng.randint(1, 4))
         strings.append("".join(rng.choice(rng.choice(pools)) for _ in range(length)))
-    strings += special_token_strings()
+    if special_tokens:
+        strings += special_token_strings()
+    else:
+        strings = [s for s in strings if not any(t in s for t in SPECIAL_LITERALS)]
     return [s for s in strings if "\n" not in s]
 
 
