@@ -140,7 +140,7 @@ def vocabulary_mixes(tokenizer, count, seed):
 
 def compare_tokens(checks, binary, checkpoint, tokenizer, length, labels):
     import tokenizer_parity  # the strings of scripts/tokenizer_parity.py
-    strings = tokenizer_parity.test_strings() + vocabulary_mixes(tokenizer, 400, 11) + labels
+    strings = tokenizer_parity.test_strings(n_captions=600, n_random=500, special_tokens=False) + vocabulary_mixes(tokenizer, 400, 11) + labels
     special = [s for t in SPECIAL_TEXT for s in (f"a {t} b", t, f"{t}{t}", f"red{t}square")]
     for name, texts, must_agree in (("token ids", strings, True), ("token ids, special-token text", special, False)):
         want = tokenizer(texts, padding="max_length", max_length=length, truncation=True)

@@ -19,8 +19,10 @@ import random
 import subprocess
 import sys
 import tempfile
+import warnings
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+warnings.filterwarnings("ignore", message="This sequence already has")  # SiglipTokenizer, eos typed in the text
 import sentencepiece as spm  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
@@ -62,9 +64,27 @@ POOLS = [
     "ﬁﬂ½①ＡＢＣ１２３ℌⅫ㎏",
 ]
 SPECIAL_LITERALS = ["</s>", "<unk>", "<pad>", "<eos>", "<bos>", "<mask>"]
+SPECIAL_VARIANTS = SPECIAL_LITERALS + ["</S>", "<UNK>", "<Pad>", "<EOS>", "</s", "<unk", "<pa", "s>", "unk>", "<eos",
+                                       "< /s>", "</ s>", "<</s>>", "<s>", "</s>>", "<<unk>"]
 
 
-def test_strings(n_captions=600, n_random=500, seed=7):
+def special_token_strings(n_random=300, seed=11):
+    """Texts with special-token strings typed in: at the start, the end, adjacent, repeated, with punctuation,
+    spaces and case changed, partial ones."""
+    fixed = ["a photo </s> of", "</s>", "</s> a photo", "a photo</s>", "a</s>b", "</s></s>", "</s> </s>", "<unk>",
+             "a <unk> b", "<unk></s>", "</s><unk>", " </s> ", "\t</s>\t", "\u3000</s>\xa0", "a photo of </S>",
+             "A PHOTO </s> OF", "</s>.", ".</s>", "a, </s>! b", "<pad>", "a <pad> b", "<pad></s><pad>", "<eos>",
+             "a <eos> b", "<eos><eos>", "x<eos>y", "<bos>a", "a<mask>b", "<mask> <mask>", "</s", "<unk", "a </s b",
+             "</s></s", "<</s>>", "▁</s>", "▁ </s>", "</s>▁", "ΑΣ</s>ΑΣ", "Σ</s>", "a\x1c</s>\x1cb", "ǅ<EOS>ǅ",
+             "<UNK> <Unk> <unk>", "🐱</s>🐶", "日本</s>語", "1</s>2</s>3", "</s>" * 40, "word </s> " * 30]
+    rng = random.Random(seed)
+    parts = SPECIAL_VARIANTS + ["a", "photo", "Cat", " ", "  ", "\t", ".", "!", ",", "-", "_", "▁", "ΑΣ", "猫", "🐱",
+                                "\xa0", "x" * 5, "123"]
+    return fixed + ["".join(rng.choice(parts) for _ in range(rng.randint(1, 12))) for _ in range(n_random)]
+
+
+def test_strings(n_captions=400, n_random=300, seed=7, special_tokens=True):
+    """The corpus; special_tokens=False leaves out every string with a special-token literal in it."""
     rng = random.Random(seed)
     fixed = ["", " ", "   ", "\t", " \t \r ", "\u3000", "\xa0\xa0", ".", "?!", "...", "___", "▁", "▁▁ ▁",
              "Hello, World!", "  A photo of a T-Shirt. ", "snake_case\tand\x0bvertical", "it's (really) \"quoted\" - ok?",
@@ -77,7 +97,11 @@ def test_strings(n_captions=600, n_random=500, seed=7):
         length = rng.choice([1, 2, 5, 10, 30, 80, 400])
         pools = rng.sample(POOLS, rng.randint(1, 4))
         strings.append("".join(rng.choice(rng.choice(pools)) for _ in range(length)))
-    return [s for s in strings if "\n" not in s and not any(t in s for t in SPECIAL_LITERALS)]
+    if special_tokens:
+        strings += special_token_strings()
+    else:
+        strings = [s for s in strings if not any(t in s for t in SPECIAL_LITERALS)]
+    return [s for s in strings if "\n" not in s]
 
 
 def train(kind, gemma, sentences, vocab_size):
@@ -105,6 +129,17 @@ def write_folder(root, name, model_file, model, config):
     return d
 
 
+def gemma_decoder(model):
+    """added_tokens_decoder of a Gemma folder: whitespace stripping around <mask> and <bos>, and "▁cat" as a
+    normalised added token (matched after ' ' -> '▁', so on " cat")."""
+    cat = spm.SentencePieceProcessor(model_proto=model).piece_to_id("▁cat")
+    flags = dict(normalized=False, single_word=False, special=True, lstrip=False, rstrip=False)
+    return {"0": dict(flags, content="<pad>"), "1": dict(flags, content="<eos>"),
+            "2": dict(flags, content="<bos>", rstrip=True), "3": dict(flags, content="<unk>"),
+            "4": dict(flags, content="<mask>", lstrip=True, rstrip=True),
+            str(cat): dict(flags, content="▁cat", normalized=True, special=False)}
+
+
 def siglip_lines(binary, folder, args, strings):
     data = ("\n".join(strings) + "\n").encode("utf-8")
     r = subprocess.run([binary, "tokenize", "--tokenizer", folder, *args], input=data, capture_output=True)
@@ -128,23 +163,46 @@ def main():
     gemma_config = {"tokenizer_class": "GemmaTokenizer", "add_bos_token": False, "add_eos_token": True,
                     "padding_side": "right", "pad_token": "<pad>", "eos_token": "<eos>", "bos_token": "<bos>",
                     "unk_token": "<unk>", "mask_token": "<mask>", "model_max_length": 64}
+    # SigLIP checkpoints on the Hub: eos and unk in added_tokens_decoder with lstrip / rstrip, as saved by
+    # transformers; here also "<pad>" as an additional special token and "legacy": false.
+    hub_decoder = {str(i): {"content": c, "lstrip": True, "rstrip": True, "normalized": False, "single_word": False,
+                            "special": True} for i, c in ((1, "</s>"), (2, "<unk>"))}
+    siglip_hub = dict(siglip_config, added_tokens_decoder=hub_decoder, additional_special_tokens=["<pad>"],
+                      legacy=False)
+    siglip_unigram = train("unigram", False, sentences, 1000)
     gemma_bpe = train("bpe", True, sentences, 1200)
     folders = [
-        write_folder(root, "siglip-unigram", "spiece.model", train("unigram", False, sentences, 1000), siglip_config),
+        write_folder(root, "siglip-unigram", "spiece.model", siglip_unigram, dict(siglip_config, legacy=True)),
+        write_folder(root, "siglip-hub-nonlegacy", "spiece.model", siglip_unigram, siglip_hub),
         write_folder(root, "siglip-bpe", "spiece.model", train("bpe", False, sentences, 1000), siglip_config),
         write_folder(root, "siglip-cased", "spiece.model", train("unigram", False, sentences, 800),
                      dict(siglip_config, do_lower_case=False)),
         write_folder(root, "gemma-bpe", "tokenizer.model", gemma_bpe, gemma_config),
         write_folder(root, "gemma-bpe-bos-left", "tokenizer.model", gemma_bpe,
                      dict(gemma_config, add_bos_token=True, padding_side="left")),
+        write_folder(root, "gemma-added", "tokenizer.model", gemma_bpe,
+                     dict(gemma_config, added_tokens_decoder=gemma_decoder(gemma_bpe), extra_special_tokens=["<unk>"])),
         write_folder(root, "siglip2-bpe", "tokenizer.model", gemma_bpe, dict(gemma_config, tokenizer_class="Siglip2Tokenizer")),
     ]
+    # SigLIP 2 checkpoints on the Hub: tokenizer.json (its post-processor adds eos) next to tokenizer.model, and
+    # config.json: model_type "siglip" loads GemmaTokenizer, "siglip2" Siglip2Tokenizer.
+    for name, model_type in (("gemma-hub-siglip", "siglip"), ("gemma-hub-siglip2", "siglip2")):
+        d = os.path.join(root, name)
+        AutoTokenizer.from_pretrained(folders[4]).save_pretrained(d)
+        with open(os.path.join(d, "tokenizer.model"), "wb") as f:
+            f.write(gemma_bpe)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump({"model_type": model_type}, f)
+        folders.append(d)
     print(f"tokenizer_parity: {len(strings)} strings, folders in {root}")
     failures = 0
+    lower_cases_checked, classes_seen = set(), set()
     for folder in folders:
         tok = AutoTokenizer.from_pretrained(folder)
-        for length in (1, 16, 64):
-            if length < 2 and getattr(tok, "add_bos_token", False):
+        first_of_class = type(tok).__name__ not in classes_seen
+        classes_seen.add(type(tok).__name__)
+        for length in (1, 16, 64):  # L=1 (everything truncated away) once per class
+            if length < 2 and (getattr(tok, "add_bos_token", False) or not first_of_class):
                 continue
             want = tok(strings, padding="max_length", max_length=length, truncation=True)["input_ids"]
             got = siglip_lines(a.siglip, folder, ["--length", str(length)], strings)
@@ -154,12 +212,15 @@ def main():
                 print(f"    {s!r}\n      transformers {w}\n      siglip       {g}")
             failures += len(strings) - same
         if hasattr(tok, "canonicalize_text"):
+            # every code point once for each do_lower_case value; the strings for every folder
             points = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF and c != 10]
-            texts = strings + ["".join(points[i:i + 64]) for i in range(0, len(points), 64)]
+            every_point = tok.do_lower_case not in lower_cases_checked
+            lower_cases_checked.add(tok.do_lower_case)
+            texts = strings + (["".join(points[i:i + 64]) for i in range(0, len(points), 64)] if every_point else [])
             got = siglip_lines(a.siglip, folder, ["--canonical"], texts)
             same = sum(tok.canonicalize_text(s) == g for s, g in zip(texts, got))
             print(f"  {os.path.basename(folder):20s} canonicalize_text     {same}/{len(texts)} identical "
-                  f"({len(strings)} strings + every code point)")
+                  f"({len(strings)} strings{' + every code point' if every_point else ''})")
             for s, g in [(s, g) for s, g in zip(texts, got) if tok.canonicalize_text(s) != g][:3]:
                 print(f"    {s!r}\n      transformers {tok.canonicalize_text(s)!r}\n      siglip       {g!r}")
             failures += len(texts) - same

@@ -15,6 +15,8 @@
 #include "base/error.h"
 #include "nn/fileio.h"
 #include "siglip/checkpoint.h"
+#include "siglip/added_tokens.h"
+#include "siglip/sentencepiece_proto.h"
 #include "siglip/sentencepiece_tokenizer.h"
 #include "siglip/tokenizer.h"
 #include "train_helpers.h"
@@ -89,8 +91,9 @@ TEST_CASE("sentencepiece tokenizer: load errors name the folder or the file") {
   write_file_atomic(dir + "/tokenizer_config.json", R"({"eos_token": "<eos>"})");
   CHECK(error_of([&] { SentencePieceTokenizer::load(dir); }).find("the eos token \"<eos>\" is not in the model") !=
         std::string::npos);
-  write_file_atomic(dir + "/tokenizer_config.json", R"({"legacy": false})");
-  CHECK(error_of([&] { SentencePieceTokenizer::load(dir); }).find("\"legacy\": false") != std::string::npos);
+  write_file_atomic(dir + "/tokenizer_config.json", R"({"added_tokens_decoder": {"x": {"content": "</s>"}}})");
+  CHECK(error_of([&] { SentencePieceTokenizer::load(dir); }).find("added_tokens_decoder: \"x\" is not a token id") !=
+        std::string::npos);
   // special_tokens_map.json overrides tokenizer_config.json
   write_file_atomic(dir + "/tokenizer_config.json", R"({"pad_token": "<pad>"})");
   CHECK(SentencePieceTokenizer::load(dir).pad_id() == 0);
@@ -203,7 +206,101 @@ TEST_CASE("sentencepiece tokenizer: checkpoints with spiece.model use it; save_f
   fs::remove_all(dir);
 }
 
-// scripts/tokenizer_parity.py: over a thousand strings, six tokenizer folders, three lengths, id for id.
+TEST_CASE("sentencepiece tokenizer: splitting on added tokens (transformers' Trie, tokenizers' leftmost-longest)") {
+  auto texts = [](const std::vector<TextChunk>& chunks) {
+    std::vector<std::string> out;
+    for (const auto& c : chunks) out.push_back(c.token >= 0 ? "[" + c.text + "]" : c.text);
+    return out;
+  };
+  std::vector<AddedToken> tokens(3);
+  tokens[0].content = "[CLS]", tokens[1].content = "extra_id_1", tokens[2].content = "extra_id_100";
+  // Trie.split's docstring example: the longest token wins
+  CHECK(texts(slow_tokenizer_chunks("[CLS] This is a extra_id_100", tokens)) ==
+        std::vector<std::string>{"[[CLS]]", " This is a ", "[extra_id_100]"});
+  CHECK(texts(slow_tokenizer_chunks("extra_id_1x[CLS][CLS]", tokens)) ==
+        std::vector<std::string>{"[extra_id_1]", "x", "[[CLS]]", "[[CLS]]"});
+  tokens[0].lstrip = tokens[0].rstrip = true;  // Python strips str.isspace() off the neighbours
+  CHECK(texts(slow_tokenizer_chunks("a \x1c [CLS]\t b", tokens)) == std::vector<std::string>{"a", "[[CLS]]", "b"});
+  // tokenizers: lstrip / rstrip take Unicode White_Space (not U+001C) into the match
+  CHECK(texts(fast_tokenizer_chunks("a \x1c [CLS]\t b", tokens, {0, 1, 2}, {"[CLS]", "extra_id_1", "extra_id_100"})) ==
+        std::vector<std::string>{"a \x1c", "[ [CLS]\t ]", "b"});
+  CHECK(texts(fast_tokenizer_chunks("extra_id_100extra_id_1", tokens, {1, 2}, {"extra_id_1", "extra_id_100"})) ==
+        std::vector<std::string>{"[extra_id_100]", "[extra_id_1]"});
+}
+
+TEST_CASE("sentencepiece tokenizer: special tokens typed in the text; legacy false drops the dummy prefix") {
+  const std::string dir = temp_dir("spm_specials");
+  const SentencePieceTokenizer t = SentencePieceTokenizer::load(siglip_folder(dir));
+  const std::vector<int64_t> cat = t.encode("a red cat", 16);
+  const size_t n = static_cast<size_t>(std::find(cat.begin(), cat.end(), 1) - cat.begin());
+  // eos in the middle; the text after it is encoded alone, canonicalised alone, with no "▁" of its own
+  const std::vector<int64_t> mid = t.encode("a red cat </s> at night", 16);
+  CHECK(std::vector<int64_t>(mid.begin(), mid.begin() + static_cast<std::ptrdiff_t>(n) + 1) ==
+        std::vector<int64_t>(cat.begin(), cat.begin() + static_cast<std::ptrdiff_t>(n) + 1));
+  CHECK(mid[n + 1] != 1);  // the text goes on after it
+  CHECK(t.encode("</s>", 4) == std::vector<int64_t>{1, 1, 1, 1});         // no second eos, no "▁" before it
+  CHECK(t.encode("a red cat</s>", 16) == cat);                            // eos not added twice
+  CHECK(t.encode("</S>", 4) != std::vector<int64_t>{1, 1, 1, 1});         // matched before lower-casing: text
+  CHECK(t.encode("<unk>", 3) == std::vector<int64_t>{2, 1, 1});
+  CHECK(t.encode("a red cat <pad>", 16) == t.encode("a red cat pad", 16));  // "<pad>" is not special here: text
+  // legacy false: the same model without its dummy prefix
+  std::vector<std::string> with, without;
+  sentencepiece::SentencePieceProcessor sp;
+  REQUIRE(sp.LoadFromSerializedProto(read_file(dir + "/spiece.model")).ok());
+  REQUIRE(sp.Encode("red cat", &with).ok());
+  REQUIRE(sp.LoadFromSerializedProto(sentencepiece_without_dummy_prefix(read_file(dir + "/spiece.model"), "m")).ok());
+  REQUIRE(sp.Encode("red cat", &without).ok());
+  CHECK(with.front().rfind("\xE2\x96\x81", 0) == 0);
+  CHECK(without.front().rfind("\xE2\x96\x81", 0) != 0);
+  CHECK(error_of([] { sentencepiece_without_dummy_prefix(std::string("\x1a\x05" "ab"), "m.model"); }).find("m.model: protobuf field") !=
+        std::string::npos);
+  write_file_atomic(dir + "/tokenizer_config.json", R"({"legacy": false, "additional_special_tokens": ["<pad>"]})");
+  const SentencePieceTokenizer nonlegacy = SentencePieceTokenizer::load(dir);
+  CHECK(nonlegacy.encode("a red cat", 16) == cat);
+  CHECK(nonlegacy.encode("<pad>", 3) == std::vector<int64_t>{0, 1, 1});  // now a special token
+  // save() writes what it resolved: the reloaded tokenizer splits on the same tokens
+  nonlegacy.save(dir + "/saved");
+  CHECK(SentencePieceTokenizer::load(dir + "/saved").encode("a <pad> red </s> cat", 16) ==
+        nonlegacy.encode("a <pad> red </s> cat", 16));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("sentencepiece tokenizer: Gemma added tokens, tokenizer.json post-processor, model_type siglip2") {
+  const std::string dir = temp_dir("spm_gemma_specials");
+  const SentencePieceTokenizer g = SentencePieceTokenizer::load(
+      gemma_folder(dir, R"({"tokenizer_class": "GemmaTokenizer", "add_eos_token": true, "padding_side": "right"})"));
+  const std::vector<int64_t> ids = g.encode("a <pad> b<eos></s>", 16);
+  CHECK(std::count(ids.begin(), ids.end(), 1) == 2);                     // "<eos>" typed, then the one added
+  CHECK(std::find(ids.begin(), ids.end(), 0) < std::find(ids.begin(), ids.end(), 1));  // "<pad>" typed: id 0
+  CHECK(ids[ids.size() - 1] == 0);
+  // lstrip / rstrip from added_tokens_decoder take the spaces around "<bos>" into it
+  write_file_atomic(dir + "/tokenizer_config.json", R"({"tokenizer_class": "GemmaTokenizer", "add_eos_token": true,
+      "padding_side": "right", "added_tokens_decoder": {"2": {"content": "<bos>", "lstrip": true, "rstrip": true,
+      "special": true, "normalized": false}}})");
+  const SentencePieceTokenizer strip = SentencePieceTokenizer::load(dir);
+  CHECK(strip.encode("a <bos> b", 8) == g.encode("a<bos>b", 8));
+  CHECK(g.encode("a <bos> b", 8) != g.encode("a<bos>b", 8));
+  // tokenizer.json: transformers ignores add_eos_token and follows the post-processor
+  write_file_atomic(dir + "/tokenizer.json", R"({"model": {"vocab": {}}, "post_processor": {"type": "TemplateProcessing",
+      "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+      "special_tokens": {"<bos>": {"id": "<bos>", "ids": [2], "tokens": ["<bos>"]}}}})");
+  const std::vector<int64_t> bos = SentencePieceTokenizer::load(dir).encode("a b", 8);
+  CHECK(bos.front() == 2);
+  CHECK(std::count(bos.begin(), bos.end(), 1) == 0);
+  write_file_atomic(dir + "/tokenizer.json", R"({"post_processor": {"type": "BertProcessing"}})");
+  CHECK(error_of([&] { SentencePieceTokenizer::load(dir); }).find("tokenizer.json: post_processor: only TemplateProcessing") !=
+        std::string::npos);
+  fs::remove(dir + "/tokenizer.json");
+  // config.json model_type "siglip2": Siglip2Tokenizer (lower-casing), whatever tokenizer_class says
+  CHECK(SentencePieceTokenizer::load(dir).encode("A B", 8) != SentencePieceTokenizer::load(dir).encode("a b", 8));
+  write_file_atomic(dir + "/config.json", R"({"model_type": "siglip2"})");
+  CHECK(SentencePieceTokenizer::load(dir).encode("A B", 8) == SentencePieceTokenizer::load(dir).encode("a b", 8));
+  fs::remove_all(dir);
+}
+
+// scripts/tokenizer_parity.py: over a thousand strings (special tokens typed in included), eleven tokenizer
+// folders (SigLIP legacy true and false, Gemma and Siglip2 with added tokens, tokenizer.json, config.json), three
+// lengths, id for id.
 TEST_CASE("sentencepiece tokenizer: tokenizer_parity.py: ids identical to transformers' (python oracle)") {
   if (const std::string why = oracle_missing("transformers, sentencepiece, google.protobuf"); !why.empty()) {
     MESSAGE("SKIPPED: ", why);
