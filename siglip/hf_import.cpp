@@ -396,9 +396,15 @@ ImportReport import_hf_siglip(const std::string& hf_dir, const std::string& out_
   save_safetensors(out_dir + "/model.safetensors", tensors,
                    {{"format", "pt"}, {"imported_from", hf_dir}, {"source_dtypes", r.source_dtypes}});
   write_file_atomic(out_dir + "/config.json", r.config.to_json().dump(2) + "\n");
-  for (const char* name : {"spiece.model", "tokenizer.model", "tokenizer_config.json", "preprocessor_config.json"}) {
+  // The SentencePiece tokenizer's files (tokenizer.json and special_tokens_map.json say which tokens are special
+  // and, for Gemma's, what is appended; without a SentencePiece model a tokenizer.json is not ours to read).
+  const bool sentencepiece = file_exists(hf_dir + "/spiece.model") || file_exists(hf_dir + "/tokenizer.model");
+  for (const char* name : {"spiece.model", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                           "tokenizer.json", "preprocessor_config.json"}) {
     const std::string src = hf_dir + "/" + name;
     if (!file_exists(src)) continue;
+    if (!sentencepiece && (std::string(name) == "tokenizer.json" || std::string(name) == "special_tokens_map.json"))
+      continue;
     write_file_atomic(out_dir + "/" + name, read_file(src));
     r.copied_files.push_back(name);
   }

@@ -4,7 +4,8 @@
 //   HF_DIR/config.json                     SiglipConfig: model_type "siglip", text_config, vision_config
 //   HF_DIR/model.safetensors               every tensor, F32, F16 or BF16
 //     or model.safetensors.index.json      {"weight_map": {tensor name: shard file}} and the shards it names
-//   HF_DIR/spiece.model, tokenizer.model, tokenizer_config.json, preprocessor_config.json   copied when present
+//   HF_DIR/spiece.model, tokenizer.model, tokenizer_config.json, special_tokens_map.json, tokenizer.json (these two
+//   with a SentencePiece model only), preprocessor_config.json   copied when present
 //   (preprocessor_config.json is read first and must be a valid SigLIP image processor: siglip/image_processor.h;
 //   a resize to another size than the model's image_size is kept in the copy and replaced by the model's size when
 //   the checkpoint is used, which the report says)

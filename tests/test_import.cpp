@@ -153,9 +153,14 @@ TEST_CASE("import: F32, BF16 and F16 folders load as the same weights; tokenizer
     write_folder(dir + "/hf", hf_config_json(c), entries_of(*m, "F32"));
     write_file_atomic(dir + "/hf/spiece.model", spiece);
     write_file_atomic(dir + "/hf/tokenizer_config.json", "{\"model_max_length\": 6}\n");
+    write_file_atomic(dir + "/hf/special_tokens_map.json", "{\"eos_token\": \"</s>\"}\n");
+    write_file_atomic(dir + "/hf/tokenizer.json", "{\"version\": \"1.0\"}\n");
     const ImportReport r = import_hf_siglip(dir + "/hf", dir + "/ck", Precision::F32);
     CHECK(r.source_dtypes == "F32");
-    CHECK(r.copied_files == std::vector<std::string>{"spiece.model", "tokenizer_config.json"});
+    CHECK(r.copied_files ==
+          std::vector<std::string>{"spiece.model", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"});
+    for (const char* f : {"special_tokens_map.json", "tokenizer.json"})
+      CHECK(read_file(dir + "/ck/" + f) == read_file(dir + "/hf/" + f));
     CHECK(read_file(dir + "/ck/spiece.model") == spiece);
     CHECK(read_file(dir + "/ck/tokenizer_config.json") == read_file(dir + "/hf/tokenizer_config.json"));
     // The copied spiece.model is the checkpoint's tokenizer: these bytes are no SentencePiece model, and
@@ -169,9 +174,13 @@ TEST_CASE("import: F32, BF16 and F16 folders load as the same weights; tokenizer
     fs::remove(dir + "/ck16/spiece.model");
     check_same_weights(dir + "/ck16", *m, [](float x) { return bf16_to_f32(f32_to_bf16(x)); });
   }
-  SUBCASE("BF16") {
+  SUBCASE("BF16; a tokenizer.json without a SentencePiece model is not copied (it is not our tokenizer's)") {
     write_folder(dir + "/hf", hf_config_json(c), entries_of(*m, "BF16"));
-    CHECK(import_hf_siglip(dir + "/hf", dir + "/ck", Precision::F32).source_dtypes == "BF16");
+    write_file_atomic(dir + "/hf/tokenizer.json", "{\"version\": \"1.0\"}\n");
+    const ImportReport r = import_hf_siglip(dir + "/hf", dir + "/ck", Precision::F32);
+    CHECK(r.source_dtypes == "BF16");
+    CHECK(r.copied_files.empty());
+    CHECK(!fs::exists(dir + "/ck/tokenizer.json"));
     check_same_weights(dir + "/ck", *m, [](float x) { return bf16_to_f32(f32_to_bf16(x)); });
   }
   SUBCASE("F16") {
