@@ -18,6 +18,7 @@ endif
 
 CXXFLAGS += -std=c++20 $(OPT) -fopenmp -Wall -Wextra -Wshadow -Wno-unknown-pragmas -Wno-stringop-overflow -I. -MMD -MP
 LDLIBS := -ldnnl -lopenblas -lfmt -lstb -lz -lsentencepiece -lpthread
+LDLIBS += -larchive
 SAN_LD := -fsanitize=address,undefined
 LDFLAGS += -fopenmp $(if $(filter 1,$(SANITIZE)),$(SAN_LD))
 

@@ -10,7 +10,7 @@ oracles=0
 packages=(
   g++ make pkg-config
   libopenblas-dev libdnnl-dev
-  doctest-dev libfmt-dev nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev libsentencepiece-dev
+  doctest-dev libfmt-dev nlohmann-json3-dev libcli11-dev libstb-dev zlib1g-dev libsentencepiece-dev libarchive-dev
   dataset-fashion-mnist
 )
 missing=()
