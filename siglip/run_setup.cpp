@@ -134,10 +134,12 @@ ShardScan scan_shard_data(const TrainOptions& o, const ImageProcessor& processor
   data.height = data.width = image_size;
   if (!labels.classes.empty()) data.label_sets.push_back(labels.label_set());
   if (o.eval) data.test = load_shard_examples(test_shards, labels, processor, channels, image_size, skip);
-  fmt::print("data: {} shards, {} training samples (streamed){}; test split: {} ({} samples, in memory); scanned in "
-             "{:.1f}s\n", train_shards.size(), scan.total, scan.bad ? fmt::format(", {} bad left out", scan.bad) : "",
-             test_shards.empty() ? "none (give --eval-data)" : fmt::format("{} shard{}", test_shards.size(),
-             test_shards.size() > 1 ? "s" : ""), o.eval ? std::to_string(data.test.size()) : "not loaded: --no-eval",
+  const std::string test_text = test_shards.empty() ? "none (give --eval-data)"
+                                : !o.eval ? "not loaded (--no-eval)"
+                                          : fmt::format("{} shard{}, {} samples in memory", test_shards.size(),
+                                                        test_shards.size() > 1 ? "s" : "", data.test.size());
+  fmt::print("data: {} shards, {} training samples (streamed){}; test split: {}; scanned and loaded in {:.1f}s\n",
+             train_shards.size(), scan.total, scan.bad ? fmt::format(", {} bad left out", scan.bad) : "", test_text,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   for (const std::string& b : scan.bad_log) fmt::print(stderr, "data: left out: {}\n", b);
   return scan;
