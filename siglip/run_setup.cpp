@@ -138,8 +138,8 @@ ShardScan scan_shard_data(const TrainOptions& o, const ImageProcessor& processor
                                 : !o.eval ? "not loaded (--no-eval)"
                                           : fmt::format("{} shard{}, {} samples in memory", test_shards.size(),
                                                         test_shards.size() > 1 ? "s" : "", data.test.size());
-  fmt::print("data: {} shards, {} training samples (streamed){}; test split: {}; scanned and loaded in {:.1f}s\n",
-             train_shards.size(), scan.total, scan.bad ? fmt::format(", {} bad left out", scan.bad) : "", test_text,
+  fmt::print("data: {} shard{}, {} training samples (streamed){}; test split: {}; scanned and loaded in {:.1f}s\n",
+             train_shards.size(), train_shards.size() > 1 ? "s" : "", scan.total, scan.bad ? fmt::format(", {} bad left out", scan.bad) : "", test_text,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   for (const std::string& b : scan.bad_log) fmt::print(stderr, "data: left out: {}\n", b);
   return scan;
