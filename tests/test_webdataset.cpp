@@ -341,3 +341,67 @@ TEST_CASE("webdataset: a run on shards interrupted by --steps and resumed ends w
   CHECK(metrics.find(R"({"data":{"bad_samples":0},"step":9})") != std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST_CASE("webdataset: data pack copies a caption file's images and repacks shards; --format jpg encodes JPEG") {
+  const std::string dir = temp_dir("wds_pack_files");
+  fs::create_directories(dir + "/img");
+  std::string tsv;
+  std::vector<std::vector<uint8_t>> pngs;
+  for (int k = 0; k < 12; ++k) {
+    pngs.push_back(png_bytes(6, 5, static_cast<uint8_t>(k)));
+    write_file_atomic(fmt::format("{}/img/{}.png", dir, k), std::string(pngs.back().begin(), pngs.back().end()));
+    tsv += fmt::format("img/{}.png\tpicture {}\t{}\n", k, k, k % 2 ? "odd" : "even");
+  }
+  write_file_atomic(dir + "/caps.tsv", tsv);
+  DataPackOptions o;
+  o.data = dir + "/caps.tsv";
+  o.out = dir + "/from_tsv";
+  o.shard_size = 4;
+  REQUIRE(run_data_pack(o) == 0);
+  // Line 10 (1-based) goes to the test split, as training on the file splits it; the rest in 3 shards of 4, 4, 3.
+  const std::vector<ShardSample> test = read_all(o.out + "/test/00000.tar");
+  REQUIRE(test.size() == 1);
+  CHECK(test[0].caption == "picture 9");
+  CHECK(read_file(o.out + "/classes.txt") == "even\nodd\n");
+  std::vector<ShardSample> train;
+  for (const std::string& p : shard_paths(o.out + "/{00000..00002}.tar"))
+    for (ShardSample& s : read_all(p)) train.push_back(std::move(s));
+  REQUIRE(train.size() == 11);
+  for (const ShardSample& s : train) {
+    const int k = std::stoi(s.caption.substr(8));
+    CHECK(s.image == pngs[static_cast<size_t>(k)]);  // copied, not re-encoded
+    CHECK(s.label == (k % 2 ? "1" : "0"));
+  }
+  // Shards into shards of another size: the same samples, keys and labels, in order.
+  DataPackOptions re;
+  re.data = o.out + "/{00000..00002}.tar";
+  re.out = dir + "/repacked";
+  re.shard_size = 5;
+  REQUIRE(run_data_pack(re) == 0);
+  std::vector<ShardSample> again;
+  for (const std::string& p : shard_paths(re.out + "/{00000..00002}.tar"))
+    for (ShardSample& s : read_all(p)) again.push_back(std::move(s));
+  REQUIRE(again.size() == train.size());
+  for (size_t i = 0; i < again.size(); ++i) {
+    CHECK(again[i].key == train[i].key);
+    CHECK(again[i].caption == train[i].caption);
+    CHECK(again[i].label == train[i].label);
+    CHECK(again[i].image == train[i].image);
+  }
+  CHECK(read_file(re.out + "/classes.txt") == "even\nodd\n");
+
+  DataPackOptions jpg;
+  jpg.data = "shapes:3:0";
+  jpg.out = dir + "/jpg";
+  jpg.format = PackFormat::Jpg;
+  jpg.image_size = 24;
+  REQUIRE(run_data_pack(jpg) == 0);
+  const std::vector<ShardSample> j = read_all(jpg.out + "/00000.tar");
+  REQUIRE(j.size() == 3);
+  CHECK(j[0].image_member == "000000000.jpg");
+  Image8 im;
+  CHECK(decode_image_memory(j[0].image, im) == "");
+  CHECK(im.width == 24);
+  CHECK(!fs::exists(jpg.out + "/test"));
+  fs::remove_all(dir);
+}
