@@ -156,6 +156,10 @@ TEST_CASE("webdataset: data pack writes shapes as shards that read back with the
   CHECK(scan.samples == std::vector<uint64_t>{10, 10, 5});
   const ShardLabels labels = ShardLabels::from(scan.raw_labels, scan.shards.front());
   CHECK(labels.classes == kShapeNames);
+  const Dataset in_memory = load_dataset(dir + "/{00000..00002}.tar", 16, 0, 0);  // eval, grad: the last shard tests
+  CHECK(in_memory.train.size() == 20);
+  CHECK(in_memory.test.size() == 5);
+  CHECK(in_memory.train[10].caption == d.train[10].caption);
   const std::vector<Example> test = load_shard_examples({dir + "/test/00000.tar"}, labels,
                                                         ImageProcessor::siglip_default(16), 3, 16, false);
   REQUIRE(test.size() == d.test.size());
