@@ -17,7 +17,7 @@ else
 endif
 
 CXXFLAGS += -std=c++20 $(OPT) -fopenmp -Wall -Wextra -Wshadow -Wno-unknown-pragmas -Wno-stringop-overflow -I. -MMD -MP
-LDLIBS := -ldnnl -lopenblas -lfmt -lstb -lturbojpeg -lz -lsentencepiece -lpthread
+LDLIBS := -ldnnl -lopenblas -lfmt -lstb -lturbojpeg -larchive -lz -lsentencepiece -lpthread
 SAN_LD := -fsanitize=address,undefined
 LDFLAGS += -fopenmp $(if $(filter 1,$(SANITIZE)),$(SAN_LD))
 
@@ -34,10 +34,14 @@ ifeq ($(CUDA),1)
   LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart
 endif
 
-# Objects depend on the flags they were built with: switching CUDA=0/1, SANITIZE or ARCH rebuilds them.
+# Objects depend on the flags they were built with: switching CUDA=0/1, SANITIZE or ARCH rebuilds them. Programs
+# also depend on the libraries they link: a new library relinks them without recompiling anything.
 FLAGS_STAMP := $(BUILD)/flags.stamp
-FLAGS_NOW := $(CXX) $(CXXFLAGS) | $(NVCC) $(NVCCFLAGS) | $(LDLIBS)
+FLAGS_NOW := $(CXX) $(CXXFLAGS) | $(NVCC) $(NVCCFLAGS)
 $(shell mkdir -p $(BUILD); echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+LINK_STAMP := $(BUILD)/link.stamp
+LINK_NOW := $(LDFLAGS) | $(LDLIBS)
+$(shell echo '$(LINK_NOW)' | cmp -s - $(LINK_STAMP) || echo '$(LINK_NOW)' > $(LINK_STAMP))
 
 LIB_OBJ := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.cu.o)
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
@@ -48,12 +52,12 @@ $(BUILD)/libsiglip.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
 	ar rcs $@ $^
 
-$(BUILD)/siglip: $(BUILD)/obj/siglip/main.o $(BUILD)/libsiglip.a
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/siglip: $(BUILD)/obj/siglip/main.o $(BUILD)/libsiglip.a $(LINK_STAMP)
+	$(CXX) $(LDFLAGS) -o $@ $(filter-out $(LINK_STAMP),$^) $(LDLIBS)
 
 # The tests also train small SentencePiece models.
-$(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libsiglip.a
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lsentencepiece_train
+$(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libsiglip.a $(LINK_STAMP)
+	$(CXX) $(LDFLAGS) -o $@ $(filter-out $(LINK_STAMP),$^) $(LDLIBS) -lsentencepiece_train
 
 $(BUILD)/obj/%.o: %.cpp $(FLAGS_STAMP)
 	@mkdir -p $(@D)
@@ -67,7 +71,7 @@ $(BUILD)/obj/%.cu.o: %.cu $(FLAGS_STAMP)
 EXAMPLES := $(patsubst examples/%.cpp,$(BUILD)/examples/%,$(wildcard examples/*.cpp))
 examples: deps
 	@$(MAKE) --no-print-directory $(EXAMPLES)
-$(BUILD)/examples/%: examples/%.cpp $(BUILD)/libsiglip.a $(FLAGS_STAMP)
+$(BUILD)/examples/%: examples/%.cpp $(BUILD)/libsiglip.a $(FLAGS_STAMP) $(LINK_STAMP)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsiglip.a $(LDLIBS)
 

@@ -11,6 +11,7 @@ packages=(
   g++ make pkg-config
   libopenblas-dev libdnnl-dev
   doctest-dev libfmt-dev nlohmann-json3-dev libcli11-dev libstb-dev libturbojpeg0-dev zlib1g-dev libsentencepiece-dev
+  libarchive-dev
   dataset-fashion-mnist
 )
 missing=()

@@ -21,6 +21,11 @@ enum class Positives { Diagonal, Caption, Label };
 enum class Precision { F32, BF16 };
 // `siglip train --freeze`: a tower whose parameters get no gradient and no optimizer state.
 enum class Freeze { None, Vision, Text };
+// --on-bad-sample: a sample that cannot be used (no caption, an image that does not decode, a damaged shard) stops
+// the run, or is left out and counted.
+enum class BadSample { Fail, Skip };
+// `siglip data pack --format`: how generated images are encoded.
+enum class PackFormat { Png, Jpg };
 // `siglip graph --format`: one line per node, Graphviz DOT, or JSON.
 enum class GraphFormat { Text, Dot, Json };
 
@@ -40,6 +45,12 @@ constexpr std::array<Choice<Precision>, 2> choices(Precision) {
 }
 constexpr std::array<Choice<Freeze>, 3> choices(Freeze) {
   return {{{Freeze::None, "none"}, {Freeze::Vision, "vision"}, {Freeze::Text, "text"}}};
+}
+constexpr std::array<Choice<BadSample>, 2> choices(BadSample) {
+  return {{{BadSample::Fail, "fail"}, {BadSample::Skip, "skip"}}};
+}
+constexpr std::array<Choice<PackFormat>, 2> choices(PackFormat) {
+  return {{{PackFormat::Png, "png"}, {PackFormat::Jpg, "jpg"}}};
 }
 constexpr std::array<Choice<GraphFormat>, 3> choices(GraphFormat) {
   return {{{GraphFormat::Text, "text"}, {GraphFormat::Dot, "dot"}, {GraphFormat::Json, "json"}}};

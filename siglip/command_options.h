@@ -296,4 +296,49 @@ void describe(BenchKernelsOptions& o, V& v) {
   v.option(o.batch, "batch", std::nullopt, "N", "ViT-B batch (default: 64 and 256 on the GPU, 2 on the CPU)");
 }
 
+struct DataPackOptions {
+  static constexpr const char* command = "data pack";
+  static constexpr const char* summary =
+      "write a data set (shapes, fashion-mnist, a caption file, shards) as WebDataset tar shards";
+  std::string data, out;
+  int64_t shard_size;
+  PackFormat format;
+  int image_size;
+  uint64_t seed;
+  bool force;
+  DataPackOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(DataPackOptions& o, V& v) {
+  v.option(o.data, "data", "", "SPEC", "the source, as train's --data; required");
+  v.option(o.out, "out", "", "DIR",
+           "the folder of the shards: DIR/00000.tar... (training split), DIR/test/00000.tar... (test split); required");
+  v.option(o.shard_size, "shard-size", 1000, "N", "samples per shard");
+  v.option(o.format, "format", PackFormat::Png, "",
+           "how generated images (shapes, fashion-mnist) are encoded; image files are copied as they are");
+  v.option(o.image_size, "image-size", 64, "N", "side of generated images (shapes, fashion-mnist)");
+  v.option(o.seed, "seed", 0, "N", "seed of generated data (as train's --seed)");
+  v.option(o.force, "force", false, "", "write into --out even when it has shards");
+}
+
+struct DataStatsOptions {
+  static constexpr const char* command = "data stats";
+  static constexpr const char* summary =
+      "samples and shards of a data set, and how fast the workers decode and resize its images";
+  std::string data;
+  int workers;
+  int image_size;
+  int64_t limit;
+  bool on_bad_skip;
+  DataStatsOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(DataStatsOptions& o, V& v) {
+  v.option(o.data, "data", "", "SPEC", "the data, as train's --data; required");
+  v.option(o.workers, "workers", 2, "N", "decoding threads, as train's --workers");
+  v.option(o.image_size, "image-size", 224, "N", "the side images are resized to");
+  v.option(o.limit, "limit", 2000, "N", "samples to decode for the rate (0: all)");
+  v.option(o.on_bad_skip, "skip-bad", false, "", "leave bad samples out and count them (train's --on-bad-sample skip)");
+}
+
 }  // namespace sg

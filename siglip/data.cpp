@@ -16,6 +16,8 @@
 #include <set>
 
 #include "base/error.h"
+#include "siglip/shard_spec.h"
+#include "siglip/webdataset.h"
 #include "tensor/tensor.h"
 
 namespace sg {
@@ -503,6 +505,16 @@ std::string decode_image(const CaptionEntry& e, int S, int channels, const Image
 
 }  // namespace
 
+std::vector<CaptionRecord> read_caption_file(const std::string& path) {
+  const std::string ext = lower(fs::path(path).extension().string());
+  SG_CHECK(ext == ".tsv" || ext == ".jsonl", "data: {}: unknown caption file type '{}' (expected .tsv or .jsonl)", path,
+           ext);
+  std::vector<CaptionRecord> out;
+  for (CaptionEntry& e : parse_caption_file(path, ext == ".jsonl"))
+    out.push_back({e.line, std::move(e.rel), e.resolved.string(), std::move(e.caption), std::move(e.label), e.has_label});
+  return out;
+}
+
 std::vector<float> load_image(const std::string& path, int image_size, int channels, const ImageProcessor& processor) {
   CaptionEntry e;
   e.rel = path;
@@ -610,6 +622,24 @@ void check_builtin_pixels(const std::string& spec, const ImageProcessor* process
            "model's images are prepared with {}; train it on a caption file instead", spec, processor->describe());
 }
 
+// WebDataset shards decoded whole: the last of several shards is the test split; a single shard is both splits.
+Dataset load_shards_in_memory(const std::string& spec, int image_size, int channels, const ImageProcessor* processor) {
+  std::vector<std::string> train = shard_paths(spec), test{train.back()};
+  if (train.size() > 1) train.pop_back();
+  const ImageProcessor prep = processor ? *processor : ImageProcessor::siglip_default(image_size);
+  std::set<std::string> raw = scan_shards(train, false).raw_labels;
+  if (train.back() != test.back()) raw.merge(scan_shards(test, false).raw_labels);
+  const ShardLabels labels = ShardLabels::from(raw, train.front());
+  Dataset d;
+  d.name = spec;
+  d.channels = channels;
+  d.height = d.width = image_size;
+  if (!labels.classes.empty()) d.label_sets.push_back(labels.label_set());
+  d.test = load_shard_examples(test, labels, prep, channels, image_size, false);
+  d.train = train.back() == test.back() ? d.test : load_shard_examples(train, labels, prep, channels, image_size, false);
+  return d;
+}
+
 }  // namespace
 
 Dataset load_dataset(const std::string& spec, int image_size, int channels, uint64_t seed,
@@ -628,10 +658,11 @@ Dataset load_dataset(const std::string& spec, int image_size, int channels, uint
     return load_fashion_mnist(dir && *dir ? dir : kFashionMnistDir, image_size, channels <= 0 ? 1 : channels, ltr, lte,
                               seed);
   }
+  if (is_shard_spec(spec)) return load_shards_in_memory(spec, image_size, channels <= 0 ? 3 : channels, processor);
   std::string ext = lower(fs::path(spec).extension().string());
   if (ext == ".tsv" || ext == ".jsonl") return load_caption_file(spec, image_size, 0.1, seed, channels <= 0 ? 3 : channels, processor);
   fail("data: unknown dataset '{}' (expected shapes, shapes:N_TRAIN:N_TEST, fashion-mnist, "
-       "fashion-mnist:LIMIT_TRAIN:LIMIT_TEST, or a .tsv / .jsonl caption file)",
+       "fashion-mnist:LIMIT_TRAIN:LIMIT_TEST, a .tsv / .jsonl caption file, or .tar shards)",
        spec);
 }
 

@@ -103,10 +103,21 @@ Dataset load_fashion_mnist(const std::string& dir, int image_size, int channels,
 Dataset load_caption_file(const std::string& path, int image_size, double test_fraction = 0.1,
                           uint64_t seed = 0, int channels = 3, const ImageProcessor* processor = nullptr);
 
+// The entries of a .tsv / .jsonl caption file as load_caption_file reads them, without decoding any image; errors as
+// load_caption_file's. `image` as written, `path` resolved against the file's folder.
+struct CaptionRecord {
+  int line = 0;
+  std::string image, path, caption, label;
+  bool has_label = false;
+};
+std::vector<CaptionRecord> read_caption_file(const std::string& path);
+
 // ---- Dispatch --------------------------------------------------------------------------------------------
 // spec: "shapes" (20000 train / 2000 test) or "shapes:N_TRAIN:N_TEST";
 //       "fashion-mnist" (all of kFashionMnistDir, or of $SG_FASHION_MNIST_DIR when set) or "fashion-mnist:LIMIT_TRAIN:LIMIT_TEST";
-//       a path ending in .tsv or .jsonl (test_fraction 0.1).
+//       a path ending in .tsv or .jsonl (test_fraction 0.1);
+//       WebDataset shards (siglip/shard_spec.h, siglip/webdataset.h), decoded whole: the last of several shards is
+//       the test split, a single shard is both splits (`siglip train` streams shards instead: siglip/shard_loader.h).
 // channels <= 0 picks the dataset's natural count (fashion-mnist 1, the others 3); shapes needs 3.
 // One image file (PNG, JPEG, ...) as [channels, S, S], prepared as the caption-file loader does (the default
 // processor: pixels in [-1, 1]), or by `processor` (fitted to the model: ImageProcessor::fit_to_model), whose

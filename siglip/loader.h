@@ -20,38 +20,28 @@
 #include <thread>
 #include <vector>
 
+#include "siglip/batch_source.h"
 #include "siglip/data.h"
 #include "siglip/tokenizer.h"
 #include "tensor/tensor.h"
 
 namespace sg {
 
-struct Batch {
-  Tensor images;              // [B, C, H, W] float32, CPU
-  Tensor ids;                 // [B, T] int64, CPU
-  std::vector<int> labels;    // label set 0 per example (-1 unknown, or no label sets)
-  std::vector<std::string> captions;
-};
-
-class BatchLoader {
+// Position::index is the batch index within the epoch.
+class BatchLoader : public BatchSource {
  public:
-  struct Position {
-    uint64_t epoch = 0;
-    uint64_t index = 0;  // batch index within the epoch
-    bool operator==(const Position&) const = default;
-  };
 
   // Throws sg::Error when batch_size < 1 or > examples.size(), text_len < 1, or an example's image does not
   // have channels * height * width values.
   BatchLoader(const std::vector<Example>& examples, const Tokenizer& tok, int batch_size, int text_len, int channels,
               int height, int width, uint64_t seed, int prefetch = 2);
-  ~BatchLoader();  // stops and joins the worker
+  ~BatchLoader() override;  // stops and joins the worker
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
-  Batch next();                // blocks until the next batch is ready
-  Position position() const;   // the position of the batch the next call to next() returns
-  void seek(Position p);       // restart at p (index >= batches_per_epoch() rolls over into later epochs)
+  Batch next() override;               // blocks until the next batch is ready
+  Position position() const override;  // the position of the batch the next call to next() returns
+  void seek(Position p) override;       // restart at p (index >= batches_per_epoch() rolls over into later epochs)
 
   uint64_t batches_per_epoch() const { return batches_per_epoch_; }
   // The permutation of example indices used for `epoch` (what the worker uses; exposed for tests/tools).

@@ -111,4 +111,9 @@ void MetricsLog::evaluation(int64_t step, const EvalResult& r) {
   append_line(path_, j.dump());
 }
 
+void MetricsLog::data_report(int64_t step, uint64_t bad_samples) {
+  if (bad_samples > 0) fmt::print("data: {} bad samples left out (--on-bad-sample skip)\n", bad_samples);
+  append_line(path_, nlohmann::json{{"step", step}, {"data", {{"bad_samples", bad_samples}}}}.dump());
+}
+
 }  // namespace sg

@@ -32,6 +32,8 @@ class MetricsLog {
   // After the last step: train.png from metrics.jsonl, and "trained N steps in ...; checkpoint ...".
   void finish(double total_s, const std::string& checkpoint);
   void evaluation(int64_t step, const EvalResult& r);
+  // Shard data: the bad samples left out (--on-bad-sample skip), printed and as {"step": N, "data": {...}}.
+  void data_report(int64_t step, uint64_t bad_samples);
 
  private:
   std::string dir_, path_;

@@ -1,12 +1,17 @@
 #include "siglip/run_setup.h"
 
+#include <chrono>
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
 #include "siglip/checkpoint.h"
 #include "siglip/param_groups.h"
+#include "siglip/shard_loader.h"
+#include "siglip/shard_spec.h"
+#include "siglip/webdataset.h"
 #include "tensor/backends.h"
 
 namespace sg {
@@ -19,6 +24,7 @@ TrainOptions merge_resumed_options(const TrainOptions& given, const TrainerState
   o.threads = given.threads;
   o.profile = given.profile;
   o.detect_anomaly = given.detect_anomaly;
+  o.workers = given.workers;  // how many threads decode does not change the batches
   return o;
 }
 
@@ -59,12 +65,10 @@ SiglipConfig base_config(const TrainOptions& o, const std::string& init_dir, con
   return cfg;
 }
 
-Tokenizer run_tokenizer(const Dataset& data, const SiglipConfig& cfg, const std::string& resumed_from,
-                        const std::string& init_dir) {
+Tokenizer run_tokenizer(const std::vector<std::string>& captions, const SiglipConfig& cfg,
+                        const std::string& resumed_from, const std::string& init_dir) {
   if (!resumed_from.empty()) return Tokenizer::load_folder(resumed_from);
   if (!init_dir.empty()) return Tokenizer::load_folder(init_dir);
-  std::vector<std::string> captions;
-  for (const auto& e : data.train) captions.push_back(e.caption);
   return Tokenizer::build(captions, static_cast<size_t>(cfg.text.vocab_size));
 }
 
@@ -103,6 +107,44 @@ std::unique_ptr<nn::AdamW> build_optimizer(SiglipModel& model, const TrainOption
   return optim;
 }
 
+// Shard data: the training shards scanned (counts, labels, captions), the test split decoded into memory, the label
+// set. `data` gets the name, the image shape, the test split and the label sets; its train split stays empty.
+ShardScan scan_shard_data(const TrainOptions& o, const ImageProcessor& processor, int image_size, int channels,
+                          std::vector<std::string>* captions, ShardLabels& labels, Dataset& data) {
+  SG_CHECK(o.workers >= 1, "train: --workers must be at least 1, got {}", o.workers);
+  SG_CHECK(o.shuffle_buffer >= 0, "train: --shuffle-buffer must be 0 or more, got {}", o.shuffle_buffer);
+  SG_CHECK(o.eval_data.empty() || is_shard_spec(o.eval_data), "train: --eval-data {}: expected WebDataset shards "
+           "(names ending in .tar)", o.eval_data);
+  const bool skip = o.on_bad_sample == BadSample::Skip;
+  std::vector<std::string> train_shards = shard_paths(o.data), test_shards;
+  if (!o.eval_data.empty()) {
+    test_shards = shard_paths(o.eval_data);
+  } else if (train_shards.size() > 1) {
+    test_shards.push_back(train_shards.back());
+    train_shards.pop_back();
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  ShardScan scan = scan_shards(train_shards, skip, captions);
+  std::set<std::string> raw_labels = scan.raw_labels;
+  if (!test_shards.empty()) raw_labels.merge(scan_shards(test_shards, skip).raw_labels);
+  labels = ShardLabels::from(raw_labels, train_shards.front());
+  data = Dataset{};
+  data.name = o.data;
+  data.channels = channels;
+  data.height = data.width = image_size;
+  if (!labels.classes.empty()) data.label_sets.push_back(labels.label_set());
+  if (o.eval) data.test = load_shard_examples(test_shards, labels, processor, channels, image_size, skip);
+  const std::string test_text = test_shards.empty() ? "none (give --eval-data)"
+                                : !o.eval ? "not loaded (--no-eval)"
+                                          : fmt::format("{} shard{}, {} samples in memory", test_shards.size(),
+                                                        test_shards.size() > 1 ? "s" : "", data.test.size());
+  fmt::print("data: {} shard{}, {} training samples (streamed){}; test split: {}; scanned and loaded in {:.1f}s\n",
+             train_shards.size(), train_shards.size() > 1 ? "s" : "", scan.total, scan.bad ? fmt::format(", {} bad left out", scan.bad) : "", test_text,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  for (const std::string& b : scan.bad_log) fmt::print(stderr, "data: left out: {}\n", b);
+  return scan;
+}
+
 }  // namespace
 
 std::unique_ptr<nn::AdamW> make_adamw(std::vector<std::pair<std::string, Tensor*>> params, const TrainOptions& o) {
@@ -139,11 +181,27 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
   const std::string processor_dir = saved ? resumed_from : !lock_dir.empty() ? lock_dir : init_dir;
   image_processor = processor_dir.empty() ? ImageProcessor::siglip_default(config.vision.image_size)
                                           : checkpoint_image_processor(processor_dir, config);
-  data = load_dataset(opt.data, static_cast<int>(config.vision.image_size), channels, opt.seed, &image_processor);
+  const int image_size = static_cast<int>(config.vision.image_size);
+  std::vector<std::string> captions;  // of the training examples, for a fresh tokenizer
+  std::optional<ShardScan> scan;
+  ShardLabels shard_labels;
+  if (is_shard_spec(opt.data)) {
+    scan = scan_shard_data(opt, image_processor, image_size, channels <= 0 ? 3 : channels, init_dir.empty() && !saved ? &captions : nullptr,
+                           shard_labels, data);
+    train_examples = scan->total;
+  } else {
+    SG_CHECK(opt.eval_data.empty(), "train: --eval-data is for WebDataset shards; --data {} has its own test split",
+             opt.data);
+    data = load_dataset(opt.data, image_size, channels, opt.seed, &image_processor);
+    train_examples = data.train.size();
+    if (init_dir.empty() && !saved)
+      for (const auto& e : data.train) captions.push_back(e.caption);
+  }
   config.vision.num_channels = data.channels;
-  SG_CHECK(static_cast<int64_t>(data.train.size()) >= opt.batch, "train: batch {} is larger than the {} training examples",
-           opt.batch, data.train.size());
-  tokenizer = run_tokenizer(data, config, resumed_from, init_dir);
+  SG_CHECK(static_cast<int64_t>(train_examples) >= opt.batch, "train: batch {} is larger than the {} training examples",
+           opt.batch, train_examples);
+  tokenizer = run_tokenizer(captions, config, resumed_from, init_dir);
+  std::vector<std::string>().swap(captions);
   // The token table has the tokenizer's size unless --vocab asks for more rows (a benchmark of a real-sized
   // table, e.g. SigLIP-B/16's 32000, on a small caption set: the extra rows are never indexed). With --init it is
   // the checkpoint's, as for a resumed run.
@@ -165,8 +223,21 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
   model = build_model(config, opt, resumed_from, init_dir, lock_dir);
   optimizer = build_optimizer(*model, opt);
   const int64_t T = config.text.max_position_embeddings;
-  loader = std::make_unique<BatchLoader>(data.train, tokenizer, static_cast<int>(opt.batch), static_cast<int>(T),
-                                         data.channels, data.height, data.width, opt.seed);
+  if (scan) {
+    ShardLoaderOptions lo;
+    lo.batch_size = static_cast<int>(opt.batch);
+    lo.text_len = static_cast<int>(T);
+    lo.channels = data.channels;
+    lo.image_size = image_size;
+    lo.seed = opt.seed;
+    lo.workers = opt.workers;
+    lo.shuffle_buffer = static_cast<uint64_t>(opt.shuffle_buffer);
+    lo.skip_bad = opt.on_bad_sample == BadSample::Skip;
+    loader = std::make_unique<ShardLoader>(std::move(*scan), std::move(shard_labels), tokenizer, image_processor, lo);
+  } else {
+    loader = std::make_unique<BatchLoader>(data.train, tokenizer, static_cast<int>(opt.batch), static_cast<int>(T),
+                                           data.channels, data.height, data.width, opt.seed);
+  }
   if (saved) {
     optimizer->load_state(load_safetensors(resumed_from + "/optimizer.safetensors"), saved->optimizer_steps);
     loader->seek(saved->loader);

@@ -35,11 +35,12 @@ struct RunSetup {
   int64_t step = 0;          // steps already done
   SiglipConfig config;
   ImageProcessor image_processor;  // caption-file images; the --init/--lock-image/resumed checkpoint's, else ours
-  Dataset data;
+  Dataset data;                 // shards: the test split and label sets only (the training samples stream)
+  uint64_t train_examples = 0;  // in data.train, or in the training shards
   Tokenizer tokenizer;
   std::unique_ptr<SiglipModel> model;
   std::unique_ptr<nn::AdamW> optimizer;
-  std::unique_ptr<BatchLoader> loader;
+  std::unique_ptr<BatchSource> loader;  // BatchLoader over data.train, or ShardLoader over the shards
 };
 
 }  // namespace sg

@@ -14,7 +14,10 @@ struct TrainOptions {
   static constexpr const char* summary =
       "train SigLIP on a data set: checkpoints, resume, metrics.jsonl, a final zero-shot evaluation";
 
-  std::string data, config;
+  std::string data, config, eval_data;
+  int workers;
+  int64_t shuffle_buffer;
+  BadSample on_bad_sample;
   int64_t steps, batch, warmup;
   double lr, weight_decay, beta2, clip;
   Loss loss;
@@ -44,7 +47,16 @@ template <class V>
 void describe(TrainOptions& o, V& v) {
   // what the model learns from
   v.option(o.data, "data", "shapes", "SPEC",
-           "shapes[:TRAIN:TEST], fashion-mnist[:TRAIN:TEST], or your FILE.tsv / FILE.jsonl of images and captions");
+           "shapes[:TRAIN:TEST], fashion-mnist[:TRAIN:TEST], your FILE.tsv / FILE.jsonl of images and captions, or "
+           "WebDataset shards 'DIR/{00000..00099}.tar' (streamed; the last shard is the test split unless --eval-data)");
+  v.option(o.eval_data, "eval-data", "", "SPEC",
+           "shards: the test split, loaded into memory (default: the last of several shards; one shard: none)");
+  v.option(o.workers, "workers", 2, "N", "shards: threads decoding and resizing images ahead of the steps");
+  v.option(o.shuffle_buffer, "shuffle-buffer", 1000, "N",
+           "shards: samples in the shuffle buffer (the shard order is shuffled per epoch too)");
+  v.option(o.on_bad_sample, "on-bad-sample", BadSample::Fail, "",
+           "shards: a sample without image or caption, an image that does not decode or a damaged shard stops the "
+           "run (naming shard and key), or is left out and counted");
   v.option(o.config, "config", "tiny", "NAME|FILE", "model size: tiny, micro, b16 or a config.json");
   v.option(o.init, "init", "", "DIR",
            "start from this checkpoint (ours or `siglip import`ed): its config, tokenizer and weights, with t' and b "

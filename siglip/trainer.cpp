@@ -11,6 +11,7 @@
 #include "siglip/checkpoint.h"
 #include "siglip/eval.h"
 #include "siglip/loss.h"
+#include "siglip/shard_spec.h"
 #include "siglip/step_profile.h"
 #include "tensor/allocator.h"
 #include "tensor/ops.h"
@@ -93,11 +94,16 @@ double Trainer::run() {
   profile.print_report(opt_.steps);
   if (run_.step > first_step) save_checkpoint(opt_.steps);  // else the latest checkpoint is already this step
   log_.finish(total_s, opt_.out + "/" + CheckpointWriter::step_name(opt_.steps));
+  if (is_shard_spec(opt_.data)) log_.data_report(opt_.steps, run_.loader->bad_samples());
   if (opt_.eval) evaluate_at(opt_.steps);
   return loss_value;
 }
 
 void Trainer::evaluate_at(int64_t step) {
+  if (run_.data.test.empty() && is_shard_spec(opt_.data)) {  // one shard and no --eval-data
+    fmt::print("no evaluation: the shards have no test split (give --eval-data)\n");
+    return;
+  }
   log_.evaluation(step, evaluate(*run_.model, run_.tokenizer, run_.data, static_cast<size_t>(opt_.eval_limit)));
 }
 
@@ -186,7 +192,7 @@ void Trainer::print_summary() const {
              "({} train, {} test); batch {}, {} steps, loss {}, positives {}, t0 {:.2f}, b0 {:.3f}, device {}\n",
              run_.model->num_parameters(), trained, cfg.vision.image_size, cfg.vision.image_size,
              cfg.vision.patch_size, cfg.vision.hidden_size, cfg.vision.num_hidden_layers, cfg.text.num_hidden_layers,
-             cfg.text.vocab_size, run_.data.name, run_.data.train.size(), run_.data.test.size(), opt_.batch,
+             cfg.text.vocab_size, run_.data.name, run_.train_examples, run_.data.test.size(), opt_.batch,
              opt_.steps, choice_name(opt_.loss), choice_name(opt_.positives), std::exp(run_.model->logit_scale.item()),
              run_.model->logit_bias.item(), choice_name(opt_.device));
 }

@@ -1,0 +1,126 @@
+// webdataset.h: WebDataset tar shards (libarchive): reading samples, scanning shards, decoding a sample, writing.
+//
+// A shard is a tar file. Its members are grouped into samples by key, as webdataset does: the key is the member's
+// path up to the first dot of its file name, the extension what follows ("dir/0001.jpg" and "dir/0001.txt" form
+// sample "dir/0001"); consecutive members with the same key make one sample. Per sample:
+//   image    .jpg / .jpeg / .png (decoded by stb_image); .webp is refused: stb_image cannot decode WebP
+//   caption  .txt (the text, trimmed), or .json with a string "caption" (or "text") field; .txt wins over .json
+//   label    optional: .cls (an integer or a class name), or a "label" field (string or integer) in the .json
+// Other members (.mp4, .npy, ...) are ignored. A sample without image or caption is bad, as is a truncated or
+// corrupt shard; errors name the shard, the sample's key and the member, e.g.
+//   "data: shards/00003.tar: sample 'img/0042': cannot decode 'img/0042.jpg': bad huffman code".
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "siglip/data.h"
+#include "siglip/image_processor.h"
+
+struct archive;
+
+namespace sg {
+
+// One sample as stored: its members' bytes, not decoded.
+struct ShardSample {
+  std::string shard, key;
+  std::string image_member;   // "img/0042.jpg"; empty when the sample has no image
+  std::vector<uint8_t> image;  // the encoded file (empty when the reader was told not to read images)
+  std::string caption;
+  std::string label;  // the .cls text or the .json "label", as written
+  bool has_label = false;
+  std::string problem;  // why the sample cannot be used ("" when it can), naming the member at fault
+
+  // "shards/00003.tar: sample 'img/0042'"
+  std::string where() const { return shard + ": sample '" + key + "'"; }
+};
+
+// Reads one shard's samples in order. Throws sg::Error naming the shard (and the last sample or member read) when
+// the shard cannot be opened, is truncated or is corrupt; the samples before that point are returned first.
+class ShardReader {
+ public:
+  explicit ShardReader(const std::string& path, bool read_images = true);
+  ~ShardReader();
+  ShardReader(const ShardReader&) = delete;
+  ShardReader& operator=(const ShardReader&) = delete;
+
+  // The next sample (problem set when it is bad); false after the last one.
+  bool next(ShardSample& out);
+
+ private:
+  struct Member {
+    std::string name, key, ext;
+    std::vector<uint8_t> data;
+  };
+  bool read_member(Member& m);  // false at the end of the archive
+  void finish_sample(const std::vector<Member>& members, ShardSample& out) const;
+
+  std::string path_;
+  bool read_images_;
+  archive* ar_ = nullptr;
+  bool have_pending_ = false, at_end_ = false;
+  Member pending_;
+  std::string last_member_;
+};
+
+// Labels of shard data: label set 0 "label". When every label is a non-negative integer, the integer is the class
+// index and the class names come from classes.txt (one a line, line i names class i) in the folder of the first
+// shard, or are the numbers themselves; otherwise the classes are the sorted distinct label names.
+struct ShardLabels {
+  std::vector<std::string> classes;  // empty: the data has no labels
+  bool numeric = false;
+  std::map<std::string, int> index;  // name -> class (named labels)
+
+  static ShardLabels from(const std::set<std::string>& raw_labels, const std::string& first_shard);
+  int of(const ShardSample& s) const;  // -1 without a label
+  LabelSet label_set() const;          // with the zero-shot templates of caption files
+};
+
+// What a pass over shards (images skipped, not read) finds.
+struct ShardScan {
+  std::vector<std::string> shards;
+  std::vector<uint64_t> samples;  // usable samples per shard
+  uint64_t total = 0;
+  uint64_t bad = 0;                  // bad samples and truncated shards skipped (skip_bad)
+  std::vector<std::string> bad_log;  // the first ten, with their location and reason
+  std::set<std::string> raw_labels;
+};
+
+// Scans `shards` in order. skip_bad = false: the first bad sample or shard throws sg::Error naming it; true: they
+// are counted and left out. `captions`, when given, receives every usable sample's caption.
+ShardScan scan_shards(const std::vector<std::string>& shards, bool skip_bad, std::vector<std::string>* captions = nullptr);
+
+// Decodes the sample's image and prepares it with `processor` to [channels, S, S] (S = image_size). Returns "" or
+// the error, naming the shard, the key and the member.
+std::string decode_sample(const ShardSample& s, const ImageProcessor& processor, int channels, int image_size,
+                          std::vector<float>& out);
+
+// Decodes encoded image bytes (PNG, JPEG, ...) as decode_image_file decodes a file: RGB, or RGBA when the image has
+// transparency. Returns "" or why it failed.
+std::string decode_image_memory(const std::vector<uint8_t>& bytes, Image8& out);
+
+// Every usable sample of `shards` decoded into memory, in shard order (for test splits and small sets).
+std::vector<Example> load_shard_examples(const std::vector<std::string>& shards, const ShardLabels& labels,
+                                         const ImageProcessor& processor, int channels, int image_size, bool skip_bad);
+
+// Writes a shard: a ustar archive of members with mode 0644 and time 0 (the same input gives the same bytes).
+class ShardWriter {
+ public:
+  explicit ShardWriter(const std::string& path);
+  ~ShardWriter();  // closes if close() was not called (errors then go unreported)
+  ShardWriter(const ShardWriter&) = delete;
+  ShardWriter& operator=(const ShardWriter&) = delete;
+
+  void add(const std::string& name, const void* data, size_t size);
+  void add(const std::string& name, const std::string& text) { add(name, text.data(), text.size()); }
+  void close();  // sg::Error naming the file when writing failed
+
+ private:
+  std::string path_;
+  archive* ar_ = nullptr;
+};
+
+}  // namespace sg
