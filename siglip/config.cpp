@@ -89,15 +89,16 @@ SiglipConfig SiglipConfig::from_json(const nlohmann::json& j, const std::string&
   return c;
 }
 
-SiglipConfig SiglipConfig::load(const std::string& path) {
-  std::string text = read_file(path);
+SiglipConfig SiglipConfig::load(const std::string& path) { return parse(read_file(path), path); }
+
+SiglipConfig SiglipConfig::parse(const std::string& text, const std::string& source) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    fail("config: {}: malformed JSON at byte {}: {}", path, e.byte, e.what());
+    fail("config: {}: malformed JSON at byte {}: {}", source, e.byte, e.what());
   }
-  return from_json(j, path);
+  return from_json(j, source);
 }
 
 void SiglipConfig::validate(const std::string& source) const {

@@ -17,10 +17,16 @@ namespace {
 
 constexpr const char* kUnderline = "\xE2\x96\x81";  // "▁", SentencePiece's word-boundary mark
 
-nlohmann::json read_json_if_present(const std::string& path) {
-  if (!file_exists(path)) return nlohmann::json::object();
+std::optional<std::string> read_file_if_present(const std::string& path) {
+  if (!file_exists(path)) return std::nullopt;
+  return read_file(path);
+}
+
+// The text of a JSON object file; nullopt (the file is absent) is an empty object.
+nlohmann::json parse_json_object(const std::string& path, const std::optional<std::string>& text) {
+  if (!text) return nlohmann::json::object();
   try {
-    nlohmann::json j = nlohmann::json::parse(read_file(path));
+    nlohmann::json j = nlohmann::json::parse(*text);
     SG_CHECK(j.is_object(), "tokenizer: {}: expected a JSON object", path);
     return j;
   } catch (const nlohmann::json::exception& e) {
@@ -61,18 +67,29 @@ bool SentencePieceTokenizer::folder_has_model(const std::string& dir) {
 }
 
 SentencePieceTokenizer SentencePieceTokenizer::load(const std::string& dir) {
-  SentencePieceTokenizer t;
-  t.model_file_ = file_exists(dir + "/spiece.model") ? "spiece.model" : "tokenizer.model";
-  const std::string model_path = dir + "/" + t.model_file_;
+  const std::string model_file = file_exists(dir + "/spiece.model") ? "spiece.model" : "tokenizer.model";
+  const std::string model_path = dir + "/" + model_file;
   SG_CHECK(file_exists(model_path), "tokenizer: {} has neither spiece.model nor tokenizer.model", dir);
-  t.serialized_ = read_file(model_path);
+  return load_from_memory(dir, model_file, read_file(model_path), read_file_if_present(dir + "/tokenizer_config.json"),
+                          read_file_if_present(dir + "/special_tokens_map.json"));
+}
+
+SentencePieceTokenizer SentencePieceTokenizer::load_from_memory(const std::string& dir, const std::string& model_file,
+                                                                std::string model_bytes,
+                                                                const std::optional<std::string>& tokenizer_config_json,
+                                                                const std::optional<std::string>& special_tokens_map_json) {
+  SentencePieceTokenizer t;
+  t.model_file_ = model_file;
+  const std::string model_path = dir + "/" + t.model_file_;
+  t.serialized_ = std::move(model_bytes);
   auto sp = std::make_shared<sentencepiece::SentencePieceProcessor>();
   const auto status = sp->LoadFromSerializedProto(t.serialized_);
   SG_CHECK(status.ok(), "tokenizer: {}: not a SentencePiece model ({})", model_path, status.ToString());
   t.sp_ = sp;
 
   const std::string config_path = dir + "/tokenizer_config.json", map_path = dir + "/special_tokens_map.json";
-  const nlohmann::json config = read_json_if_present(config_path), special = read_json_if_present(map_path);
+  const nlohmann::json config = parse_json_object(config_path, tokenizer_config_json),
+                       special = parse_json_object(map_path, special_tokens_map_json);
   t.tokenizer_class_ = config.value("tokenizer_class", t.model_file_ == "spiece.model" ? "SiglipTokenizer" : "GemmaTokenizer");
   if (t.tokenizer_class_ == "SiglipTokenizer") {
     t.style_ = Style::siglip;
