@@ -27,7 +27,8 @@ void read_mapped(const std::string& path, const char* data, size_t size) {
   std::map<std::string, sg::HfTensor> tensors = sg::read_hf_safetensors_header(path, data, size);
   for (const auto& [name, t] : tensors) {
     int64_t numel = 1;
-    for (int64_t d : t.shape) numel *= d;
+    for (int64_t d : t.shape)
+      if (__builtin_mul_overflow(numel, d, &numel)) sg::fuzz::property_failed("HfTensor shape overflows int64");
     if (numel != t.numel) sg::fuzz::property_failed("HfTensor numel is not the product of its shape");
     if (t.bytes < data || t.bytes + t.numel * static_cast<int64_t>(sg::hf_element_size(t.dtype)) > data + size)
       sg::fuzz::property_failed("HfTensor bytes outside the file");

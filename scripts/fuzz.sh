@@ -52,7 +52,7 @@ for t in $targets; do
     for c in $crashes; do echo "  saved input: $c (reproduce: build-fuzz/$t $c)"; done
     # The report: from the sanitizer's or libFuzzer's first line to the end of the stack.
     sed -n -E '/^==[0-9]+==(ERROR|WARNING)|runtime error:|^fuzz: property failed|ERROR: libFuzzer/,/^(SUMMARY|MS:)/p' \
-      "$dir/log" | head -60 | sed 's/^/  | /'
+      "$dir/log" | head -40 | cut -c1-240 | sed 's/^/  | /'
   fi
 done
 echo "work folder: $work"

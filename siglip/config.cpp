@@ -97,6 +97,8 @@ SiglipConfig SiglipConfig::parse(const std::string& text, const std::string& sou
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     fail("config: {}: malformed JSON at byte {}: {}", source, e.byte, e.what());
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number past double's range ("1e999")
+    fail("config: {}: malformed JSON: {}", source, e.what());
   }
   return from_json(j, source);
 }

@@ -16,6 +16,8 @@ json parse_json_text(const std::string& path, const std::string& text) {
     return json::parse(text);
   } catch (const json::parse_error& e) {
     fail("import: {}: malformed JSON at byte {}: {}", path, e.byte, e.what());
+  } catch (const json::exception& e) {  // out_of_range: a number past double's range ("1e999")
+    fail("import: {}: malformed JSON: {}", path, e.what());
   }
 }
 

@@ -102,17 +102,18 @@ std::map<std::string, HfTensor> read_hf_safetensors_header(const std::string& pa
              "import: {}: tensor '{}' has dtype {}: only F32, F16 and BF16 weights can be imported", path, name,
              t.dtype);
     SG_CHECK(v["shape"].is_array(), "import: {}: tensor '{}': shape must be an array", path, name);
-    uint64_t numel = 1;
+    uint64_t numel = 1, extent = 1;  // extent: the product of the non-zero sizes (it bounds every stride)
     bool overflow = false;
     for (const json& d : v["shape"]) {
       SG_CHECK(d.is_number_unsigned() && d.get<uint64_t>() < (uint64_t{1} << 40),
                "import: {}: tensor '{}': bad shape {}", path, name, v["shape"].dump());
       t.shape.push_back(d.get<int64_t>());
       overflow |= __builtin_mul_overflow(numel, d.get<uint64_t>(), &numel);
+      if (d.get<uint64_t>() != 0) overflow |= __builtin_mul_overflow(extent, d.get<uint64_t>(), &extent);
     }
     uint64_t need = 0;
     overflow |= __builtin_mul_overflow(numel, hf_element_size(t.dtype), &need);
-    SG_CHECK(!overflow && numel <= static_cast<uint64_t>(INT64_MAX), "import: {}: tensor '{}': shape {} is too large",
+    SG_CHECK(!overflow && extent <= static_cast<uint64_t>(INT64_MAX), "import: {}: tensor '{}': shape {} is too large",
              path, name, shape_str(t.shape));
     const json& off = v["data_offsets"];
     SG_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned() &&
@@ -159,6 +160,8 @@ std::map<std::string, std::vector<std::string>> read_hf_shard_index(const std::s
     j = json::parse(text);
   } catch (const json::parse_error& e) {
     fail("import: {}: malformed JSON at byte {}: {}", path, e.byte, e.what());
+  } catch (const json::exception& e) {  // out_of_range: a number past double's range ("1e999")
+    fail("import: {}: malformed JSON: {}", path, e.what());
   }
   SG_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(),
            "import: {}: required field weight_map (tensor name -> shard file) is missing", path);
@@ -169,7 +172,8 @@ std::map<std::string, std::vector<std::string>> read_hf_shard_index(const std::s
     const std::string shard = it.value().get<std::string>();
     SG_CHECK(!shard.empty() && shard.find_first_of(std::string("/\0", 2)) == std::string::npos && shard != "." &&
                  shard != "..",
-             "import: {}: weight_map[\"{}\"] names '{}', not a file in this folder", path, it.key(), shard);
+             "import: {}: weight_map[\"{}\"] names {}, not a file in this folder", path, it.key(),
+             it.value().dump());  // JSON-quoted: a NUL would end the message
     names_by_shard[shard].push_back(it.key());
   }
   return names_by_shard;

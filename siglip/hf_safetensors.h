@@ -44,8 +44,8 @@ struct HfTensor {
 size_t hf_element_size(const std::string& dtype);  // 4 for F32, 2 for F16 and BF16
 
 // The header of the safetensors file `path` whose bytes are [data, data + size), checked: every tensor
-// F32/F16/BF16, shapes of non-negative integers whose element count fits in int64, offsets inside the data
-// section (a truncated file fails here), sizes matching shape x dtype. Throws sg::Error naming `path`.
+// F32/F16/BF16, shapes of non-negative integers below 2^40 whose product of non-zero sizes fits in int64, offsets
+// inside the data section (a truncated file fails here), sizes matching shape x dtype. Throws sg::Error naming `path`.
 std::map<std::string, HfTensor> read_hf_safetensors_header(const std::string& path, const char* data, size_t size);
 
 // dst[i] = the f32 value of element i of `t`, i < t.numel (memcpy: the bytes need not be aligned).

@@ -184,8 +184,9 @@ void SentencePieceTokenizer::break_ties_as_sentencepiece_0_2(std::vector<std::st
     std::string surface;
     for (const auto& piece : word) surface += piece;
     std::vector<std::vector<std::string>> nbest;
-    if (word.size() > 1 && surface.rfind(underline, 0) == 0 && surface.find(underline, 1) == std::string::npos &&
-        sp_->NBestEncode(" " + surface.substr(underline.size()), 16, &nbest).ok() && !nbest.empty() &&
+    const bool one_word = surface.rfind(underline, 0) == 0 && surface.find(underline, 1) == std::string::npos;
+    const std::string text = one_word ? std::string(" ").append(surface, underline.size()) : std::string();
+    if (word.size() > 1 && one_word && sp_->NBestEncode(text, 16, &nbest).ok() && !nbest.empty() &&
         score(nbest[0]) == score(word)) {
       const double best = score(word);
       std::vector<size_t> chosen = starts_from_end(word);
