@@ -1,5 +1,8 @@
 #include "siglip/config.h"
 
+#include <cstdint>
+#include <type_traits>
+
 #include "nn/fileio.h"
 #include "base/error.h"
 
@@ -43,6 +46,12 @@ namespace {
 template <typename T>
 void read(const nlohmann::json& j, const char* key, T& out, const std::string& source, const std::string& where) {
   if (!j.contains(key)) return;
+  if constexpr (std::is_same_v<T, int64_t>) {
+    // nlohmann would truncate a float (96.5 -> 96; 1e21 is undefined behaviour) and wrap integers past INT64_MAX.
+    const nlohmann::json& v = j.at(key);
+    SG_CHECK(v.is_number_integer() && (!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t{INT64_MAX}),
+             "config: {}: {}{} must be an integer, got {}", source, where, key, v.dump());
+  }
   try {
     out = j.at(key).get<T>();
   } catch (const nlohmann::json::exception& e) {

@@ -29,14 +29,17 @@ int64_t int_field(const json& section, const std::string& path, const std::strin
     return fallback;
   }
   const json& v = section.at(key);
+  const json* n = &v;
   if (square_pair && v.is_array()) {
     SG_CHECK(v.size() == 2 && v[0].is_number_integer() && v[0] == v[1],
              "import: {}: {}{} is {}: only square sizes (one integer, or [n, n]) are supported", path, where, key,
              v.dump());
-    return v[0].get<int64_t>();
+    n = &v[0];
   }
-  SG_CHECK(v.is_number_integer(), "import: {}: {}{} must be an integer, got {}", path, where, key, v.dump());
-  return v.get<int64_t>();
+  // An int64: nlohmann would truncate a float and wrap an unsigned integer past INT64_MAX.
+  SG_CHECK(n->is_number_integer() && (!n->is_number_unsigned() || n->get<uint64_t>() <= uint64_t{INT64_MAX}),
+           "import: {}: {}{} must be an integer, got {}", path, where, key, v.dump());
+  return n->get<int64_t>();
 }
 
 double float_field(const json& section, const std::string& path, const std::string& where, const char* key,

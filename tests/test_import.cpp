@@ -345,6 +345,17 @@ TEST_CASE("import: bad folders are errors naming the file and the field or tenso
     write_file_atomic(index, "{\"metadata\": {}}");
     expect({index, "weight_map"});
   }
+  SUBCASE("sizes that are no int64") {
+    for (const nlohmann::json& bad : {nlohmann::json(1.8e21), nlohmann::json(32.5), nlohmann::json(~uint64_t{0})}) {
+      cfg["vision_config"]["hidden_size"] = bad;
+      write_folder(hf, cfg, good);
+      expect({config_path, "vision_config.hidden_size must be an integer, got " + bad.dump()});
+    }
+    cfg["vision_config"]["hidden_size"] = 32;
+    cfg["vision_config"]["patch_size"] = {~uint64_t{0}, ~uint64_t{0}};
+    write_folder(hf, cfg, good);
+    expect({config_path, "vision_config.patch_size must be an integer"});
+  }
   SUBCASE("a number past double's range in config.json or the index") {  // fuzz/corpus/*/crash_number_overflow
     make_dirs(hf);
     write_file_atomic(config_path, "{\"model_type\": \"siglip\", \"text_config\": {\"hidden_size\": 31e3082}}");
