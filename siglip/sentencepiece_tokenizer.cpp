@@ -44,6 +44,12 @@ std::string token_field(const nlohmann::json& j, const char* key, const std::str
   return v["content"].get<std::string>();
 }
 
+std::string string_field(const nlohmann::json& j, const char* key, const std::string& fallback, const std::string& file) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  SG_CHECK(j[key].is_string(), "tokenizer: {}: \"{}\" must be a string, got {}", file, key, j[key].dump());
+  return j[key].get<std::string>();
+}
+
 bool bool_field(const nlohmann::json& j, const char* key, bool fallback, const std::string& file) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
   SG_CHECK(j[key].is_boolean(), "tokenizer: {}: \"{}\" must be true or false", file, key);
@@ -90,7 +96,8 @@ SentencePieceTokenizer SentencePieceTokenizer::load_from_memory(const std::strin
   const std::string config_path = dir + "/tokenizer_config.json", map_path = dir + "/special_tokens_map.json";
   const nlohmann::json config = parse_json_object(config_path, tokenizer_config_json),
                        special = parse_json_object(map_path, special_tokens_map_json);
-  t.tokenizer_class_ = config.value("tokenizer_class", t.model_file_ == "spiece.model" ? "SiglipTokenizer" : "GemmaTokenizer");
+  t.tokenizer_class_ = string_field(config, "tokenizer_class",
+                                    t.model_file_ == "spiece.model" ? "SiglipTokenizer" : "GemmaTokenizer", config_path);
   if (t.tokenizer_class_ == "SiglipTokenizer") {
     t.style_ = Style::siglip;
   } else if (t.tokenizer_class_ == "GemmaTokenizer" || t.tokenizer_class_ == "GemmaTokenizerFast" ||
@@ -106,7 +113,7 @@ SentencePieceTokenizer SentencePieceTokenizer::load_from_memory(const std::strin
            "tokenizer: {}: \"legacy\": false (no dummy prefix) is not supported", config_path);
   t.add_bos_ = !siglip && bool_field(config, "add_bos_token", false, config_path);
   t.add_eos_ = siglip || bool_field(config, "add_eos_token", false, config_path);
-  const std::string side = config.value("padding_side", siglip ? "right" : "left");
+  const std::string side = string_field(config, "padding_side", siglip ? "right" : "left", config_path);
   SG_CHECK(side == "left" || side == "right", "tokenizer: {}: padding_side \"{}\" is neither left nor right", config_path, side);
   t.pad_left_ = side == "left";
 
