@@ -1,5 +1,6 @@
 # Build: make (library, build/siglip, build/tests) | make test | make run | make CUDA=0 | make test SANITIZE=1
 #        make examples (build/examples/*) | make print-flags (the flags of a program of your own)
+#        make fuzz (build-fuzz/fuzz_*: libFuzzer targets of the file readers, clang, ASan + UBSan; docs/fuzzing.md)
 # ARCH=native by default (AVX2/AVX-512 where the CPU has them); ARCH=x86-64-v2 gives a portable build.
 ARCH ?= native
 CXX ?= g++
@@ -95,8 +96,50 @@ run: deps
 	@$(MAKE) --no-print-directory $(BUILD)/siglip
 	scripts/run-default.sh $(BUILD)/siglip
 
+# Fuzz targets (fuzz/*.cpp): clang, libFuzzer, AddressSanitizer + UndefinedBehaviorSanitizer, with the readers and
+# the tensor core they need compiled by clang into build-fuzz/ with the same warnings (their own objects: the g++
+# builds are untouched). -O1 turns the vectorizer off, so the "omp simd loop not vectorized" notes (-Wpass-failed)
+# are silenced. `make clang-check`: every library source through clang's front end with these warnings.
+FUZZ_BUILD := build-fuzz
+FUZZ_CXX ?= clang++
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CXXFLAGS := -std=c++20 -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -fopenmp -Wall -Wextra -Wshadow \
+  -Wno-unknown-pragmas -Wno-pass-failed -I. -MMD -MP
+FUZZ_SRC := $(wildcard fuzz/*.cpp)
+FUZZ_TARGETS := $(FUZZ_SRC:fuzz/%.cpp=$(FUZZ_BUILD)/%)
+# The readers, and the tensor core with the CPU backend that load_safetensors needs (no model, no ops beyond .to()).
+FUZZ_LIB_SRC := nn/safetensors.cpp nn/fileio.cpp siglip/hf_safetensors.cpp siglip/hf_config.cpp siglip/config.cpp \
+  siglip/tokenizer.cpp siglip/sentencepiece_tokenizer.cpp siglip/unicode_text.cpp \
+  $(filter-out tensor/op_registry.cpp,$(wildcard tensor/*.cpp)) tensor/ops/convert.cpp autograd/engine.cpp \
+  $(wildcard cpu/*.cpp)
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.cpp=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_STAMP := $(FUZZ_BUILD)/flags.stamp
+ifneq ($(filter fuzz $(FUZZ_BUILD)/%,$(MAKECMDGOALS)),)
+  FUZZ_FLAGS_NOW := $(FUZZ_CXX) $(FUZZ_CXXFLAGS) | $(LDLIBS)
+  $(shell mkdir -p $(FUZZ_BUILD); echo '$(FUZZ_FLAGS_NOW)' | cmp -s - $(FUZZ_STAMP) || echo '$(FUZZ_FLAGS_NOW)' > $(FUZZ_STAMP))
+endif
+
+fuzz: $(FUZZ_TARGETS)
+
+$(FUZZ_BUILD)/libsiglip.a: $(FUZZ_LIB_OBJ) Makefile
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $(FUZZ_LIB_OBJ)
+
+$(FUZZ_BUILD)/obj/%.o: %.cpp $(FUZZ_STAMP)
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/libsiglip.a
+	$(FUZZ_CXX) -fsanitize=fuzzer $(FUZZ_SAN) -fopenmp -o $@ $^ $(LDLIBS)
+
+clang-check:
+	@for f in $(LIB_SRC) siglip/main.cpp; do \
+	  $(FUZZ_CXX) -std=c++20 -fsyntax-only -fopenmp -Wall -Wextra -Wshadow -Wno-unknown-pragmas -I. $$f || exit 1; \
+	done; echo "clang-check: $(words $(LIB_SRC) siglip/main.cpp) files, no errors"
+
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps test check-layers run clean examples print-flags
+.PHONY: all deps test check-layers run clean examples print-flags fuzz clang-check
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/obj/siglip/main.d
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_SRC:fuzz/%.cpp=$(FUZZ_BUILD)/obj/fuzz/%.d)

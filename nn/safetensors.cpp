@@ -196,7 +196,9 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map
       fail("safetensors: {}: tensor '{}': dtype '{}' is not supported (supported: F32, F64, I64, I32, BF16)", path,
            name, jd.get<std::string>());
     SG_CHECK(js.is_array(), "safetensors: {}: tensor '{}': shape must be an array, got {}", path, name, js.dump());
-    uint64_t numel = 1;
+    // extent: the product of the non-zero sizes. It bounds every stride, so it must fit in int64 even when a
+    // zero size makes the tensor empty ([0, 2^62, 2^62] holds no bytes, but its strides overflow).
+    uint64_t numel = 1, extent = 1;
     bool overflow = false;
     for (const auto& s : js) {
       SG_CHECK(s.is_number_integer() && (s.is_number_unsigned() || s.get<int64_t>() >= 0),
@@ -205,12 +207,14 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path, std::map
       SG_CHECK(d <= static_cast<uint64_t>(INT64_MAX), "safetensors: {}: tensor '{}': shape {} is too large", path,
                name, js.dump());
       overflow |= __builtin_mul_overflow(numel, d, &numel);
+      if (d != 0) overflow |= __builtin_mul_overflow(extent, d, &extent);
       e.shape.push_back(static_cast<int64_t>(d));
     }
     uint64_t need = 0;
     const uint64_t file_elem_size = e.widen_i32 ? sizeof(int32_t) : dtype_size(e.dtype);
     overflow |= __builtin_mul_overflow(numel, file_elem_size, &need);
-    SG_CHECK(!overflow, "safetensors: {}: tensor '{}': shape {} is too large", path, name, js.dump());
+    SG_CHECK(!overflow && extent <= static_cast<uint64_t>(INT64_MAX),
+             "safetensors: {}: tensor '{}': shape {} is too large", path, name, js.dump());
     SG_CHECK(jo.is_array() && jo.size() == 2 && jo[0].is_number_unsigned() && jo[1].is_number_unsigned(),
              "safetensors: {}: tensor '{}': data_offsets must be [begin, end] with non-negative integers, got {}",
              path, name, jo.dump());

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build, the tests and `make run` need.
+# Installs the Debian packages the build, the tests, `make run` and `make fuzz` (clang, libFuzzer's runtime
+# libclang_rt.fuzzer from libclang-rt-dev, OpenMP for clang from libomp-dev) need.
 # Idempotent: installs only what is missing, and runs `apt-get update` only then.
 # --oracles also makes .venv/ (PyPI: torch, transformers, safetensors, sentencepiece, protobuf, numpy, pillow), the test oracles
 # that the parity tests compare against when it is present. Nothing in the product uses Python.
@@ -13,6 +14,7 @@ packages=(
   doctest-dev libfmt-dev nlohmann-json3-dev libcli11-dev libstb-dev libturbojpeg0-dev zlib1g-dev libsentencepiece-dev
   libarchive-dev
   dataset-fashion-mnist
+  clang libclang-rt-dev libomp-dev
 )
 missing=()
 for p in "${packages[@]}"; do

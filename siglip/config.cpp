@@ -1,5 +1,8 @@
 #include "siglip/config.h"
 
+#include <cstdint>
+#include <type_traits>
+
 #include "nn/fileio.h"
 #include "base/error.h"
 
@@ -43,6 +46,12 @@ namespace {
 template <typename T>
 void read(const nlohmann::json& j, const char* key, T& out, const std::string& source, const std::string& where) {
   if (!j.contains(key)) return;
+  if constexpr (std::is_same_v<T, int64_t>) {
+    // nlohmann would truncate a float (96.5 -> 96; 1e21 is undefined behaviour) and wrap integers past INT64_MAX.
+    const nlohmann::json& v = j.at(key);
+    SG_CHECK(v.is_number_integer() && (!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t{INT64_MAX}),
+             "config: {}: {}{} must be an integer, got {}", source, where, key, v.dump());
+  }
   try {
     out = j.at(key).get<T>();
   } catch (const nlohmann::json::exception& e) {
@@ -89,15 +98,18 @@ SiglipConfig SiglipConfig::from_json(const nlohmann::json& j, const std::string&
   return c;
 }
 
-SiglipConfig SiglipConfig::load(const std::string& path) {
-  std::string text = read_file(path);
+SiglipConfig SiglipConfig::load(const std::string& path) { return parse(read_file(path), path); }
+
+SiglipConfig SiglipConfig::parse(const std::string& text, const std::string& source) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    fail("config: {}: malformed JSON at byte {}: {}", path, e.byte, e.what());
+    fail("config: {}: malformed JSON at byte {}: {}", source, e.byte, e.what());
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number past double's range ("1e999")
+    fail("config: {}: malformed JSON: {}", source, e.what());
   }
-  return from_json(j, path);
+  return from_json(j, source);
 }
 
 void SiglipConfig::validate(const std::string& source) const {

@@ -44,6 +44,8 @@ struct SiglipConfig {
   // sg::Error naming `source` and the key.
   static SiglipConfig from_json(const nlohmann::json& j, const std::string& source);
   static SiglipConfig load(const std::string& path);
+  // The same from the JSON text; `source` names it in errors.
+  static SiglipConfig parse(const std::string& text, const std::string& source);
   void validate(const std::string& source) const;
 };
 

@@ -17,7 +17,7 @@ namespace {
 struct Color {
   uint8_t r, g, b;
 };
-constexpr Color kWhite{255, 255, 255}, kBlack{0, 0, 0}, kGrid{225, 225, 225}, kGray{110, 110, 110};
+constexpr Color kBlack{0, 0, 0}, kGrid{225, 225, 225}, kGray{110, 110, 110};
 constexpr Color kBlue{31, 119, 180}, kOrange{230, 110, 0}, kGreen{34, 150, 34};
 
 // 5x7 glyphs: 7 rows, bit 4 is the leftmost column. g, p, q, y are drawn 2 rows lower (descenders).

@@ -18,15 +18,27 @@ namespace {
 
 constexpr const char* kUnderline = "\xE2\x96\x81";  // "▁", SentencePiece's word-boundary mark
 
-nlohmann::json read_json_if_present(const std::string& path) {
-  if (!file_exists(path)) return nlohmann::json::object();
+std::optional<std::string> read_file_if_present(const std::string& path) {
+  if (!file_exists(path)) return std::nullopt;
+  return read_file(path);
+}
+
+// The text of a JSON object file; nullopt (the file is absent) is an empty object.
+nlohmann::json parse_json_object(const std::string& path, const std::optional<std::string>& text) {
+  if (!text) return nlohmann::json::object();
   try {
-    nlohmann::json j = nlohmann::json::parse(read_file(path));
+    nlohmann::json j = nlohmann::json::parse(*text);
     SG_CHECK(j.is_object(), "tokenizer: {}: expected a JSON object", path);
     return j;
   } catch (const nlohmann::json::exception& e) {
     fail("tokenizer: {}: invalid JSON: {}", path, e.what());
   }
+}
+
+std::string string_field(const nlohmann::json& j, const char* key, const std::string& fallback, const std::string& file) {
+  if (!j.contains(key) || j[key].is_null()) return fallback;
+  SG_CHECK(j[key].is_string(), "tokenizer: {}: \"{}\" must be a string, got {}", file, key, j[key].dump());
+  return j[key].get<std::string>();
 }
 
 bool bool_field(const nlohmann::json& j, const char* key, bool fallback, const std::string& file) {
@@ -89,22 +101,34 @@ bool SentencePieceTokenizer::folder_has_model(const std::string& dir) {
 }
 
 SentencePieceTokenizer SentencePieceTokenizer::load(const std::string& dir) {
-  SentencePieceTokenizer t;
-  t.model_file_ = file_exists(dir + "/spiece.model") ? "spiece.model" : "tokenizer.model";
-  const std::string model_path = dir + "/" + t.model_file_;
+  const std::string model_file = file_exists(dir + "/spiece.model") ? "spiece.model" : "tokenizer.model";
+  const std::string model_path = dir + "/" + model_file;
   SG_CHECK(file_exists(model_path), "tokenizer: {} has neither spiece.model nor tokenizer.model", dir);
-  t.serialized_ = read_file(model_path);
+  return load_from_memory(dir, model_file, read_file(model_path), read_file_if_present(dir + "/tokenizer_config.json"),
+                          read_file_if_present(dir + "/special_tokens_map.json"));
+}
+
+SentencePieceTokenizer SentencePieceTokenizer::load_from_memory(const std::string& dir, const std::string& model_file,
+                                                                std::string model_bytes,
+                                                                const std::optional<std::string>& tokenizer_config_json,
+                                                                const std::optional<std::string>& special_tokens_map_json) {
+  SentencePieceTokenizer t;
+  t.model_file_ = model_file;
+  const std::string model_path = dir + "/" + t.model_file_;
+  t.serialized_ = std::move(model_bytes);
 
   const std::string config_path = dir + "/tokenizer_config.json", map_path = dir + "/special_tokens_map.json",
                     json_path = dir + "/tokenizer.json", model_config_path = dir + "/config.json";
-  const nlohmann::json config = read_json_if_present(config_path), special = read_json_if_present(map_path);
+  const nlohmann::json config = parse_json_object(config_path, tokenizer_config_json),
+                       special = parse_json_object(map_path, special_tokens_map_json);
   t.config_ = config;
-  const nlohmann::json model_config = read_json_if_present(model_config_path);
+  const nlohmann::json model_config = parse_json_object(model_config_path, read_file_if_present(model_config_path));
   // AutoTokenizer: model_type "siglip2" loads Siglip2Tokenizer whatever tokenizer_class says.
-  if (model_config.value("model_type", "") == "siglip2") {
+  if (string_field(model_config, "model_type", "", model_config_path) == "siglip2") {
     t.tokenizer_class_ = "Siglip2Tokenizer";
   } else {
-    t.tokenizer_class_ = config.value("tokenizer_class", t.model_file_ == "spiece.model" ? "SiglipTokenizer" : "GemmaTokenizer");
+    t.tokenizer_class_ = string_field(config, "tokenizer_class",
+                                      t.model_file_ == "spiece.model" ? "SiglipTokenizer" : "GemmaTokenizer", config_path);
   }
   if (t.tokenizer_class_ == "SiglipTokenizer") {
     t.style_ = Style::siglip;
@@ -134,7 +158,7 @@ SentencePieceTokenizer SentencePieceTokenizer::load(const std::string& dir) {
   if (tokenizer_json.contains("padding") && tokenizer_json["padding"].is_object() &&
       tokenizer_json["padding"].value("direction", "") == "Right")
     side = "right";
-  side = config.value("padding_side", side);
+  side = string_field(config, "padding_side", side, config_path);
   SG_CHECK(side == "left" || side == "right", "tokenizer: {}: padding_side \"{}\" is neither left nor right", config_path, side);
   t.pad_left_ = side == "left";
 

@@ -28,6 +28,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,13 @@ class SentencePieceTokenizer {
   static bool folder_has_model(const std::string& dir);
   // Errors (no model file, a file that does not load or parse, unknown special tokens) name the file.
   static SentencePieceTokenizer load(const std::string& dir);
+  // The same from the files' bytes: `model_file` ("spiece.model" or "tokenizer.model") holding `model_bytes`, and
+  // the texts of tokenizer_config.json and special_tokens_map.json (nullopt: the file is absent). Errors name the
+  // files as dir/<name>.
+  static SentencePieceTokenizer load_from_memory(const std::string& dir, const std::string& model_file,
+                                                 std::string model_bytes,
+                                                 const std::optional<std::string>& tokenizer_config_json = {},
+                                                 const std::optional<std::string>& special_tokens_map_json = {});
 
   // Exactly max_len ids (max_len >= 1).
   std::vector<int64_t> encode(const std::string& text, int max_len) const;

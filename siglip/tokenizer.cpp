@@ -171,9 +171,13 @@ Tokenizer Tokenizer::load(const std::string& path) {
   if (!in) fail("tokenizer: {}: cannot open ({})", path, std::filesystem::exists(path) ? std::strerror(errno) : "file not found");
   std::stringstream ss;
   ss << in.rdbuf();
+  return parse(ss.str(), path);
+}
+
+Tokenizer Tokenizer::parse(const std::string& text, const std::string& path) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(ss.str());
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     fail("tokenizer: {}: invalid JSON: {}", path, e.what());
   }

@@ -53,6 +53,8 @@ class Tokenizer {
   void save(const std::string& path) const;
   // Errors (missing file, bad JSON, wrong type, bad vocabulary) throw sg::Error naming the file.
   static Tokenizer load(const std::string& path);
+  // The word tokenizer from the text of a tokenizer.json; `source` names it in errors.
+  static Tokenizer parse(const std::string& text, const std::string& source);
 
  private:
   void index();

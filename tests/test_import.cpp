@@ -15,6 +15,7 @@
 #include "nn/safetensors.h"
 #include "siglip/checkpoint.h"
 #include "siglip/hf_import.h"
+#include "siglip/hf_safetensors.h"
 #include "tests/siglip_run.h"
 #include "tests/small_config.h"
 #include "tests/train_helpers.h"
@@ -346,7 +347,50 @@ TEST_CASE("import: bad folders are errors naming the file and the field or tenso
     write_file_atomic(index, "{\"metadata\": {}}");
     expect({index, "weight_map"});
   }
+  SUBCASE("sizes that are no int64") {
+    for (const nlohmann::json& bad : {nlohmann::json(1.8e21), nlohmann::json(32.5), nlohmann::json(~uint64_t{0})}) {
+      cfg["vision_config"]["hidden_size"] = bad;
+      write_folder(hf, cfg, good);
+      expect({config_path, "vision_config.hidden_size must be an integer, got " + bad.dump()});
+    }
+    cfg["vision_config"]["hidden_size"] = 32;
+    cfg["vision_config"]["patch_size"] = {~uint64_t{0}, ~uint64_t{0}};
+    write_folder(hf, cfg, good);
+    expect({config_path, "vision_config.patch_size must be an integer"});
+  }
+  SUBCASE("a number past double's range in config.json or the index") {  // fuzz/corpus/*/crash_number_overflow
+    make_dirs(hf);
+    write_file_atomic(config_path, "{\"model_type\": \"siglip\", \"text_config\": {\"hidden_size\": 31e3082}}");
+    expect({config_path, "malformed JSON", "number overflow"});
+    write_file_atomic(config_path, cfg.dump());
+    write_file_atomic(hf + "/model.safetensors.index.json", "{\"weight_map\": {\"w\": 1e999}}");
+    expect({hf + "/model.safetensors.index.json", "malformed JSON", "number overflow"});
+  }
   fs::remove_all(dir);
+}
+
+TEST_CASE("import: the safetensors header and shard index readers refuse what the files cannot hold") {
+  auto header_error = [](const std::string& json, const std::string& data) {
+    std::string text = json;
+    text.append((8 - text.size() % 8) % 8, ' ');
+    std::string bytes(8, '\0');
+    for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
+    bytes += text + data;
+    return error_of([&] { read_hf_safetensors_header("x.safetensors", bytes.data(), bytes.size()); });
+  };
+  // Sizes below 2^40 each whose product is 2^64: it wraps to 0 elements, which the 0 bytes there are would hold.
+  CHECK(header_error(R"({"w":{"dtype":"F32","shape":[4194304,2097152,2097152],"data_offsets":[0,0]}})", "")
+            .find("x.safetensors: tensor 'w': shape [4194304, 2097152, 2097152] is too large") != std::string::npos);
+  // Empty, but its strides would overflow int64.
+  CHECK(header_error(R"({"w":{"dtype":"BF16","shape":[0,1099511627775,1099511627775],"data_offsets":[0,0]}})", "")
+            .find("is too large") != std::string::npos);
+  CHECK(header_error(R"({"w":{"dtype":"BF16","shape":[0,3],"data_offsets":[0,0]}})", "") == "(no error)");
+
+  // A NUL would end the path the shard is opened by ("model.safetensors").
+  CHECK(error_of([&] { read_hf_shard_index("index.json", R"({"weight_map": {"w": "model.safetensors\u0000.txt"}})"); })
+            .find("not a file in this folder") != std::string::npos);
+  CHECK(read_hf_shard_index("index.json", R"({"weight_map": {"a": "s1", "b": "s2", "c": "s1"}})") ==
+        std::map<std::string, std::vector<std::string>>{{"s1", {"a", "c"}}, {"s2", {"b"}}});
 }
 
 TEST_CASE("import: the command prints what it read and wrote; imported checkpoints refuse text but take token ids") {

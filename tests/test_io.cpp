@@ -391,6 +391,13 @@ TEST_CASE("io: corrupt safetensors files give an sg::Error naming the file") {
                    std::string(8, '\0')),
            "too large");
   }
+  SUBCASE("an empty tensor whose other sizes overflow its strides") {  // fuzz/corpus/fuzz_safetensors/bad_huge_empty_shape
+    expect(st_file(R"({"w":{"dtype":"F32","shape":[0,4611686018427387904,4611686018427387904],"data_offsets":[0,0]}})",
+                   ""),
+           "tensor 'w': shape [0,4611686018427387904,4611686018427387904] is too large");
+    write_raw(p, st_file(R"({"w":{"dtype":"F32","shape":[0,4611686018427387904],"data_offsets":[0,0]}})", ""));
+    CHECK(load_safetensors(p).at("w").shape() == Shape{0, 4611686018427387904});
+  }
 }
 
 TEST_CASE("io: safetensors files are read and written correctly by the Hugging Face library (python oracle)") {

@@ -237,6 +237,13 @@ TEST_CASE("model: checkpoints round-trip; mismatched shapes are named") {
   CHECK_THROWS_WITH_AS(load_checkpoint(dir), doctest::Contains("text_model.encoder.layers.0.mlp.fc1.weight"), Error);
   write_file_atomic(dir + "/config.json", "{\"text_config\": {\"hidden_size\": \"wide\"}}");
   CHECK_THROWS_WITH_AS(load_checkpoint(dir), doctest::Contains("text_config.hidden_size"), Error);
+  // Integers only, within int64 (fuzz/corpus/fuzz_config/crash_float_size): no truncated or wrapped sizes.
+  for (const char* bad : {"1.8e21", "96.5", "18446744073709551615"}) {
+    CAPTURE(bad);
+    const std::string text = fmt::format("{{\"text_config\": {{\"hidden_size\": {}}}}}", bad);
+    CHECK_THROWS_WITH_AS(SiglipConfig::parse(text, "c.json"),
+                         doctest::Contains("config: c.json: text_config.hidden_size must be an integer"), Error);
+  }
   fs::remove_all(dir);
 }
 

@@ -94,6 +94,19 @@ TEST_CASE("sentencepiece tokenizer: load errors name the folder or the file") {
   write_file_atomic(dir + "/tokenizer_config.json", R"({"added_tokens_decoder": {"x": {"content": "</s>"}}})");
   CHECK(error_of([&] { SentencePieceTokenizer::load(dir); }).find("added_tokens_decoder: \"x\" is not a token id") !=
         std::string::npos);
+  // Fields of the wrong type are errors, not nlohmann's type_error (fuzz/corpus/fuzz_tokenizer/bad_config_types).
+  write_file_atomic(dir + "/tokenizer_config.json", R"({"tokenizer_class": 7})");
+  CHECK(error_of([&] { SentencePieceTokenizer::load(dir); })
+            .find(dir + "/tokenizer_config.json: \"tokenizer_class\" must be a string, got 7") != std::string::npos);
+  write_file_atomic(dir + "/tokenizer_config.json", R"({"padding_side": ["left"]})");
+  CHECK(error_of([&] { SentencePieceTokenizer::load(dir); }).find("\"padding_side\" must be a string") !=
+        std::string::npos);
+  // Loading from the files' bytes reads the same: no file but the model is needed.
+  const SentencePieceTokenizer from_bytes = SentencePieceTokenizer::load_from_memory(
+      "mem", "spiece.model", read_file(dir + "/spiece.model"), std::string(R"({"pad_token": "<pad>"})"));
+  CHECK(from_bytes.pad_id() == 0);
+  CHECK(error_of([&] { SentencePieceTokenizer::load_from_memory("mem", "spiece.model", "not a model"); })
+            .find("mem/spiece.model: not a SentencePiece model") != std::string::npos);
   // special_tokens_map.json overrides tokenizer_config.json
   write_file_atomic(dir + "/tokenizer_config.json", R"({"pad_token": "<pad>"})");
   CHECK(SentencePieceTokenizer::load(dir).pad_id() == 0);

@@ -100,17 +100,18 @@ std::pair<Tensor, Tensor> max_with_index(const Tensor& a_in, int64_t d) {
 Tensor max(const Tensor& a, int64_t dim, bool keepdim) {
   check_float("max", a);
   int64_t d = wrap_dim(dim, a.dim(), "max");
-  auto [vals, idx] = max_with_index(a, d);
+  const auto [vals, idx] = max_with_index(a, d);  // (not captured directly: clang 14 cannot capture bindings)
   Tensor out = keepdim ? vals : vals.squeeze(d);
+  Tensor indices = idx;
   Shape in_shape = a.shape();
   auto replay = [d, keepdim](const std::vector<Tensor>& in) { return max(in[0], d, keepdim); };
-  return record(out, "max", {a}, replay, [in_shape, idx, d](const Node&) {
-    return [in_shape, idx, d](const Tensor& g_in) {
+  return record(out, "max", {a}, replay, [in_shape, indices, d](const Node&) {
+    return [in_shape, indices, d](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
       DimSplit s = split_at(in_shape, d);
       Tensor gx = Tensor::empty(in_shape, g.dtype(), g.device());
       SG_FLOAT_TYPES(g.dtype(), "max",
-                     SG_KERNEL(g.device(), max_dim_backward<T>, g.data<T>(), idx.data<int64_t>(), gx.data<T>(),
+                     SG_KERNEL(g.device(), max_dim_backward<T>, g.data<T>(), indices.data<int64_t>(), gx.data<T>(),
                                s.outer, s.r, s.inner));
       return std::vector<Tensor>{gx};
     };
