@@ -165,14 +165,16 @@ TEST_CASE("import: F32, BF16 and F16 folders load as the same weights; tokenizer
     CHECK(read_file(dir + "/ck/spiece.model") == spiece);
     CHECK(read_file(dir + "/ck/tokenizer_config.json") == read_file(dir + "/hf/tokenizer_config.json"));
     // The copied spiece.model is the checkpoint's tokenizer: these bytes are no SentencePiece model, and
-    // loading says so, naming the file. Without it the checkpoint loads, with no tokenizer.
+    // loading says so, naming the file. Without them the checkpoint loads, with no tokenizer.
     CHECK_THROWS_WITH_AS(load_checkpoint(dir + "/ck"), doctest::Contains("spiece.model"), Error);
     fs::remove(dir + "/ck/spiece.model");
+    fs::remove(dir + "/ck/tokenizer.json");  // transformers' file, beside the SentencePiece model only
     check_same_weights(dir + "/ck", *m, [](float x) { return x; });
 
     import_hf_siglip(dir + "/hf", dir + "/ck16", Precision::BF16);
     CHECK(load_safetensors(dir + "/ck16/model.safetensors").at("logit_scale").dtype() == DType::BF16);
     fs::remove(dir + "/ck16/spiece.model");
+    fs::remove(dir + "/ck16/tokenizer.json");
     check_same_weights(dir + "/ck16", *m, [](float x) { return bf16_to_f32(f32_to_bf16(x)); });
   }
   SUBCASE("BF16; a tokenizer.json without a SentencePiece model is not copied (it is not our tokenizer's)") {
