@@ -3,7 +3,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <stb/stb_image.h>
 
 #include <algorithm>
 #include <cctype>
@@ -268,22 +267,7 @@ ShardScan scan_shards(const std::vector<std::string>& shards, bool skip_bad, std
 
 std::string decode_image_memory(const std::vector<uint8_t>& bytes, Image8& out) {
   if (bytes.empty()) return "empty file";
-  int w = 0, h = 0, n = 0;
-  unsigned char* px = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &n, 4);
-  if (!px) {
-    const char* why = stbi_failure_reason();
-    return why ? why : "unknown error";
-  }
-  const bool alpha = n == 2 || n == 4;  // as decode_image_file: grey + alpha, RGBA, or a tRNS chunk
-  out.width = w;
-  out.height = h;
-  out.bands = alpha ? 4 : 3;
-  const size_t count = static_cast<size_t>(w) * h;
-  out.pixels.resize(count * out.bands);
-  for (size_t i = 0; i < count; ++i)
-    for (int c = 0; c < out.bands; ++c) out.pixels[i * out.bands + c] = px[4 * i + c];
-  stbi_image_free(px);
-  return {};
+  return decode_image_bytes(bytes.data(), bytes.size(), out);  // JPEG by libjpeg-turbo, as Pillow decodes it
 }
 
 std::string decode_sample(const ShardSample& s, const ImageProcessor& processor, int channels, int image_size,

@@ -98,8 +98,8 @@ ShardScan scan_shards(const std::vector<std::string>& shards, bool skip_bad, std
 std::string decode_sample(const ShardSample& s, const ImageProcessor& processor, int channels, int image_size,
                           std::vector<float>& out);
 
-// Decodes encoded image bytes (PNG, JPEG, ...) as decode_image_file decodes a file: RGB, or RGBA when the image has
-// transparency. Returns "" or why it failed.
+// Decodes encoded image bytes with decode_image_bytes (siglip/image_decode.h: JPEG by libjpeg-turbo as Pillow
+// decodes it, the rest by stb_image): RGB, or RGBA when the image has transparency. Returns "" or why it failed.
 std::string decode_image_memory(const std::vector<uint8_t>& bytes, Image8& out);
 
 // Every usable sample of `shards` decoded into memory, in shard order (for test splits and small sets).
