@@ -33,7 +33,7 @@ int main() {
   Tensor W2 = mul(randn({16, 1}, DType::F32, &gen), 0.5).detach().requires_grad_();  // [16, 1]
   Tensor b2 = zeros({1}).requires_grad_();
   nn::AdamW opt({{"W1", &W1}, {"b1", &b1}, {"W2", &W2}, {"b2", &b2}}, nn::AdamWConfig{},
-                [](const std::string&, const Tensor&) { return false; });  // no weight decay
+                [](const std::string&, const Tensor&) { return nn::ParamRule{.decay = false}; });  // no weight decay
   double first = 0, last = 0;
   for (int step = 1; step <= 200; ++step) {
     Tensor h = tanh(matmul(xs, W1) + b1);   // [4, 16]
