@@ -40,13 +40,17 @@ for t in $targets; do
   last=$(grep -E ' cov: [0-9]+ ft: [0-9]+' "$dir/log" | tail -1)
   cov=$(echo "$last" | sed -E 's/.* cov: ([0-9]+).*/\1/')
   ft=$(echo "$last" | sed -E 's/.* ft: ([0-9]+).*/\1/')
-  crashes=$(find "$dir/crashes" -type f | sort)
+  # libFuzzer saves crash-, leak-, timeout- and oom- inputs (failures) and slow-unit- inputs (an input that took 10 s
+  # or more, usually on a loaded machine: reported, not a failure; a hang is a timeout, -timeout=10).
+  crashes=$(find "$dir/crashes" -type f ! -name 'slow-unit-*' | sort)
+  slow=$(find "$dir/crashes" -type f -name 'slow-unit-*' | sort)
   if [ "$status" -eq 0 ] && [ -z "$crashes" ]; then
     result=ok; passed=$((passed + 1))
   else
     result=FAILED; failed=$((failed + 1))
   fi
   printf '%-18s %12s %9s %8s %8s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$result"
+  for c in $slow; do echo "  slow input (not a failure; time it: build-fuzz/$t $c)"; done
   if [ "$result" = FAILED ]; then
     echo "  exit status $status; log: $dir/log"
     for c in $crashes; do echo "  saved input: $c (reproduce: build-fuzz/$t $c)"; done
