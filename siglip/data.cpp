@@ -117,7 +117,7 @@ Object draw_object(Generator& g, int S) {
   o.shape = rand_int(g, static_cast<int>(kShapeNames.size()));
   o.colour = rand_int(g, static_cast<int>(kColourNames.size()));
   o.size = rand_int(g, 2);
-  o.r = static_cast<float>(S * (o.size == 0 ? rand_range(g, 0.10, 0.13) : rand_range(g, 0.18, 0.22)));
+  o.r = static_cast<float>(S * (o.size == 0 ? rand_range(g, 0.15, 0.18) : rand_range(g, 0.21, 0.25)));
   for (int c = 0; c < 3; ++c)
     o.rgb[c] = std::clamp(kColourRGB[o.colour][c] + static_cast<float>(rand_range(g, -15, 15)), 0.0f, 255.0f);
   return o;
@@ -148,7 +148,8 @@ std::string phrase_full(const Object& o) {
   return fmt::format("a {} {} {}", kSizeNames[o.size], kColourNames[o.colour], kShapeNames[o.shape]);
 }
 
-Example make_shape_example(Generator& g, int S, bool two) {
+// canonical: the caption is the object's full phrase "a {size} {colour} {shape}" (the held-out split's captions).
+Example make_shape_example(Generator& g, int S, bool two, bool canonical) {
   std::vector<float> canvas(static_cast<size_t>(3) * S * S);
   float bg[3];
   for (auto& b : bg) b = static_cast<float>(rand_range(g, 0, 60));
@@ -171,6 +172,7 @@ Example make_shape_example(Generator& g, int S, bool two) {
     else if (p < 0.90) phrase = fmt::format("a {}", kShapeNames[a.shape]);
     else phrase = fmt::format("a {} shape", kColourNames[a.colour]);
     ex.caption = fill_template(kSingleTemplates[rand_int(g, static_cast<int>(kSingleTemplates.size()))], phrase);
+    if (canonical) ex.caption = phrase_full(a);
   } else {
     Object b;
     do b = draw_object(g, S);
@@ -195,6 +197,7 @@ Example make_shape_example(Generator& g, int S, bool two) {
     render(b, S, canvas);
     std::string phrase = fmt::format("{} {} {}", phrase_full(a), kRelations[rel], phrase_full(b));
     ex.caption = fill_template(kPairTemplates[rand_int(g, static_cast<int>(kPairTemplates.size()))], phrase);
+    if (canonical) ex.caption = phrase;
   }
   ex.labels = {a.shape, a.colour};
   ex.image.resize(canvas.size());
@@ -202,13 +205,13 @@ Example make_shape_example(Generator& g, int S, bool two) {
   return ex;
 }
 
-std::vector<Example> make_shape_split(int n, int S, uint64_t seed, uint64_t stream, double p_two) {
+std::vector<Example> make_shape_split(int n, int S, uint64_t seed, uint64_t stream, double p_two, bool canonical) {
   std::vector<Example> out(static_cast<size_t>(n));
 #pragma omp parallel for schedule(dynamic, 64)
   for (int i = 0; i < n; ++i) {
     Generator g(derive_seed(seed, stream, static_cast<uint64_t>(i)));  // per-example stream: thread-count independent
     bool two = g.uniform() < p_two;
-    out[static_cast<size_t>(i)] = make_shape_example(g, S, two);
+    out[static_cast<size_t>(i)] = make_shape_example(g, S, two, canonical);
   }
   return out;
 }
@@ -224,8 +227,8 @@ Dataset make_shapes(int n_train, int n_test, int image_size, uint64_t seed, doub
   d.name = "shapes";
   d.channels = 3;
   d.height = d.width = image_size;
-  d.train = make_shape_split(n_train, image_size, seed, 1, p_two_train);
-  d.test = make_shape_split(n_test, image_size, seed, 2, p_two_test);
+  d.train = make_shape_split(n_train, image_size, seed, 1, p_two_train, false);
+  d.test = make_shape_split(n_test, image_size, seed, 2, p_two_test, true);
   d.label_sets.push_back({"shape", kShapeNames, {"a {}", "a picture of a {}", "a photo of a {}", "there is a {}"}});
   d.label_sets.push_back({"colour",
                           kColourNames,

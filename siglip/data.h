@@ -54,7 +54,7 @@ std::string fill_template(const std::string& tmpl, const std::string& word);
 //   * Each object: shape uniform over kShapes {circle, square, triangle, diamond, cross, ring}; colour uniform
 //     over kColours {red, green, blue, yellow, purple, orange} (RGB base value + uniform jitter in [-15,15]
 //     per channel); size uniform over {small, large}: "radius" r (half the bounding-box side) uniform in
-//     [0.10, 0.13) * S for small and [0.18, 0.22) * S for large. Two objects differ in shape or colour.
+//     [0.15, 0.18) * S for small and [0.21, 0.25) * S for large. Two objects differ in shape or colour.
 //   * Position: one object -> centre uniform such that the bounding box lies inside the canvas. Two objects
 //     -> a relation is drawn uniformly from {left of, right of, above, below}; the canvas is split in halves
 //     along that axis and object 1 (the subject) is placed wholly inside the half the relation names
@@ -64,9 +64,12 @@ std::string fill_template(const std::string& tmpl, const std::string& word);
 //   * Object phrase. Two objects: "a {size} {colour} {shape}" for both. One object, drawn with probabilities
 //     0.55 "a {size} {colour} {shape}", 0.20 "a {colour} {shape}", 0.05 "a {size} {shape}",
 //     0.10 "a {shape}", 0.10 "a {colour} shape".
-//   * Caption = template(phrase): one object -> uniform over kSingleTemplates ("{}", "a picture of {}",
+//   * Caption = template(phrase) in the training split: one object -> uniform over kSingleTemplates ("{}", "a picture of {}",
 //     "a photo of {}", "there is {}", "an image of {}", "{} in the picture"); two objects -> uniform over
 //     {"{1} {rel} {2}", "a picture of {1} {rel} {2}", "there is {1} {rel} {2}", "an image of {1} {rel} {2}"}.
+//     The held-out split's captions are the full phrase alone ("a small red circle", or "{1} {rel} {2}"), so
+//     that retrieval asks for what the image shows (72 distinct single-object captions) and not for a wording
+//     drawn at random.
 //   * Labels: label set 0 "shape" and 1 "colour" give the class of object 1 (the only one, or the subject of
 //     the relation). Zero-shot templates: shape {"a {}", "a picture of a {}", "a photo of a {}",
 //     "there is a {}"}, colour {"a {} shape", "a picture of a {} shape", "a photo of a {} shape",
