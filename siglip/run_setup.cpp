@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <tuple>
 
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
@@ -42,8 +43,16 @@ void validate(const TrainOptions& o, int64_t done_steps) {
   check_device_available(o.device, "train");
   LrMultipliers::parse(o.lr_mult);  // its errors now, before the data loads
   SG_CHECK(o.eval_every >= 0, "train: --eval-every must be 0 or more, got {}", o.eval_every);
+  parse_crop_scale(o.crop_scale);  // its errors now, before the data loads
   SG_CHECK(!(o.freeze == Freeze::Vision && !o.lock_image.empty()),
            "train: --lock-image already freezes the image tower; --freeze vision is not needed with it");
+}
+
+CropAugment crop_augment(const TrainOptions& o) {
+  CropAugment a;
+  a.enabled = o.augment == Augment::Crop;
+  std::tie(a.area_min, a.area_max) = parse_crop_scale(o.crop_scale);
+  return a;
 }
 
 // The model config: --init's (a checkpoint's own), else the preset or config.json; with --lock-image its image
@@ -233,10 +242,12 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
     lo.workers = opt.workers;
     lo.shuffle_buffer = static_cast<uint64_t>(opt.shuffle_buffer);
     lo.skip_bad = opt.on_bad_sample == BadSample::Skip;
+    lo.augment = crop_augment(opt);
+    lo.scaled_decode = !opt.exact_decode;
     loader = std::make_unique<ShardLoader>(std::move(*scan), std::move(shard_labels), tokenizer, image_processor, lo);
   } else {
     loader = std::make_unique<BatchLoader>(data.train, tokenizer, static_cast<int>(opt.batch), static_cast<int>(T),
-                                           data.channels, data.height, data.width, opt.seed);
+                                           data.channels, data.height, data.width, opt.seed, 2, crop_augment(opt));
   }
   if (saved) {
     optimizer->load_state(load_safetensors(resumed_from + "/optimizer.safetensors"), saved->optimizer_steps);

@@ -18,6 +18,9 @@ struct TrainOptions {
   int workers;
   int64_t shuffle_buffer;
   BadSample on_bad_sample;
+  Augment augment;
+  std::string crop_scale;
+  bool exact_decode;
   int64_t steps, batch, warmup;
   double lr, weight_decay, beta2, clip;
   Loss loss;
@@ -57,6 +60,14 @@ void describe(TrainOptions& o, V& v) {
   v.option(o.on_bad_sample, "on-bad-sample", BadSample::Fail, "",
            "shards: a sample without image or caption, an image that does not decode or a damaged shard stops the "
            "run (naming shard and key), or is left out and counted");
+  v.option(o.augment, "augment", Augment::None, "",
+           "training images used whole (the paper), or a random resized crop (area --crop-scale, aspect ratio 3/4 to "
+           "4/3) resized to the model's size; evaluation never augments");
+  v.option(o.crop_scale, "crop-scale", "0.05,1", "MIN,MAX",
+           "with --augment crop: the crop's area as a fraction of the image, uniform in [MIN, MAX]");
+  v.option(o.exact_decode, "exact-decode", false, "",
+           "streamed data: decode JPEGs at full size, as SiglipImageProcessor does (default: at libjpeg's smallest "
+           "scale 1/2, 1/4 or 1/8 that still covers the model's image size; faster on big photos)");
   v.option(o.config, "config", "tiny", "NAME|FILE", "model size: tiny, micro, b16 or a config.json");
   v.option(o.init, "init", "", "DIR",
            "start from this checkpoint (ours or `siglip import`ed): its config, tokenizer and weights, with t' and b "
