@@ -110,7 +110,10 @@ struct CaptionRecord {
   std::string image, path, caption, label;
   bool has_label = false;
 };
-std::vector<CaptionRecord> read_caption_file(const std::string& path);
+// bad: null (a malformed line throws), or where malformed lines are noted ("data: FILE:LINE: ...") and left out.
+std::vector<CaptionRecord> read_caption_file(const std::string& path, std::vector<std::string>* bad = nullptr);
+// Whether `spec` names a caption file (ends in .tsv or .jsonl).
+bool is_caption_file(const std::string& spec);
 
 // ---- Dispatch --------------------------------------------------------------------------------------------
 // spec: "shapes" (20000 train / 2000 test) or "shapes:N_TRAIN:N_TEST";

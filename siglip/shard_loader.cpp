@@ -76,13 +76,14 @@ ShardLoader::ShardLoader(ShardScan scan, ShardLabels labels, const Tokenizer& to
 }
 
 ShardLoader::ShardLoader(std::vector<ShardSample> records, ShardLabels labels, const Tokenizer& tok,
-                         ImageProcessor processor, const ShardLoaderOptions& options)
+                         ImageProcessor processor, const ShardLoaderOptions& options, uint64_t bad_before)
     : records_(std::move(records)), labels_(std::move(labels)), tok_(tok), processor_(std::move(processor)),
       o_(options) {
   SG_CHECK(!records_.empty(), "loader: no training records");
   scan_.shards = {records_.front().shard};
   scan_.samples = {records_.size()};
   scan_.total = records_.size();
+  scan_.bad = bad_before;
   check_options();
   start(Position{});
 }

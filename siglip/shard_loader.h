@@ -68,9 +68,10 @@ class ShardLoader : public BatchSource {
   ShardLoader(ShardScan scan, ShardLabels labels, const Tokenizer& tok, ImageProcessor processor,
               const ShardLoaderOptions& options);
   // A caption file's training records (image_path, caption, line set; see read_caption_samples): the images are
-  // read from their files by the workers. Throws sg::Error when there are fewer records than a batch.
+  // read from their files by the workers; `bad_before`: bad lines already left out (counted in bad_samples()).
+  // Throws sg::Error when there are fewer records than a batch.
   ShardLoader(std::vector<ShardSample> records, ShardLabels labels, const Tokenizer& tok, ImageProcessor processor,
-              const ShardLoaderOptions& options);
+              const ShardLoaderOptions& options, uint64_t bad_before = 0);
   ~ShardLoader() override;
   ShardLoader(const ShardLoader&) = delete;
   ShardLoader& operator=(const ShardLoader&) = delete;

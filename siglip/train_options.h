@@ -50,16 +50,19 @@ template <class V>
 void describe(TrainOptions& o, V& v) {
   // what the model learns from
   v.option(o.data, "data", "shapes", "SPEC",
-           "shapes[:TRAIN:TEST], fashion-mnist[:TRAIN:TEST], your FILE.tsv / FILE.jsonl of images and captions, or "
-           "WebDataset shards 'DIR/{00000..00099}.tar' (streamed; the last shard is the test split unless --eval-data)");
+           "shapes[:TRAIN:TEST], fashion-mnist[:TRAIN:TEST], your FILE.tsv / FILE.jsonl of images and captions (streamed; "
+           "every tenth line is the test split), or WebDataset shards 'DIR/{00000..00099}.tar' (streamed; the last "
+           "shard is the test split unless --eval-data)");
   v.option(o.eval_data, "eval-data", "", "SPEC",
            "shards: the test split, loaded into memory (default: the last of several shards; one shard: none)");
-  v.option(o.workers, "workers", 2, "N", "shards: threads decoding and resizing images ahead of the steps");
+  v.option(o.workers, "workers", 2, "N",
+           "streamed data (shards, caption files): threads decoding and resizing images ahead of the steps");
   v.option(o.shuffle_buffer, "shuffle-buffer", 1000, "N",
-           "shards: samples in the shuffle buffer (the shard order is shuffled per epoch too)");
+           "shards: samples in the shuffle buffer (the shard order is shuffled per epoch too; a caption file's records "
+           "are shuffled whole)");
   v.option(o.on_bad_sample, "on-bad-sample", BadSample::Fail, "",
-           "shards: a sample without image or caption, an image that does not decode or a damaged shard stops the "
-           "run (naming shard and key), or is left out and counted");
+           "streamed data: a sample without image or caption, an image that does not decode, a damaged shard or a "
+           "malformed caption line stops the run (naming shard and key, or file:line), or is left out and counted");
   v.option(o.augment, "augment", Augment::None, "",
            "training images used whole (the paper), or a random resized crop (area --crop-scale, aspect ratio 3/4 to "
            "4/3) resized to the model's size; evaluation never augments");
