@@ -99,7 +99,8 @@ Dataset load_fashion_mnist(const std::string& dir, int image_size, int channels,
 // example (line order, 1-based) goes to test; test_fraction = 0 keeps all for training. The split does not depend
 // on `seed` (kept for a uniform signature). When any line has a label, label set 0 "label" holds the sorted
 // distinct labels (examples without one get -1); otherwise there are no label sets. Errors:
-// "data: captions.tsv:17: cannot decode 'img/x.png': <reason>".
+// "data: captions.tsv:17: cannot decode 'img/x.png': <reason>". `siglip train` streams caption files instead
+// (siglip/caption_stream.h: the same split and labels, images decoded per epoch by the loader's workers).
 Dataset load_caption_file(const std::string& path, int image_size, double test_fraction = 0.1,
                           uint64_t seed = 0, int channels = 3, const ImageProcessor* processor = nullptr);
 
