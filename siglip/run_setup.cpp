@@ -292,6 +292,9 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
   if (saved) {
     optimizer->load_state(load_safetensors(resumed_from + "/optimizer.safetensors"), saved->optimizer_steps);
     loader->seek(saved->loader);
+    if (saved->before_streaming && is_caption_file(opt.data))
+      fmt::print("note: {} was saved when caption files were loaded whole; they are streamed now, in another order, "
+                 "so the resumed run does not take the batches the original run would have\n", resumed_from);
     fmt::print("resumed {} at step {}\n", resumed_from, step);
   }
 }

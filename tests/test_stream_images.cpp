@@ -9,7 +9,9 @@
 #include <filesystem>
 
 #include "siglip/shard_loader.h"
+#include "nn/fileio.h"
 #include "siglip/shard_spec.h"
+#include "siglip/trainer_state.h"
 #include "siglip/webdataset.h"
 #include "tensor/allocator.h"
 #include "train_helpers.h"
@@ -177,5 +179,23 @@ TEST_CASE("stream images: scaled JPEG decoding covers the model's size and stays
   // there; a decode at the wrong scale or place differs by tens of levels on average.
   CHECK(mean < 4.0);
   CHECK(worst < 128.0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("stream images: a run saved before scaled decoding existed resumes decoding at full size") {
+  const std::string dir = temp_dir("state_before_streaming");
+  fs::create_directories(dir);
+  write_file_atomic(dir + "/trainer_state.json",
+                    R"({"step": 3, "optimizer_steps": 3, "loader": {"epoch": 0, "index": 3},
+                        "options": {"data": "shards/{0..3}.tar", "steps": 6}})");
+  const TrainerState old = TrainerState::load(dir);
+  CHECK(old.before_streaming);
+  CHECK(old.options.exact_decode);
+  TrainerState now = old;
+  now.options.exact_decode = false;
+  write_file_atomic(dir + "/trainer_state.json", now.to_json());
+  const TrainerState again = TrainerState::load(dir);
+  CHECK(!again.before_streaming);
+  CHECK(!again.options.exact_decode);
   fs::remove_all(dir);
 }
