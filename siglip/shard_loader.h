@@ -25,7 +25,8 @@
 // Position: (epoch, offset of the next sample in the epoch's stream). seek() replays the epoch's stream to the offset
 // without decoding what it passes over, so a resumed run takes the batches an uninterrupted run takes.
 // Bad samples: a sample whose image does not decode throws sg::Error from next() naming the shard, the key and the
-// member; with skip_bad it is left out and counted, and the first ten are printed with their location.
+// member (a caption file's: the file, the line and the image); with skip_bad it is left out and counted, and the
+// first ten are printed with their location.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
@@ -67,8 +68,9 @@ class ShardLoader : public BatchSource {
   // batch size exceeds the samples or an option is out of range.
   ShardLoader(ShardScan scan, ShardLabels labels, const Tokenizer& tok, ImageProcessor processor,
               const ShardLoaderOptions& options);
-  // A caption file's training records (image_path, caption, line set; see read_caption_samples): the images are
-  // read from their files by the workers; `bad_before`: bad lines already left out (counted in bad_samples()).
+  // A caption file's training records (image_path, caption and line set: read_caption_stream, siglip/caption_stream.h):
+  // the images are read from their files by the workers; `bad_before`: bad lines already left out (counted in
+  // bad_samples()).
   // Throws sg::Error when there are fewer records than a batch.
   ShardLoader(std::vector<ShardSample> records, ShardLabels labels, const Tokenizer& tok, ImageProcessor processor,
               const ShardLoaderOptions& options, uint64_t bad_before = 0);
