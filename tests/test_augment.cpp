@@ -1,7 +1,8 @@
 // test_augment.cpp: `siglip train --augment crop`: the crop sampler (boxes inside the image, area and aspect ratio in
 // range, the whole-image fallback, a function of its seed), the float crop-and-resize of the in-memory sets, both
 // loaders with the crop (shapes, value ranges, the same for a seed and any number of workers, other crops in other
-// epochs, seek), --augment none unchanged, a resumed --augment crop run bit-identical, and --crop-scale's errors.
+// epochs, seek), --augment none unchanged, a resumed --augment crop run bit-identical, --crop-scale's errors, and
+// evaluation that never augments.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -14,6 +15,7 @@
 #include "siglip/commands.h"
 #include "siglip/data.h"
 #include "siglip/loader.h"
+#include "siglip/run_setup.h"
 #include "siglip/shard_loader.h"
 #include "siglip/shard_spec.h"
 #include "siglip/train.h"
@@ -229,4 +231,14 @@ TEST_CASE("augment: a run with --augment crop interrupted by --steps and resumed
     CHECK(read_file(dir + name + "parts/step-000007/trainer_state.json").find("\"augment\": \"crop\"") != std::string::npos);
   }
   fs::remove_all(dir);
+}
+
+TEST_CASE("augment: evaluation never augments: the test split is the data set's own images") {
+  TrainOptions o = tiny_run(temp_dir("augment_eval"));
+  o.augment = Augment::Crop;
+  o.eval = true;
+  RunSetup setup(o);
+  const Dataset d = load_dataset(o.data, 16, 0, o.seed);
+  REQUIRE(setup.data.test.size() == d.test.size());
+  for (size_t i = 0; i < d.test.size(); ++i) CHECK(setup.data.test[i].image == d.test[i].image);
 }
