@@ -24,6 +24,8 @@ enum class Freeze { None, Vision, Text };
 // --on-bad-sample: a sample that cannot be used (no caption, an image that does not decode, a damaged shard) stops
 // the run, or is left out and counted.
 enum class BadSample { Fail, Skip };
+// `siglip train --augment`: training images used whole (the paper), or a random resized crop (siglip/augment.h).
+enum class Augment { None, Crop };
 // `siglip data pack --format`: how generated images are encoded.
 enum class PackFormat { Png, Jpg };
 // `siglip graph --format`: one line per node, Graphviz DOT, or JSON.
@@ -48,6 +50,9 @@ constexpr std::array<Choice<Freeze>, 3> choices(Freeze) {
 }
 constexpr std::array<Choice<BadSample>, 2> choices(BadSample) {
   return {{{BadSample::Fail, "fail"}, {BadSample::Skip, "skip"}}};
+}
+constexpr std::array<Choice<Augment>, 2> choices(Augment) {
+  return {{{Augment::None, "none"}, {Augment::Crop, "crop"}}};
 }
 constexpr std::array<Choice<PackFormat>, 2> choices(PackFormat) {
   return {{{PackFormat::Png, "png"}, {PackFormat::Jpg, "jpg"}}};

@@ -330,6 +330,7 @@ struct DataStatsOptions {
   int image_size;
   int64_t limit;
   bool on_bad_skip;
+  bool exact_decode;
   DataStatsOptions() { set_defaults(*this); }
 };
 template <class V>
@@ -339,6 +340,9 @@ void describe(DataStatsOptions& o, V& v) {
   v.option(o.image_size, "image-size", 224, "N", "the side images are resized to");
   v.option(o.limit, "limit", 2000, "N", "samples to decode for the rate (0: all)");
   v.option(o.on_bad_skip, "skip-bad", false, "", "leave bad samples out and count them (train's --on-bad-sample skip)");
+  v.option(o.exact_decode, "exact-decode", false, "",
+           "decode JPEGs at full size, as train's --exact-decode (default: at the smallest libjpeg scale covering "
+           "--image-size, and the difference to full-size decoding is printed)");
 }
 
 }  // namespace sg

@@ -421,7 +421,8 @@ struct CaptionEntry {
   fs::path resolved;
 };
 
-std::vector<CaptionEntry> parse_caption_file(const std::string& path, bool jsonl) {
+// bad: null, or where malformed lines are noted (their message) and left out instead of failing.
+std::vector<CaptionEntry> parse_caption_file(const std::string& path, bool jsonl, std::vector<std::string>* bad = nullptr) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("data: {}: cannot open ({})", path, fs::exists(path) ? std::strerror(errno) : "file not found");
   fs::path base = fs::path(path).parent_path();
@@ -435,55 +436,60 @@ std::vector<CaptionEntry> parse_caption_file(const std::string& path, bool jsonl
     if (lineno == 1 && line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // UTF-8 BOM
     std::string t = trim(line);
     if (t.empty()) continue;
-    CaptionEntry e;
-    e.line = lineno;
-    if (jsonl) {
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(t);
-      } catch (const nlohmann::json::exception& ex) {
-        fail("data: {}:{}: malformed JSON line: {}", path, lineno, ex.what());
+    try {
+      CaptionEntry e;
+      e.line = lineno;
+      if (jsonl) {
+        nlohmann::json j;
+        try {
+          j = nlohmann::json::parse(t);
+        } catch (const nlohmann::json::exception& ex) {
+          fail("data: {}:{}: malformed JSON line: {}", path, lineno, ex.what());
+        }
+        if (!j.is_object()) fail("data: {}:{}: malformed line: expected a JSON object", path, lineno);
+        if (!j.contains("image") || !j["image"].is_string())
+          fail("data: {}:{}: malformed line: missing string field \"image\"", path, lineno);
+        if (!j.contains("caption") || !j["caption"].is_string())
+          fail("data: {}:{}: malformed line: missing string field \"caption\"", path, lineno);
+        e.rel = j["image"].get<std::string>();
+        e.caption = j["caption"].get<std::string>();
+        if (j.contains("label") && !j["label"].is_null()) {
+          if (j["label"].is_string()) e.label = j["label"].get<std::string>();
+          else if (j["label"].is_number_integer()) e.label = std::to_string(j["label"].get<int64_t>());
+          else fail("data: {}:{}: malformed line: \"label\" must be a string or an integer", path, lineno);
+          e.has_label = true;
+        }
+      } else {
+        if (t[0] == '#') continue;
+        std::vector<std::string> f;
+        size_t start = 0;
+        for (;;) {
+          size_t tab = line.find('\t', start);
+          f.push_back(trim(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start)));
+          if (tab == std::string::npos) break;
+          start = tab + 1;
+        }
+        if (!seen_data && f.size() >= 2 && lower(f[0]) == "image" && lower(f[1]) == "caption") {
+          seen_data = true;  // header
+          continue;
+        }
+        if (f.size() < 2 || f.size() > 3)
+          fail("data: {}:{}: malformed line: expected 'image<TAB>caption[<TAB>label]', found {} field{}", path, lineno,
+               f.size(), f.size() == 1 ? " (no tab)" : "s");
+        e.rel = f[0];
+        e.caption = f[1];
+        if (f.size() == 3 && !f[2].empty()) e.label = f[2], e.has_label = true;
       }
-      if (!j.is_object()) fail("data: {}:{}: malformed line: expected a JSON object", path, lineno);
-      if (!j.contains("image") || !j["image"].is_string())
-        fail("data: {}:{}: malformed line: missing string field \"image\"", path, lineno);
-      if (!j.contains("caption") || !j["caption"].is_string())
-        fail("data: {}:{}: malformed line: missing string field \"caption\"", path, lineno);
-      e.rel = j["image"].get<std::string>();
-      e.caption = j["caption"].get<std::string>();
-      if (j.contains("label") && !j["label"].is_null()) {
-        if (j["label"].is_string()) e.label = j["label"].get<std::string>();
-        else if (j["label"].is_number_integer()) e.label = std::to_string(j["label"].get<int64_t>());
-        else fail("data: {}:{}: malformed line: \"label\" must be a string or an integer", path, lineno);
-        e.has_label = true;
-      }
-    } else {
-      if (t[0] == '#') continue;
-      std::vector<std::string> f;
-      size_t start = 0;
-      for (;;) {
-        size_t tab = line.find('\t', start);
-        f.push_back(trim(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start)));
-        if (tab == std::string::npos) break;
-        start = tab + 1;
-      }
-      if (!seen_data && f.size() >= 2 && lower(f[0]) == "image" && lower(f[1]) == "caption") {
-        seen_data = true;  // header
-        continue;
-      }
-      if (f.size() < 2 || f.size() > 3)
-        fail("data: {}:{}: malformed line: expected 'image<TAB>caption[<TAB>label]', found {} field{}", path, lineno,
-             f.size(), f.size() == 1 ? " (no tab)" : "s");
-      e.rel = f[0];
-      e.caption = f[1];
-      if (f.size() == 3 && !f[2].empty()) e.label = f[2], e.has_label = true;
+      seen_data = true;
+      if (trim(e.rel).empty()) fail("data: {}:{}: malformed line: empty image path", path, lineno);
+      if (trim(e.caption).empty()) fail("data: {}:{}: malformed line: empty caption", path, lineno);
+      fs::path p(e.rel);
+      e.resolved = p.is_absolute() ? p : base / p;
+  out.push_back(std::move(e));
+    } catch (const Error& err) {
+      if (!bad) throw;
+      bad->push_back(err.what());
     }
-    seen_data = true;
-    if (trim(e.rel).empty()) fail("data: {}:{}: malformed line: empty image path", path, lineno);
-    if (trim(e.caption).empty()) fail("data: {}:{}: malformed line: empty caption", path, lineno);
-    fs::path p(e.rel);
-    e.resolved = p.is_absolute() ? p : base / p;
-    out.push_back(std::move(e));
   }
   if (in.bad()) fail("data: {}: read error", path);
   return out;
@@ -508,12 +514,17 @@ std::string decode_image(const CaptionEntry& e, int S, int channels, const Image
 
 }  // namespace
 
-std::vector<CaptionRecord> read_caption_file(const std::string& path) {
+bool is_caption_file(const std::string& spec) {
+  const std::string ext = lower(fs::path(spec).extension().string());
+  return ext == ".tsv" || ext == ".jsonl";
+}
+
+std::vector<CaptionRecord> read_caption_file(const std::string& path, std::vector<std::string>* bad) {
   const std::string ext = lower(fs::path(path).extension().string());
   SG_CHECK(ext == ".tsv" || ext == ".jsonl", "data: {}: unknown caption file type '{}' (expected .tsv or .jsonl)", path,
            ext);
   std::vector<CaptionRecord> out;
-  for (CaptionEntry& e : parse_caption_file(path, ext == ".jsonl"))
+  for (CaptionEntry& e : parse_caption_file(path, ext == ".jsonl", bad))
     out.push_back({e.line, std::move(e.rel), e.resolved.string(), std::move(e.caption), std::move(e.label), e.has_label});
   return out;
 }
@@ -663,7 +674,7 @@ Dataset load_dataset(const std::string& spec, int image_size, int channels, uint
   }
   if (is_shard_spec(spec)) return load_shards_in_memory(spec, image_size, channels <= 0 ? 3 : channels, processor);
   std::string ext = lower(fs::path(spec).extension().string());
-  if (ext == ".tsv" || ext == ".jsonl") return load_caption_file(spec, image_size, 0.1, seed, channels <= 0 ? 3 : channels, processor);
+  if (is_caption_file(spec)) return load_caption_file(spec, image_size, 0.1, seed, channels <= 0 ? 3 : channels, processor);
   fail("data: unknown dataset '{}' (expected shapes, shapes:N_TRAIN:N_TEST, fashion-mnist, "
        "fashion-mnist:LIMIT_TRAIN:LIMIT_TEST, a .tsv / .jsonl caption file, or .tar shards)",
        spec);

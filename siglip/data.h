@@ -102,7 +102,8 @@ Dataset load_fashion_mnist(const std::string& dir, int image_size, int channels,
 // example (line order, 1-based) goes to test; test_fraction = 0 keeps all for training. The split does not depend
 // on `seed` (kept for a uniform signature). When any line has a label, label set 0 "label" holds the sorted
 // distinct labels (examples without one get -1); otherwise there are no label sets. Errors:
-// "data: captions.tsv:17: cannot decode 'img/x.png': <reason>".
+// "data: captions.tsv:17: cannot decode 'img/x.png': <reason>". `siglip train` streams caption files instead
+// (siglip/caption_stream.h: the same split and labels, images decoded per epoch by the loader's workers).
 Dataset load_caption_file(const std::string& path, int image_size, double test_fraction = 0.1,
                           uint64_t seed = 0, int channels = 3, const ImageProcessor* processor = nullptr);
 
@@ -113,7 +114,10 @@ struct CaptionRecord {
   std::string image, path, caption, label;
   bool has_label = false;
 };
-std::vector<CaptionRecord> read_caption_file(const std::string& path);
+// bad: null (a malformed line throws), or where malformed lines are noted ("data: FILE:LINE: ...") and left out.
+std::vector<CaptionRecord> read_caption_file(const std::string& path, std::vector<std::string>* bad = nullptr);
+// Whether `spec` names a caption file (ends in .tsv or .jsonl).
+bool is_caption_file(const std::string& spec);
 
 // ---- Dispatch --------------------------------------------------------------------------------------------
 // spec: "shapes" (20000 train / 2000 test) or "shapes:N_TRAIN:N_TEST";

@@ -167,35 +167,49 @@ std::string ImageProcessor::fit_to_model(int64_t image_size, int64_t channels, c
   return note;
 }
 
-PixelValues ImageProcessor::process(const Image8& image, int channels) const {
+Image8 ImageProcessor::prepare8(const Image8& image, int channels, const CropBox* crop) const {
   SG_CHECK(image.bands == 3 || image.bands == 4, "image processor: expected an RGB or RGBA image, got {} bands",
            image.bands);
   SG_CHECK(channels == 1 || channels == 3, "image processor: channels must be 1 or 3, got {}", channels);
+  const Image8 cropped = crop ? crop_image8(image, *crop) : Image8{};
+  const Image8& in = crop ? cropped : image;
   Image8 rgb;
-  if (image.bands == 4 && do_convert_rgb) {
-    rgb = composite_on_white(image);
-  } else if (image.bands == 4) {  // alpha dropped
-    rgb = {image.width, image.height, 3, std::vector<uint8_t>(static_cast<size_t>(image.width) * image.height * 3)};
+  if (in.bands == 4 && do_convert_rgb) {
+    rgb = composite_on_white(in);
+  } else if (in.bands == 4) {  // alpha dropped
+    rgb = {in.width, in.height, 3, std::vector<uint8_t>(static_cast<size_t>(in.width) * in.height * 3)};
     for (size_t i = 0; i < rgb.pixels.size() / 3; ++i)
-      for (int c = 0; c < 3; ++c) rgb.pixels[3 * i + c] = image.pixels[4 * i + c];
+      for (int c = 0; c < 3; ++c) rgb.pixels[3 * i + c] = in.pixels[4 * i + c];
   } else {
-    rgb = image;
+    rgb = in;
   }
-  if (do_resize)
-    rgb = resize_like_pillow(rgb, static_cast<int>(width), static_cast<int>(height), resample);
-
-  PixelValues out{channels, rgb.height, rgb.width, {}};
-  const size_t hw = static_cast<size_t>(rgb.width) * rgb.height;
-  out.data.resize(channels * hw);
-  for (size_t i = 0; i < hw; ++i) {
+  if (do_resize || crop) rgb = resize_like_pillow(rgb, static_cast<int>(width), static_cast<int>(height), resample);
+  if (channels == 3) return rgb;
+  Image8 grey{rgb.width, rgb.height, 1, std::vector<uint8_t>(static_cast<size_t>(rgb.width) * rgb.height)};
+  for (size_t i = 0; i < grey.pixels.size(); ++i) {  // ITU-R 601 luma of the resized RGB, rounded to 8 bits
     const uint8_t* px = &rgb.pixels[3 * i];
-    if (channels == 3) {
-      for (int c = 0; c < 3; ++c) out.data[c * hw + i] = to_float_pixel(px[c], *this, c);
-    } else {  // ITU-R 601 luma of the resized RGB, rounded to 8 bits
-      const float luma = std::round(0.299f * px[0] + 0.587f * px[1] + 0.114f * px[2]);
-      out.data[i] = to_float_pixel(static_cast<uint8_t>(luma), *this, 0);
-    }
+    grey.pixels[i] = static_cast<uint8_t>(std::round(0.299f * px[0] + 0.587f * px[1] + 0.114f * px[2]));
   }
+  return grey;
+}
+
+void ImageProcessor::to_pixels(const Image8& prepared, float* out) const {
+  const int channels = prepared.bands;
+  SG_CHECK(channels == 1 || channels == 3, "image processor: a prepared image has 1 or 3 bands, got {}", channels);
+  // The 256 values each band can take, computed once: the same float32 arithmetic as transformers'.
+  float table[3][256];
+  for (int c = 0; c < channels; ++c)
+    for (int v = 0; v < 256; ++v) table[c][v] = to_float_pixel(static_cast<uint8_t>(v), *this, c);
+  const size_t hw = static_cast<size_t>(prepared.width) * prepared.height;
+  for (size_t i = 0; i < hw; ++i)
+    for (int c = 0; c < channels; ++c) out[c * hw + i] = table[c][prepared.pixels[i * channels + c]];
+}
+
+PixelValues ImageProcessor::process(const Image8& image, int channels) const {
+  const Image8 prepared = prepare8(image, channels);
+  PixelValues out{channels, prepared.height, prepared.width, {}};
+  out.data.resize(static_cast<size_t>(channels) * prepared.width * prepared.height);
+  to_pixels(prepared, out.data.data());
   return out;
 }
 

@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "siglip/augment.h"
 #include "siglip/image_decode.h"
 
 namespace sg {
@@ -65,8 +66,14 @@ struct ImageProcessor {
   // naming `source` and the field.
   void check_channels(int64_t channels, const std::string& source) const;
 
-  // An RGB (3 bands) or RGBA / grey+alpha image (4 bands) to pixel values with `channels` (1: luma, 3: RGB).
+  // An RGB (3 bands) or RGBA / grey+alpha image (4 bands) to pixel values with `channels` (1: luma, 3: RGB):
+  // to_pixels(prepare8(image, channels)).
   PixelValues process(const Image8& image, int channels) const;
+  // The 8-bit half of process: [the `crop` box cut out] -> RGB -> resize -> [luma]; `channels` bands (1 or 3).
+  // With a crop the box is always resized to height x width (even without do_resize).
+  Image8 prepare8(const Image8& image, int channels, const CropBox* crop = nullptr) const;
+  // The float half: rescale and normalise a prepare8 result into out[channels * height * width], channels first.
+  void to_pixels(const Image8& prepared, float* out) const;
   // Decodes `path` at full size (decode_image_file: JPEG as Pillow decodes it, PNG, BMP, GIF, ... by stb_image) and
   // processes it; sg::Error naming the file and why it could not be decoded.
   PixelValues load(const std::string& path, int channels) const;

@@ -10,7 +10,7 @@
 namespace sg {
 
 BatchLoader::BatchLoader(const std::vector<Example>& examples, const Tokenizer& tok, int batch_size, int text_len,
-                         int channels, int height, int width, uint64_t seed, int prefetch)
+                         int channels, int height, int width, uint64_t seed, int prefetch, const CropAugment& augment)
     : examples_(examples),
       tok_(tok),
       batch_size_(batch_size),
@@ -19,7 +19,8 @@ BatchLoader::BatchLoader(const std::vector<Example>& examples, const Tokenizer& 
       height_(height),
       width_(width),
       seed_(seed),
-      prefetch_(static_cast<size_t>(std::max(prefetch, 1))) {
+      prefetch_(static_cast<size_t>(std::max(prefetch, 1))),
+      augment_(augment) {
   SG_CHECK(batch_size >= 1, "loader: batch_size must be >= 1 (got {})", batch_size);
   SG_CHECK(static_cast<size_t>(batch_size) <= examples.size(),
            "loader: batch_size {} exceeds the {} examples (the last partial batch of an epoch is dropped, so no batch "
@@ -58,7 +59,7 @@ BatchLoader::Position BatchLoader::normalise(Position p) const {
   return p;
 }
 
-Batch BatchLoader::make_batch(const std::vector<uint32_t>& order, uint64_t index) const {
+Batch BatchLoader::make_batch(const std::vector<uint32_t>& order, Position p) const {
   const int64_t B = batch_size_, T = text_len_;
   const size_t numel = static_cast<size_t>(channels_) * height_ * width_;
   Batch b;
@@ -69,8 +70,16 @@ Batch BatchLoader::make_batch(const std::vector<uint32_t>& order, uint64_t index
   float* img = b.images.data<float>();
   int64_t* ids = b.ids.data<int64_t>();
   for (int64_t k = 0; k < B; ++k) {
-    const Example& ex = examples_[order[index * static_cast<uint64_t>(B) + static_cast<uint64_t>(k)]];
-    std::memcpy(img + k * numel, ex.image.data(), numel * sizeof(float));
+    const uint64_t position = p.index * static_cast<uint64_t>(B) + static_cast<uint64_t>(k);
+    const Example& ex = examples_[order[position]];
+    if (augment_.enabled) {
+      const CropBox box = sample_crop(width_, height_, augment_.area_min, augment_.area_max,
+                                      crop_seed(seed_, p.epoch, position));
+      const std::vector<float> cropped = crop_resize_chw(ex.image, channels_, height_, width_, box);
+      std::memcpy(img + k * numel, cropped.data(), numel * sizeof(float));
+    } else {
+      std::memcpy(img + k * numel, ex.image.data(), numel * sizeof(float));
+    }
     std::vector<int64_t> t = tok_.encode(ex.caption, text_len_);
     std::memcpy(ids + k * T, t.data(), static_cast<size_t>(T) * sizeof(int64_t));
     b.labels[static_cast<size_t>(k)] = ex.labels.empty() ? -1 : ex.labels[0];
@@ -89,7 +98,7 @@ void BatchLoader::run(Position p, uint64_t generation) {
         if (stopping_ || generation_ != generation) return;
       }
       if (p.epoch != order_epoch) order = epoch_order(p.epoch), order_epoch = p.epoch;
-      Batch b = make_batch(order, p.index);
+      Batch b = make_batch(order, p);
       std::unique_lock<std::mutex> lock(mu_);
       not_full_.wait(lock, [&] { return queue_.size() < prefetch_ || stopping_ || generation_ != generation; });
       if (stopping_ || generation_ != generation) return;

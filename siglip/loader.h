@@ -4,6 +4,8 @@
 // order of a Fisher-Yates shuffle seeded by (seed, e); batch i of epoch e holds shuffled positions
 // [i * B, (i + 1) * B); the last partial batch of an epoch is dropped, and epochs roll over forever.
 // position()/seek() make a resumed run produce exactly the batches an uninterrupted run would have.
+// With `augment` enabled, each example's stored image is cropped (siglip/augment.h: the box seeded by (seed, epoch,
+// shuffled position i * B + k)) and resized back to [channels, height, width] bilinearly.
 //
 // Lifetime: the loader keeps a reference to `examples` (no copy), so that vector must outlive the loader
 // and must not be modified while the loader exists. The tokenizer is copied.
@@ -20,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "siglip/augment.h"
 #include "siglip/batch_source.h"
 #include "siglip/data.h"
 #include "siglip/tokenizer.h"
@@ -34,7 +37,7 @@ class BatchLoader : public BatchSource {
   // Throws sg::Error when batch_size < 1 or > examples.size(), text_len < 1, or an example's image does not
   // have channels * height * width values.
   BatchLoader(const std::vector<Example>& examples, const Tokenizer& tok, int batch_size, int text_len, int channels,
-              int height, int width, uint64_t seed, int prefetch = 2);
+              int height, int width, uint64_t seed, int prefetch = 2, const CropAugment& augment = {});
   ~BatchLoader() override;  // stops and joins the worker
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
@@ -55,7 +58,7 @@ class BatchLoader : public BatchSource {
   void start(Position p);  // launches the worker at p; the caller holds no lock and no worker is running
   void stop();             // stops and joins the worker, drops queued batches
   void run(Position p, uint64_t generation);
-  Batch make_batch(const std::vector<uint32_t>& order, uint64_t index) const;
+  Batch make_batch(const std::vector<uint32_t>& order, Position p) const;
   Position normalise(Position p) const;
 
   const std::vector<Example>& examples_;
@@ -63,6 +66,7 @@ class BatchLoader : public BatchSource {
   int batch_size_, text_len_, channels_, height_, width_;
   uint64_t seed_;
   size_t prefetch_;
+  CropAugment augment_;
   uint64_t batches_per_epoch_;
 
   mutable std::mutex mu_;

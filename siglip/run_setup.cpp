@@ -4,9 +4,11 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <tuple>
 
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
+#include "siglip/caption_stream.h"
 #include "siglip/checkpoint.h"
 #include "siglip/param_groups.h"
 #include "siglip/shard_loader.h"
@@ -42,8 +44,16 @@ void validate(const TrainOptions& o, int64_t done_steps) {
   check_device_available(o.device, "train");
   LrMultipliers::parse(o.lr_mult);  // its errors now, before the data loads
   SG_CHECK(o.eval_every >= 0, "train: --eval-every must be 0 or more, got {}", o.eval_every);
+  parse_crop_scale(o.crop_scale);  // its errors now, before the data loads
   SG_CHECK(!(o.freeze == Freeze::Vision && !o.lock_image.empty()),
            "train: --lock-image already freezes the image tower; --freeze vision is not needed with it");
+}
+
+CropAugment crop_augment(const TrainOptions& o) {
+  CropAugment a;
+  a.enabled = o.augment == Augment::Crop;
+  std::tie(a.area_min, a.area_max) = parse_crop_scale(o.crop_scale);
+  return a;
 }
 
 // The model config: --init's (a checkpoint's own), else the preset or config.json; with --lock-image its image
@@ -145,6 +155,32 @@ ShardScan scan_shard_data(const TrainOptions& o, const ImageProcessor& processor
   return scan;
 }
 
+// A caption file streamed: its records read (no pixels), the test split (every tenth record) decoded into memory.
+// `data` gets the name, the image shape, the test split and the label set; its train split stays empty.
+CaptionStream read_caption_data(const TrainOptions& o, const ImageProcessor& processor, int image_size, int channels,
+                                std::vector<std::string>* captions, Dataset& data) {
+  SG_CHECK(o.workers >= 1, "train: --workers must be at least 1, got {}", o.workers);
+  const bool skip = o.on_bad_sample == BadSample::Skip;
+  const auto t0 = std::chrono::steady_clock::now();
+  CaptionStream stream = read_caption_stream(o.data, 0.1, skip);
+  data = Dataset{};
+  data.name = o.data;
+  data.channels = channels;
+  data.height = data.width = image_size;
+  if (!stream.labels.classes.empty()) data.label_sets.push_back(stream.labels.label_set());
+  if (o.eval)
+    data.test = load_record_examples(stream.test, stream.labels, processor, channels, image_size, skip, &stream.bad);
+  if (captions)
+    for (const ShardSample& s : stream.train) captions->push_back(s.caption);
+  fmt::print("data: {}: {} training records (images streamed){}; test split: {}; read in {:.1f}s\n", o.data,
+             stream.train.size(), stream.bad ? fmt::format(", {} bad left out", stream.bad) : "",
+             o.eval ? fmt::format("{} samples in memory", data.test.size()) : "not loaded (--no-eval)",
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  for (const std::string& b : stream.bad_log) fmt::print(stderr, "data: left out: {}\n", b);
+  std::vector<ShardSample>().swap(stream.test);
+  return stream;
+}
+
 }  // namespace
 
 std::unique_ptr<nn::AdamW> make_adamw(std::vector<std::pair<std::string, Tensor*>> params, const TrainOptions& o) {
@@ -184,11 +220,19 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
   const int image_size = static_cast<int>(config.vision.image_size);
   std::vector<std::string> captions;  // of the training examples, for a fresh tokenizer
   std::optional<ShardScan> scan;
+  std::optional<CaptionStream> records;
   ShardLabels shard_labels;
+  std::vector<std::string>* fresh_captions = init_dir.empty() && !saved ? &captions : nullptr;
   if (is_shard_spec(opt.data)) {
-    scan = scan_shard_data(opt, image_processor, image_size, channels <= 0 ? 3 : channels, init_dir.empty() && !saved ? &captions : nullptr,
+    scan = scan_shard_data(opt, image_processor, image_size, channels <= 0 ? 3 : channels, fresh_captions,
                            shard_labels, data);
     train_examples = scan->total;
+  } else if (is_caption_file(opt.data)) {
+    SG_CHECK(opt.eval_data.empty(), "train: --eval-data is for WebDataset shards; --data {} has its own test split",
+             opt.data);
+    records = read_caption_data(opt, image_processor, image_size, channels <= 0 ? 3 : channels, fresh_captions, data);
+    train_examples = records->train.size();
+    shard_labels = records->labels;
   } else {
     SG_CHECK(opt.eval_data.empty(), "train: --eval-data is for WebDataset shards; --data {} has its own test split",
              opt.data);
@@ -223,7 +267,8 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
   model = build_model(config, opt, resumed_from, init_dir, lock_dir);
   optimizer = build_optimizer(*model, opt);
   const int64_t T = config.text.max_position_embeddings;
-  if (scan) {
+  streamed = scan || records;
+  if (streamed) {
     ShardLoaderOptions lo;
     lo.batch_size = static_cast<int>(opt.batch);
     lo.text_len = static_cast<int>(T);
@@ -233,14 +278,23 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
     lo.workers = opt.workers;
     lo.shuffle_buffer = static_cast<uint64_t>(opt.shuffle_buffer);
     lo.skip_bad = opt.on_bad_sample == BadSample::Skip;
-    loader = std::make_unique<ShardLoader>(std::move(*scan), std::move(shard_labels), tokenizer, image_processor, lo);
+    lo.augment = crop_augment(opt);
+    lo.scaled_decode = !opt.exact_decode;
+    if (scan)
+      loader = std::make_unique<ShardLoader>(std::move(*scan), std::move(shard_labels), tokenizer, image_processor, lo);
+    else
+      loader = std::make_unique<ShardLoader>(std::move(records->train), std::move(shard_labels), tokenizer,
+                                             image_processor, lo, records->bad);
   } else {
     loader = std::make_unique<BatchLoader>(data.train, tokenizer, static_cast<int>(opt.batch), static_cast<int>(T),
-                                           data.channels, data.height, data.width, opt.seed);
+                                           data.channels, data.height, data.width, opt.seed, 2, crop_augment(opt));
   }
   if (saved) {
     optimizer->load_state(load_safetensors(resumed_from + "/optimizer.safetensors"), saved->optimizer_steps);
     loader->seek(saved->loader);
+    if (saved->before_streaming && is_caption_file(opt.data))
+      fmt::print("note: {} was saved when caption files were loaded whole; they are streamed now, in another order, "
+                 "so the resumed run does not take the batches the original run would have\n", resumed_from);
     fmt::print("resumed {} at step {}\n", resumed_from, step);
   }
 }

@@ -35,12 +35,13 @@ struct RunSetup {
   int64_t step = 0;          // steps already done
   SiglipConfig config;
   ImageProcessor image_processor;  // caption-file images; the --init/--lock-image/resumed checkpoint's, else ours
-  Dataset data;                 // shards: the test split and label sets only (the training samples stream)
-  uint64_t train_examples = 0;  // in data.train, or in the training shards
+  Dataset data;                 // streamed: the test split and label sets only (the training samples stream)
+  uint64_t train_examples = 0;  // in data.train, or in the training shards or caption file
+  bool streamed = false;        // shards or a caption file: the ShardLoader decodes the training images per epoch
   Tokenizer tokenizer;
   std::unique_ptr<SiglipModel> model;
   std::unique_ptr<nn::AdamW> optimizer;
-  std::unique_ptr<BatchSource> loader;  // BatchLoader over data.train, or ShardLoader over the shards
+  std::unique_ptr<BatchSource> loader;  // BatchLoader over data.train, or ShardLoader over the shards / caption file
 };
 
 }  // namespace sg

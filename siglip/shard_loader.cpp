@@ -69,19 +69,40 @@ std::vector<std::pair<uint32_t, uint64_t>> shard_stream_order(const std::vector<
 ShardLoader::ShardLoader(ShardScan scan, ShardLabels labels, const Tokenizer& tok, ImageProcessor processor,
                          const ShardLoaderOptions& options)
     : scan_(std::move(scan)), labels_(std::move(labels)), tok_(tok), processor_(std::move(processor)), o_(options) {
+  SG_CHECK(scan_.samples.size() == scan_.shards.size(), "loader: the scan has {} counts for {} shards",
+           scan_.samples.size(), scan_.shards.size());
+  check_options();
+  start(Position{});
+}
+
+ShardLoader::ShardLoader(std::vector<ShardSample> records, ShardLabels labels, const Tokenizer& tok,
+                         ImageProcessor processor, const ShardLoaderOptions& options, uint64_t bad_before)
+    : records_(std::move(records)), labels_(std::move(labels)), tok_(tok), processor_(std::move(processor)),
+      o_(options) {
+  SG_CHECK(!records_.empty(), "loader: no training records");
+  scan_.shards = {records_.front().shard};
+  scan_.samples = {records_.size()};
+  scan_.total = records_.size();
+  scan_.bad = bad_before;
+  check_options();
+  start(Position{});
+}
+
+void ShardLoader::check_options() {
   SG_CHECK(o_.batch_size >= 1, "loader: batch_size must be >= 1 (got {})", o_.batch_size);
   SG_CHECK(static_cast<uint64_t>(o_.batch_size) <= scan_.total,
-           "loader: batch_size {} exceeds the {} usable samples of the {} shards", o_.batch_size, scan_.total,
-           scan_.shards.size());
+           "loader: batch_size {} exceeds the {} usable samples of {}", o_.batch_size, scan_.total,
+           records_.empty() ? fmt::format("the {} shards", scan_.shards.size()) : scan_.shards.front());
   SG_CHECK(o_.text_len >= 1, "loader: text_len must be >= 1 (got {})", o_.text_len);
   SG_CHECK(o_.channels == 1 || o_.channels == 3, "loader: channels must be 1 or 3 (got {})", o_.channels);
   SG_CHECK(o_.image_size >= 1, "loader: image_size must be positive (got {})", o_.image_size);
   SG_CHECK(o_.workers >= 1 && o_.workers <= 256, "loader: --workers must lie in [1, 256] (got {})", o_.workers);
-  SG_CHECK(scan_.samples.size() == scan_.shards.size(), "loader: the scan has {} counts for {} shards",
-           scan_.samples.size(), scan_.shards.size());
+  SG_CHECK(!o_.augment.enabled || (o_.augment.area_min > 0 && o_.augment.area_min <= o_.augment.area_max &&
+                                   o_.augment.area_max <= 1),
+           "loader: the crop's area fractions must satisfy 0 < min <= max <= 1 (got {} and {})", o_.augment.area_min,
+           o_.augment.area_max);
   capacity_ = static_cast<uint64_t>(std::max(o_.prefetch, 1)) * static_cast<uint64_t>(o_.batch_size) +
               static_cast<uint64_t>(o_.workers);
-  start(Position{});
 }
 
 ShardLoader::~ShardLoader() {
@@ -110,6 +131,32 @@ void ShardLoader::publish(uint64_t ticket, Result r) {
   results_ready_.notify_all();
 }
 
+void ShardLoader::read_shards(uint64_t epoch, const std::function<void(ShardSample)>& emit) {
+  ShuffleBuffer<ShardSample> buf(o_.shuffle_buffer, stream_seed(o_.seed, epoch, 2));
+  for (uint32_t shard : shard_order(scan_.shards.size(), o_.seed, epoch)) {
+    const std::string& path = scan_.shards[shard];
+    uint64_t usable = 0;
+    try {
+      ShardReader reader(path);
+      ShardSample s;
+      while (reader.next(s)) {
+        if (!s.problem.empty()) continue;  // the scan reported it (or failed on it)
+        ++usable;
+        buf.push(std::move(s), emit);
+      }
+    } catch (const Error&) {
+      if (!o_.skip_bad) throw;  // the scan counted the damaged shard as bad; its samples before the damage stay
+    }
+    SG_CHECK(usable == scan_.samples[shard], "data: {}: has {} usable samples now, {} when it was scanned (did the "
+             "shard change during the run?)", path, usable, scan_.samples[shard]);
+  }
+  buf.drain(emit);
+}
+
+void ShardLoader::read_records(uint64_t epoch, const std::function<void(ShardSample)>& emit) {
+  for (uint32_t i : shard_order(records_.size(), o_.seed, epoch)) emit(records_[i]);
+}
+
 void ShardLoader::read_stream(Position from, uint64_t generation) {
   try {
     for (uint64_t epoch = from.epoch, skip = from.index;; ++epoch, skip = 0) {
@@ -124,25 +171,8 @@ void ShardLoader::read_stream(Position from, uint64_t generation) {
         }
         ++offset;
       };
-      ShuffleBuffer<ShardSample> buf(o_.shuffle_buffer, stream_seed(o_.seed, epoch, 2));
-      for (uint32_t shard : shard_order(scan_.shards.size(), o_.seed, epoch)) {
-        const std::string& path = scan_.shards[shard];
-        uint64_t usable = 0;
-        try {
-          ShardReader reader(path);
-          ShardSample s;
-          while (reader.next(s)) {
-            if (!s.problem.empty()) continue;  // the scan reported it (or failed on it)
-            ++usable;
-            buf.push(std::move(s), emit);
-          }
-        } catch (const Error&) {
-          if (!o_.skip_bad) throw;  // the scan counted the damaged shard as bad; its samples before the damage stay
-        }
-        SG_CHECK(usable == scan_.samples[shard], "data: {}: has {} usable samples now, {} when it was scanned (did the "
-                 "shard change during the run?)", path, usable, scan_.samples[shard]);
-      }
-      buf.drain(emit);
+      if (records_.empty()) read_shards(epoch, emit);
+      else read_records(epoch, emit);
       Job end;
       end.kind = Kind::EpochEnd;
       end.epoch = epoch;
@@ -170,8 +200,12 @@ void ShardLoader::decode_jobs(uint64_t generation) {
       jobs_.pop_front();
     }
     Result r{Kind::Sample, job.epoch, job.offset, {}, {}, {}, -1};
+    SamplePrep prep;
+    if (o_.scaled_decode) prep.decode.min_width = prep.decode.min_height = o_.image_size;
+    prep.crop = &o_.augment;
+    prep.crop_seed = crop_seed(o_.seed, job.epoch, job.offset);
     try {
-      r.error = decode_sample(job.sample, processor_, o_.channels, o_.image_size, r.image);
+      r.error = decode_sample8(job.sample, processor_, o_.channels, o_.image_size, prep, r.image);
     } catch (const std::exception& e) {
       r.error = fmt::format("data: {}: '{}': {}", job.sample.where(), job.sample.image_member, e.what());
     }
@@ -252,7 +286,7 @@ Batch ShardLoader::next() {
   float* img = b.images.data<float>();
   int64_t* ids = b.ids.data<int64_t>();
   for (size_t k = 0; k < B; ++k) {
-    std::memcpy(img + k * numel, good[k].image.data(), numel * sizeof(float));
+    processor_.to_pixels(good[k].image, img + k * numel);  // rescale and normalise: [C, S, S]
     const std::vector<int64_t> t = tok_.encode(good[k].caption, o_.text_len);
     std::memcpy(ids + static_cast<int64_t>(k) * T, t.data(), static_cast<size_t>(T) * sizeof(int64_t));
     b.labels[k] = good[k].label;

@@ -8,24 +8,36 @@
 // partial batch of an epoch is dropped, and epochs roll over forever. The stream depends on the seed, the
 // per-shard sample counts and the buffer size only: not on the number of workers.
 //
+// Caption files (.tsv / .jsonl) stream the same way from their records (read whole: a path, a caption and a label
+// each, no pixels): epoch e visits the records in the order of a Fisher-Yates shuffle seeded by (seed, e), and the
+// workers read and decode each image when its turn comes.
+//
 // Threads: one reader walks the shards and keeps the shuffle buffer (samples still encoded); `workers` threads
-// decode and prepare images (ImageProcessor::process to the model's size); next() takes the results back in stream
-// order. At most prefetch * B + workers samples are read ahead of next(), so the memory is the shuffle buffer's
-// encoded samples plus that many decoded images.
+// decode and prepare images to 8-bit images of the model's size (ImageProcessor::prepare8: [crop,] resize); next()
+// takes the results back in stream order and rescales and normalises them into the batch (ImageProcessor::to_pixels).
+// At most prefetch * B + workers samples are read ahead of next(), so the memory is the shuffle buffer's encoded
+// samples plus that many 8-bit images.
+// Augmentation (augment.enabled): each sample's crop box is seeded by (seed, epoch, offset in the stream) and cut
+// from the decoded image before the resize. Scaled decoding (scaled_decode): JPEGs are decoded at libjpeg's smallest
+// scale (1/2, 1/4, 1/8) whose image still covers image_size x image_size (DecodeOptions), close to but not equal to
+// a full-size decode.
 //
 // Position: (epoch, offset of the next sample in the epoch's stream). seek() replays the epoch's stream to the offset
 // without decoding what it passes over, so a resumed run takes the batches an uninterrupted run takes.
 // Bad samples: a sample whose image does not decode throws sg::Error from next() naming the shard, the key and the
-// member; with skip_bad it is left out and counted, and the first ten are printed with their location.
+// member (a caption file's: the file, the line and the image); with skip_bad it is left out and counted, and the
+// first ten are printed with their location.
 #pragma once
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "siglip/augment.h"
 #include "siglip/batch_source.h"
 #include "siglip/image_processor.h"
 #include "siglip/tokenizer.h"
@@ -41,6 +53,8 @@ struct ShardLoaderOptions {
   uint64_t shuffle_buffer = 1000;  // 0 or 1: no shuffling within the stream (the shard order still is)
   int prefetch = 2;               // batches decoded ahead
   bool skip_bad = false;
+  CropAugment augment;         // the random resized crop (siglip/augment.h); off by default
+  bool scaled_decode = false;  // decode JPEGs at the smallest libjpeg scale still covering image_size
 };
 
 // The stream order of an epoch as (shard index, sample index in the shard) pairs: what the reader thread produces,
@@ -54,6 +68,12 @@ class ShardLoader : public BatchSource {
   // batch size exceeds the samples or an option is out of range.
   ShardLoader(ShardScan scan, ShardLabels labels, const Tokenizer& tok, ImageProcessor processor,
               const ShardLoaderOptions& options);
+  // A caption file's training records (image_path, caption and line set: read_caption_stream, siglip/caption_stream.h):
+  // the images are read from their files by the workers; `bad_before`: bad lines already left out (counted in
+  // bad_samples()).
+  // Throws sg::Error when there are fewer records than a batch.
+  ShardLoader(std::vector<ShardSample> records, ShardLabels labels, const Tokenizer& tok, ImageProcessor processor,
+              const ShardLoaderOptions& options, uint64_t bad_before = 0);
   ~ShardLoader() override;
   ShardLoader(const ShardLoader&) = delete;
   ShardLoader& operator=(const ShardLoader&) = delete;
@@ -74,19 +94,23 @@ class ShardLoader : public BatchSource {
   struct Result {
     Kind kind = Kind::Sample;
     uint64_t epoch = 0, offset = 0;
-    std::vector<float> image;
+    Image8 image;  // prepared: image_size x image_size, `channels` bands
     std::string caption, error;
     int label = -1;
   };
 
+  void check_options();
   void start(Position p);
   void stop();
+  void read_shards(uint64_t epoch, const std::function<void(ShardSample)>& emit);
+  void read_records(uint64_t epoch, const std::function<void(ShardSample)>& emit);
   void read_stream(Position from, uint64_t generation);  // the reader thread
   void decode_jobs(uint64_t generation);                 // a worker thread
   bool push(Job job, uint64_t generation);                // false when stopping
   void publish(uint64_t ticket, Result r);
 
   ShardScan scan_;
+  std::vector<ShardSample> records_;  // a caption file's records (empty for shards)
   ShardLabels labels_;
   Tokenizer tok_;
   ImageProcessor processor_;

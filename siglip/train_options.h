@@ -18,6 +18,9 @@ struct TrainOptions {
   int workers;
   int64_t shuffle_buffer;
   BadSample on_bad_sample;
+  Augment augment;
+  std::string crop_scale;
+  bool exact_decode;
   int64_t steps, batch, warmup;
   double lr, weight_decay, beta2, clip;
   Loss loss;
@@ -47,16 +50,27 @@ template <class V>
 void describe(TrainOptions& o, V& v) {
   // what the model learns from
   v.option(o.data, "data", "shapes", "SPEC",
-           "shapes[:TRAIN:TEST], fashion-mnist[:TRAIN:TEST], your FILE.tsv / FILE.jsonl of images and captions, or "
-           "WebDataset shards 'DIR/{00000..00099}.tar' (streamed; the last shard is the test split unless --eval-data)");
+           "shapes[:TRAIN:TEST], fashion-mnist[:TRAIN:TEST], your FILE.tsv / FILE.jsonl of images and captions (streamed; "
+           "every tenth line is the test split), or WebDataset shards 'DIR/{00000..00099}.tar' (streamed; the last "
+           "shard is the test split unless --eval-data)");
   v.option(o.eval_data, "eval-data", "", "SPEC",
            "shards: the test split, loaded into memory (default: the last of several shards; one shard: none)");
-  v.option(o.workers, "workers", 2, "N", "shards: threads decoding and resizing images ahead of the steps");
+  v.option(o.workers, "workers", 2, "N",
+           "streamed data (shards, caption files): threads decoding and resizing images ahead of the steps");
   v.option(o.shuffle_buffer, "shuffle-buffer", 1000, "N",
-           "shards: samples in the shuffle buffer (the shard order is shuffled per epoch too)");
+           "shards: samples in the shuffle buffer (the shard order is shuffled per epoch too; a caption file's records "
+           "are shuffled whole)");
   v.option(o.on_bad_sample, "on-bad-sample", BadSample::Fail, "",
-           "shards: a sample without image or caption, an image that does not decode or a damaged shard stops the "
-           "run (naming shard and key), or is left out and counted");
+           "streamed data: a sample without image or caption, an image that does not decode, a damaged shard or a "
+           "malformed caption line stops the run (naming shard and key, or file:line), or is left out and counted");
+  v.option(o.augment, "augment", Augment::None, "",
+           "training images used whole (the paper), or a random resized crop (area --crop-scale, aspect ratio 3/4 to "
+           "4/3) resized to the model's size; evaluation never augments");
+  v.option(o.crop_scale, "crop-scale", "0.05,1", "MIN,MAX",
+           "with --augment crop: the crop's area as a fraction of the image, uniform in [MIN, MAX]");
+  v.option(o.exact_decode, "exact-decode", false, "",
+           "streamed data: decode JPEGs at full size, as SiglipImageProcessor does (default: at libjpeg's smallest "
+           "scale 1/2, 1/4 or 1/8 that still covers the model's image size; faster on big photos)");
   v.option(o.config, "config", "tiny", "NAME|FILE", "model size: tiny, micro, b16 or a config.json");
   v.option(o.init, "init", "", "DIR",
            "start from this checkpoint (ours or `siglip import`ed): its config, tokenizer and weights, with t' and b "

@@ -94,7 +94,7 @@ double Trainer::run() {
   profile.print_report(opt_.steps);
   if (run_.step > first_step) save_checkpoint(opt_.steps);  // else the latest checkpoint is already this step
   log_.finish(total_s, opt_.out + "/" + CheckpointWriter::step_name(opt_.steps));
-  if (is_shard_spec(opt_.data)) log_.data_report(opt_.steps, run_.loader->bad_samples());
+  if (run_.streamed) log_.data_report(opt_.steps, run_.loader->bad_samples());
   if (opt_.eval) evaluate_at(opt_.steps);
   return loss_value;
 }

@@ -24,7 +24,10 @@ TrainerState TrainerState::load(const std::string& step_dir) {
   } catch (const nlohmann::json::exception& e) {
     fail("train: {}: {}", path, e.what());
   }
-  s.options = options_from_json<TrainOptions>(j.value("options", nlohmann::json::object()), path);
+  const nlohmann::json options = j.value("options", nlohmann::json::object());
+  s.options = options_from_json<TrainOptions>(options, path);
+  s.before_streaming = options.is_object() && !options.contains("exact_decode");
+  if (s.before_streaming) s.options.exact_decode = true;
   return s;
 }
 

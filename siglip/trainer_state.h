@@ -14,9 +14,13 @@ struct TrainerState {
   int64_t optimizer_steps = 0;  // AdamW's bias-correction count
   BatchLoader::Position loader;  // the batch the next step takes
   TrainOptions options;
+  // Saved before streamed images could be decoded at a reduced scale (the file has no exact_decode): such runs
+  // decoded at full size, so options.exact_decode is set, and caption files were loaded whole, not streamed.
+  bool before_streaming = false;
 
   std::string to_json() const;
-  // Reads `step_dir`/trainer_state.json; options missing from an older file keep their defaults.
+  // Reads `step_dir`/trainer_state.json; options missing from an older file keep their defaults (but see
+  // before_streaming).
   static TrainerState load(const std::string& step_dir);
 };
 

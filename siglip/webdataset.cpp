@@ -270,21 +270,35 @@ std::string decode_image_memory(const std::vector<uint8_t>& bytes, Image8& out) 
   return decode_image_bytes(bytes.data(), bytes.size(), out);  // JPEG by libjpeg-turbo, as Pillow decodes it
 }
 
-std::string decode_sample(const ShardSample& s, const ImageProcessor& processor, int channels, int image_size,
-                          std::vector<float>& out) {
+std::string decode_sample8(const ShardSample& s, const ImageProcessor& processor, int channels, int image_size,
+                           const SamplePrep& prep, Image8& out) {
   Image8 image;
-  const std::string why = decode_image_memory(s.image, image);
+  std::string why;
+  if (!s.image_path.empty()) why = decode_image_file(s.image_path, image, prep.decode);
+  else if (s.image.empty()) why = "empty file";
+  else why = decode_image_bytes(s.image.data(), s.image.size(), image, prep.decode);
   if (!why.empty()) return fmt::format("data: {}: cannot decode '{}': {}", s.where(), s.image_member, why);
-  PixelValues px;
   try {
-    px = processor.process(image, channels);
+    CropBox box;
+    const bool crop = prep.crop && prep.crop->enabled;
+    if (crop) box = sample_crop(image.width, image.height, prep.crop->area_min, prep.crop->area_max, prep.crop_seed);
+    out = processor.prepare8(image, channels, crop ? &box : nullptr);
   } catch (const std::exception& e) {
     return fmt::format("data: {}: '{}': {}", s.where(), s.image_member, e.what());
   }
-  if (px.height != image_size || px.width != image_size)
+  if (out.height != image_size || out.width != image_size)
     return fmt::format("data: {}: '{}' is {}x{} after preprocessing ({}), the model takes {}x{}", s.where(),
-                       s.image_member, px.height, px.width, processor.describe(), image_size, image_size);
-  out = std::move(px.data);
+                       s.image_member, out.height, out.width, processor.describe(), image_size, image_size);
+  return {};
+}
+
+std::string decode_sample(const ShardSample& s, const ImageProcessor& processor, int channels, int image_size,
+                          std::vector<float>& out) {
+  Image8 prepared;
+  const std::string why = decode_sample8(s, processor, channels, image_size, SamplePrep{}, prepared);
+  if (!why.empty()) return why;
+  out.resize(static_cast<size_t>(channels) * image_size * image_size);
+  processor.to_pixels(prepared, out.data());
   return {};
 }
 

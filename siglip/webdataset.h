@@ -33,9 +33,13 @@ struct ShardSample {
   std::string label;  // the .cls text or the .json "label", as written
   bool has_label = false;
   std::string problem;  // why the sample cannot be used ("" when it can), naming the member at fault
+  // A caption file's record: `shard` is the caption file, `line` its line, `image_member` the image as written
+  // and `image_path` the file to read it from (`image` stays empty until the sample is decoded).
+  int line = 0;
+  std::string image_path;
 
-  // "shards/00003.tar: sample 'img/0042'"
-  std::string where() const { return shard + ": sample '" + key + "'"; }
+  // "shards/00003.tar: sample 'img/0042'", or "captions.tsv:17" for a caption file's record
+  std::string where() const { return line > 0 ? shard + ":" + std::to_string(line) : shard + ": sample '" + key + "'"; }
 };
 
 // Reads one shard's samples in order. Throws sg::Error naming the shard (and the last sample or member read) when
@@ -93,8 +97,19 @@ struct ShardScan {
 // are counted and left out. `captions`, when given, receives every usable sample's caption.
 ShardScan scan_shards(const std::vector<std::string>& shards, bool skip_bad, std::vector<std::string>* captions = nullptr);
 
-// Decodes the sample's image and prepares it with `processor` to [channels, S, S] (S = image_size). Returns "" or
-// the error, naming the shard, the key and the member.
+// How a streamed training sample's image is prepared: scaled JPEG decoding and the random crop.
+struct SamplePrep {
+  DecodeOptions decode;               // min_width/min_height > 0: decode a JPEG at libjpeg's smallest scale covering it
+  const CropAugment* crop = nullptr;  // null or disabled: the whole image
+  uint64_t crop_seed = 0;             // crop_seed(seed, epoch, position of the sample in the stream)
+};
+
+// Decodes the sample's image (from `image`, or from the file `image_path`) and prepares it with `processor` to an
+// 8-bit S x S image of `channels` bands (S = image_size; ImageProcessor::prepare8). Returns "" or the error, naming
+// the shard, the key and the member (or the caption file, the line and the image).
+std::string decode_sample8(const ShardSample& s, const ImageProcessor& processor, int channels, int image_size,
+                           const SamplePrep& prep, Image8& out);
+// The same at full size without a crop, to pixel values [channels, S, S] (ImageProcessor::process's output).
 std::string decode_sample(const ShardSample& s, const ImageProcessor& processor, int channels, int image_size,
                           std::vector<float>& out);
 
