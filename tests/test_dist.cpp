@@ -4,6 +4,7 @@
 // f32 and f64, with even and uneven splits; skipped, saying so, where mpirun is missing.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -37,7 +38,8 @@ Tensor leaf_of(const Tensor& t) {
 std::string mpirun_command() {
   const SiglipRun found = run_shell("command -v mpirun");
   if (found.status != 0) return "";
-  return "env OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe";
+  // Open MPI's own allocations are not this project's leaks: no LeakSanitizer in the ranks of a sanitized build.
+  return "env OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0 mpirun --allow-run-as-root --oversubscribe";
 }
 
 std::string dist_check_binary() {
@@ -115,4 +117,34 @@ TEST_CASE("dist: mpirun -np 2 and 3: both losses, all positives, f32 and f64, eq
           CHECK_MESSAGE(r.output.find("PASS") != std::string::npos, cmd << "\n" << r.output);
           CHECK_MESSAGE(r.output.find(fmt::format("ranks {}", np)) != std::string::npos, r.output);
         }
+}
+
+TEST_CASE("dist: a hash that differs between ranks is an error naming the ranks and values") {
+  const std::string mpirun = mpirun_command();
+  if (mpirun.empty()) {
+    MESSAGE("skipped: no mpirun");
+    return;
+  }
+  const SiglipRun r = run_shell("timeout 60 " + mpirun + " -np 3 " + dist_check_binary() + " hash-differ");
+  CHECK(r.status != 0);
+  CHECK_MESSAGE(r.output.find("the test value differs between ranks: rank 0: 0000000000000000, rank 1: "
+                              "0000000000000001") != std::string::npos,
+                r.output);
+}
+
+TEST_CASE("dist: a rank that dies stops the others within seconds, and the rank is named") {
+  const std::string mpirun = mpirun_command();
+  if (mpirun.empty()) {
+    MESSAGE("skipped: no mpirun");
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const SiglipRun r = run_shell("timeout 60 " + mpirun + " -np 3 " + dist_check_binary() + " rank-dies");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(r.status != 0);
+  CHECK(r.status != 124);  // not ended by the timeout
+  CHECK(seconds < 30);
+  // Open MPI's mpirun names the process as [[job,1],rank] with its exit status.
+  CHECK_MESSAGE(r.output.find("],1]") != std::string::npos, r.output);
+  CHECK_MESSAGE(r.output.find("Exit code:    3") != std::string::npos, r.output);
 }

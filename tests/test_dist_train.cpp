@@ -55,7 +55,7 @@ TEST_CASE("dist: ten data-parallel steps on 2 and 3 ranks give the parameters of
   }
   const std::string common =
       " train --data shapes:64:16 --config micro --image-size 16 --steps 10 --no-eval --threads 1 --log-every 100";
-  const std::string mpirun = "env OMP_NUM_THREADS=1 timeout 120 mpirun --allow-run-as-root --oversubscribe";
+  const std::string mpirun = "env OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0 timeout 120 mpirun --allow-run-as-root --oversubscribe";
   struct Case {
     int ranks;
     const char* loss;
@@ -102,7 +102,7 @@ TEST_CASE("dist: a global batch smaller than the number of ranks is refused, nam
   }
   const std::string out = temp_dir("dp_small");
   const SiglipRun r = run_shell(
-      "env OMP_NUM_THREADS=1 timeout 60 mpirun --allow-run-as-root --oversubscribe -np 3 " + siglip_binary() +
+      "env OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0 timeout 60 mpirun --allow-run-as-root --oversubscribe -np 3 " + siglip_binary() +
       " train --data shapes:64:16 --config micro --image-size 16 --steps 1 --batch 2 --no-eval --threads 1 --out " + out);
   CHECK(r.status != 0);
   CHECK_MESSAGE(r.output.find("the global batch of 2 cannot be split over 3 ranks") != std::string::npos, r.output);

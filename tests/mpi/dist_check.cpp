@@ -5,12 +5,15 @@
 // (sigmoid_loss_fused, or softmax_loss on the [B, B] logits) and its gradients.
 //   dist_check LOSS POSITIVES DTYPE B DIM SEED     LOSS: sigmoid | softmax, POSITIVES: diagonal | caption | label,
 //                                                 DTYPE: f32 | f64
+//   dist_check hash-differ    every rank but 1 checks the value 0, rank 1 the value 1: check_same_on_all_ranks fails
+//   dist_check rank-dies      rank 1 exits at once (exit status 3) while the others wait in an all-reduce
 // Prints "loss_rel E", "grad_rel E" (the largest relative difference of img, txt, t' and b's gradients, each
 // relative to its tensor's largest magnitude; b's is left out for softmax, where it is zero), "bytes_per_rank N"
 // (what the loss's forward and backward sent, summed over ranks / D), and exits 0 when both are within the
 // tolerance of DTYPE (f32 1e-5, f64 1e-12), 2 when not, 1 on an error.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "dist/communicator.h"
@@ -34,7 +37,22 @@ double max_rel(const Tensor& got, const Tensor& want) {
   return scale > 0 ? diff / scale : diff;
 }
 
+// Failures across ranks: a parameter hash that differs, and a rank that dies inside a collective.
+int failure(const std::string& what) {
+  dist::Communicator& comm = dist::world();
+  if (what == "hash-differ") {
+    dist::check_same_on_all_ranks(comm, comm.rank() == 1 ? 1 : 0, "dist_check: the test value");
+    return 0;
+  }
+  SG_CHECK(what == "rank-dies", "dist_check: unknown failure '{}'", what);
+  if (comm.rank() == 1) std::_Exit(3);
+  Tensor t = ones({4});
+  comm.all_reduce_sum(t);  // waits for rank 1, which never comes
+  return 0;
+}
+
 int check(const std::vector<std::string>& args) {
+  if (args.size() == 1) return failure(args[0]);
   SG_CHECK(args.size() == 6, "usage: dist_check sigmoid|softmax diagonal|caption|label f32|f64 B DIM SEED");
   const bool sigmoid = args[0] == "sigmoid";
   SG_CHECK(sigmoid || args[0] == "softmax", "dist_check: loss '{}': sigmoid or softmax", args[0]);
