@@ -30,6 +30,13 @@ Tensor SingleCommunicator::all_gather(const Tensor& t, const std::vector<int64_t
   return t;
 }
 
+Tensor SingleCommunicator::reduce_scatter_sum(const Tensor& t, const std::vector<int64_t>& rows) {
+  SG_CHECK(rows.size() == 1 && t.dim() >= 1 && t.size(0) == rows[0],
+           "reduce_scatter_sum: one process: rows must be {{{}}} (the tensor's first dim), got {} rows entries",
+           t.dim() >= 1 ? t.size(0) : 0, rows.size());
+  return t;
+}
+
 Tensor SingleCommunicator::send_recv(const Tensor& send, int to, const Shape& recv_shape, int from) {
   SG_CHECK(to == 0 && from == 0, "send_recv: one process: only rank 0 exists, asked to send to {} and receive from {}",
            to, from);

@@ -6,9 +6,9 @@
 // then, so a program started alone needs no MPI at run time.
 //
 // Every operation counts the bytes this rank sends (bytes_sent()): send_recv exactly; all-reduce, all-gather
-// and broadcast as the ring algorithms send them (all-reduce of n bytes: 2 n (D-1)/D; all-gather: the D-1
-// blocks of other ranks a ring forwards, (D-1)/D of the total when blocks are even; broadcast: n from each rank
-// but the last of the chain). These are the volumes the algorithms need, whatever MPI chooses inside.
+// and broadcast as the ring algorithms send them (all-reduce of n bytes: 2 n (D-1)/D; all-gather and
+// reduce-scatter: the D-1 blocks a ring passes on, (D-1)/D of the total when blocks are even; broadcast: n from each
+// rank but the last of the chain). These are the volumes the algorithms need, whatever MPI chooses inside.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -41,6 +41,8 @@ class Communicator {
   virtual std::unique_ptr<PendingReduce> all_reduce_sum_async(Tensor t) = 0;
   // t: [rows[rank], ...] on each rank (same trailing shape and dtype) -> [sum(rows), ...], the blocks in rank order.
   virtual Tensor all_gather(const Tensor& t, const std::vector<int64_t>& rows) = 0;
+  // t: [sum(rows), ...], the same shape on every rank -> [rows[rank], ...]: this rank's rows of the sum over ranks.
+  virtual Tensor reduce_scatter_sum(const Tensor& t, const std::vector<int64_t>& rows) = 0;
   // Sends `send` to rank `to` and receives from rank `from` a tensor of shape `recv_shape` (send's dtype and
   // device): one step of a ring when to = rank + 1 and from = rank - 1.
   virtual Tensor send_recv(const Tensor& send, int to, const Shape& recv_shape, int from) = 0;
@@ -67,6 +69,7 @@ class SingleCommunicator final : public Communicator {
   void all_reduce_sum(Tensor& t) override;
   std::unique_ptr<PendingReduce> all_reduce_sum_async(Tensor t) override;
   Tensor all_gather(const Tensor& t, const std::vector<int64_t>& rows) override;
+  Tensor reduce_scatter_sum(const Tensor& t, const std::vector<int64_t>& rows) override;
   Tensor send_recv(const Tensor& send, int to, const Shape& recv_shape, int from) override;
   void broadcast(Tensor& t, int root) override;
   void barrier() override {}

@@ -26,12 +26,12 @@ Tensor sigmoid_loss_ring(Communicator& comm, const Tensor& img, const Tensor& tx
 // CLIP's softmax loss (siglip/loss.h's softmax_loss, positives from the group ids) through all-gathers: each rank
 // gathers all image and text embeddings and computes its rows' cross-entropies over all texts and its texts'
 // over all images: [rows[r], B] logits twice. Rank r's share is -(1/(2B)) (sum over its image rows + sum over its
-// text columns). The gathers' backward all-reduces the [B, D] gradients and keeps this rank's rows.
+// text columns). The gathers' backward reduce-scatters the [B, D] gradients: each rank gets its rows' sums.
 Tensor softmax_loss_gather(Communicator& comm, const Tensor& img, const Tensor& txt, const Tensor& logit_scale,
                            const Tensor& logit_bias, const Tensor& groups, const std::vector<int64_t>& rows);
 
-// t: [rows[rank], ...] -> [sum(rows), ...] on every rank, differentiable: the gradient of the gathered tensor is
-// summed over ranks and this rank's rows are t's gradient.
+// t: [rows[rank], ...] -> [sum(rows), ...] on every rank, differentiable: the gradients of the gathered tensor are
+// summed over ranks (a reduce-scatter) and this rank's rows of the sum are t's gradient.
 Tensor all_gather_rows(Communicator& comm, const Tensor& t, const std::vector<int64_t>& rows);
 
 }  // namespace sg::dist

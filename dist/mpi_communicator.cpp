@@ -133,6 +133,28 @@ class MpiCommunicator final : public Communicator {
     return t.device() == Device::CPU ? out : out.to(t.device());
   }
 
+  Tensor reduce_scatter_sum(const Tensor& t, const std::vector<int64_t>& rows) override {
+    int64_t total = 0;
+    for (int64_t n : rows) total += n;
+    SG_CHECK(rows.size() == static_cast<size_t>(size_) && t.dim() >= 1 && t.size(0) == total,
+             "reduce_scatter: rank {}: rows has {} entries for {} ranks and must add up to the tensor's first dim ({})",
+             rank_, rows.size(), size_, t.shape_str());
+    Tensor h = host_of(t);
+    size_t row_elems = 1;  // elements of one row
+    for (int64_t d = 1; d < h.dim(); ++d) row_elems *= static_cast<size_t>(h.size(d));
+    std::vector<int> counts(rows.size());
+    for (size_t r = 0; r < rows.size(); ++r) counts[r] = count_of(static_cast<size_t>(rows[r]) * row_elems, "reduce_scatter");
+    Shape shape = h.shape();
+    shape[0] = rows[rank_];
+    Tensor out = Tensor::empty(shape, h.dtype(), Device::CPU);
+    check_mpi(MPI_Reduce_scatter(h.data_ptr(), out.data_ptr(), counts.data(), mpi_type(h.dtype(), "reduce_scatter"),
+                                 MPI_SUM, MPI_COMM_WORLD),
+              "MPI_Reduce_scatter");
+    // A ring passes on every block's partial sum but its own.
+    bytes_sent_ += (static_cast<uint64_t>(total) - static_cast<uint64_t>(rows[rank_])) * row_elems * dtype_size(h.dtype());
+    return t.device() == Device::CPU ? out : out.to(t.device());
+  }
+
   Tensor send_recv(const Tensor& send, int to, const Shape& recv_shape, int from) override {
     SG_CHECK(to >= 0 && to < size_ && from >= 0 && from < size_, "send_recv: rank {} of {}: to {} and from {}", rank_,
              size_, to, from);

@@ -21,16 +21,10 @@ Tensor positives_of(const Tensor& mine, const Tensor& all, DType dtype, Device d
 
 Tensor all_gather_rows(Communicator& comm, const Tensor& t, const std::vector<int64_t>& rows) {
   SG_CHECK(t.defined() && t.dim() >= 1, "all_gather_rows: needs a tensor of at least one dim");
-  const int r = comm.rank();
-  int64_t offset = 0;
-  for (int q = 0; q < r; ++q) offset += rows[q];
-  const int64_t mine = t.size(0);
   Tensor gathered = comm.all_gather(t.detach().contiguous(), rows);
-  return record(gathered, "all_gather_rows", {t}, [&comm, offset, mine](const Node&) {
-    return [&comm, offset, mine](const Tensor& g) {
-      Tensor summed = g.contiguous().clone();
-      comm.all_reduce_sum(summed);
-      return std::vector<Tensor>{summed.narrow(0, offset, mine).contiguous()};
+  return record(gathered, "all_gather_rows", {t}, [&comm, rows](const Node&) {
+    return [&comm, rows](const Tensor& g) {
+      return std::vector<Tensor>{comm.reduce_scatter_sum(g.contiguous(), rows)};
     };
   });
 }
