@@ -27,6 +27,13 @@ class PendingReduce {
   virtual void wait() = 0;
 };
 
+// A send and receive in flight (send_recv_async): wait() returns the received tensor.
+class PendingTransfer {
+ public:
+  virtual ~PendingTransfer() = default;
+  virtual Tensor wait() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -46,6 +53,10 @@ class Communicator {
   // Sends `send` to rank `to` and receives from rank `from` a tensor of shape `recv_shape` (send's dtype and
   // device): one step of a ring when to = rank + 1 and from = rank - 1.
   virtual Tensor send_recv(const Tensor& send, int to, const Shape& recv_shape, int from) = 0;
+  // Starts the same exchange and returns at once, so that computation can run while it travels; `send` must stay
+  // unchanged until wait(). Exchanges between the same two ranks are received in the order they were started.
+  virtual std::unique_ptr<PendingTransfer> send_recv_async(const Tensor& send, int to, const Shape& recv_shape,
+                                                           int from) = 0;
   // t (the same shape and dtype everywhere) takes rank `root`'s values.
   virtual void broadcast(Tensor& t, int root) = 0;
   virtual void barrier() = 0;
@@ -71,6 +82,8 @@ class SingleCommunicator final : public Communicator {
   Tensor all_gather(const Tensor& t, const std::vector<int64_t>& rows) override;
   Tensor reduce_scatter_sum(const Tensor& t, const std::vector<int64_t>& rows) override;
   Tensor send_recv(const Tensor& send, int to, const Shape& recv_shape, int from) override;
+  std::unique_ptr<PendingTransfer> send_recv_async(const Tensor& send, int to, const Shape& recv_shape,
+                                                   int from) override;
   void broadcast(Tensor& t, int root) override;
   void barrier() override {}
   [[noreturn]] void abort(int code) override;

@@ -19,7 +19,9 @@ namespace sg::dist {
 // ring rank -> rank + 1 in D - 1 steps; each step computes one [rows[r], rows[owner]] block of logits and its
 // loss, so the loss needs O(b^2) memory per rank. The received blocks are kept for backward (O(B D)), where the
 // gradient of each block travels the other way, rank -> rank - 1, gathering every rank's contribution, and arrives
-// back at its owner after D - 1 steps. float32 or float64.
+// back at its owner after D - 1 steps. Each message is started before the block computation it can overlap (the
+// next block while this one's loss is computed; a gradient block while this rank's own gradients are made) and
+// waited for after it. float32 or float64.
 Tensor sigmoid_loss_ring(Communicator& comm, const Tensor& img, const Tensor& txt, const Tensor& logit_scale,
                          const Tensor& logit_bias, const Tensor& groups, const std::vector<int64_t>& rows);
 

@@ -78,6 +78,28 @@ class MpiPending final : public PendingReduce {
   bool done_ = false;
 };
 
+// An Isend + Irecv pair; the received host tensor goes to `device` once both are complete.
+class MpiTransfer final : public PendingTransfer {
+ public:
+  MpiTransfer(Tensor send_host, Tensor got_host, Device device) : send_(std::move(send_host)), got_(std::move(got_host)),
+                                                                  device_(device) {}
+  ~MpiTransfer() override {
+    if (!done_) MPI_Waitall(2, requests, MPI_STATUSES_IGNORE);
+  }
+  Tensor wait() override {
+    if (!done_) check_mpi(MPI_Waitall(2, requests, MPI_STATUSES_IGNORE), "MPI_Waitall (send_recv)");
+    done_ = true;
+    return device_ == Device::CPU ? got_ : got_.to(device_);
+  }
+  Tensor wait_target() const { return got_; }  // the host tensor MPI receives into
+  MPI_Request requests[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};  // receive, send
+
+ private:
+  Tensor send_, got_;
+  Device device_;
+  bool done_ = false;
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator() {
@@ -167,6 +189,24 @@ class MpiCommunicator final : public Communicator {
               "MPI_Sendrecv");
     bytes_sent_ += send_bytes;
     return send.device() == Device::CPU ? got : got.to(send.device());
+  }
+
+  std::unique_ptr<PendingTransfer> send_recv_async(const Tensor& send, int to, const Shape& recv_shape,
+                                                   int from) override {
+    SG_CHECK(to >= 0 && to < size_ && from >= 0 && from < size_, "send_recv: rank {} of {}: to {} and from {}", rank_,
+             size_, to, from);
+    Tensor h = host_of(send);
+    auto t = std::make_unique<MpiTransfer>(h, Tensor::empty(recv_shape, h.dtype(), Device::CPU), send.device());
+    Tensor got = t->wait_target();
+    const size_t send_bytes = h.numel() * dtype_size(h.dtype());
+    check_mpi(MPI_Irecv(got.data_ptr(), count_of(got.numel() * dtype_size(got.dtype()), "send_recv"), MPI_BYTE, from, 0,
+                        MPI_COMM_WORLD, &t->requests[0]),
+              "MPI_Irecv");
+    check_mpi(MPI_Isend(h.data_ptr(), count_of(send_bytes, "send_recv"), MPI_BYTE, to, 0, MPI_COMM_WORLD,
+                        &t->requests[1]),
+              "MPI_Isend");
+    bytes_sent_ += send_bytes;
+    return t;
   }
 
   void broadcast(Tensor& t, int root) override {

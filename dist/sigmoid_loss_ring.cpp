@@ -67,15 +67,20 @@ Tensor sigmoid_loss_ring(Communicator& comm, const Tensor& img_in, const Tensor&
   {
     NoGradGuard no_grad;
     for (int k = 0; k < D; ++k) {
-      if (k > 0) {  // pass the block on to rank r + 1, take rank r - 1's
-        const int owner = ((r - k) % D + D) % D;
-        const Shape shape{rows[owner], x.size(1)};
-        blocks[k] = comm.send_recv(blocks[k - 1], (r + 1) % D, shape, (r - 1 + D) % D);
-        block_groups[k] = comm.send_recv(block_groups[k - 1], (r + 1) % D, {rows[owner]}, (r - 1 + D) % D);
+      // Pass this block on to rank r + 1 and take rank r - 1's while this one's logits are computed.
+      std::unique_ptr<PendingTransfer> next_block, next_groups;
+      if (k + 1 < D) {
+        const int owner = ((r - k - 1) % D + D) % D;
+        next_block = comm.send_recv_async(blocks[k], (r + 1) % D, {rows[owner], x.size(1)}, (r - 1 + D) % D);
+        next_groups = comm.send_recv_async(block_groups[k], (r + 1) % D, {rows[owner]}, (r - 1 + D) % D);
       }
       const Tensor z = signs_of(my_groups, block_groups[k], x.dtype(), x.device());  // [b, b_o]
       const Tensor part = sum(log_sigmoid(mul(z, block_logits(x, blocks[k], scale, bias))));
       total = total.defined() ? add(total, part) : part;
+      if (k + 1 < D) {
+        blocks[k + 1] = next_block->wait();
+        block_groups[k + 1] = next_groups->wait();
+      }
     }
   }
   Tensor loss = mul(total, -1.0 / static_cast<double>(B)).detach();  // a scalar
@@ -95,15 +100,17 @@ Tensor sigmoid_loss_ring(Communicator& comm, const Tensor& img_in, const Tensor&
                       const Tensor z = signs_of(my_groups, block_groups[k], x.dtype(), x.device());
                       const Tensor l = block_logits(x, y, scale, bias);                   // [b, b_o]
                       const Tensor G = mul(mul(z, sigmoid(neg(mul(z, l)))), coef);      // dL/dl
+                      const Tensor contribution = mul(matmul(G, x, true, false), s);      // [b_o, D]
+                      acc = k == D - 1 ? contribution : add(acc, contribution);
+                      std::unique_ptr<PendingTransfer> next;  // travels while this rank's own gradients are made
+                      if (k > 0) {
+                        const int next_owner = ((r - k + 1) % D + D) % D;  // the block rank r + 1 sends now
+                        next = comm.send_recv_async(acc, (r - 1 + D) % D, {rows[next_owner], x.size(1)}, (r + 1) % D);
+                      }
                       g_x = add(g_x, mul(matmul(G, y), s));                               // [b, D]
                       g_scale = add(g_scale, sum(mul(G, sub(l, bias))).reshape(scale.shape()));
                       g_bias = add(g_bias, sum(G).reshape(bias.shape()));
-                      const Tensor contribution = mul(matmul(G, x, true, false), s);      // [b_o, D]
-                      acc = k == D - 1 ? contribution : add(acc, contribution);
-                      if (k > 0) {
-                        const int next_owner = ((r - k + 1) % D + D) % D;  // the block rank r + 1 sends now
-                        acc = comm.send_recv(acc, (r - 1 + D) % D, {rows[next_owner], x.size(1)}, (r + 1) % D);
-                      }
+                      if (next) acc = next->wait();
                     }
                     return std::vector<Tensor>{g_x, acc, g_scale, g_bias};
                   };
