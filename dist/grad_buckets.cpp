@@ -33,7 +33,7 @@ GradientBuckets::GradientBuckets(Communicator& comm, std::vector<Tensor*> params
 
 void GradientBuckets::arm(const Tensor& loss) {
   SG_CHECK(loss.defined() && loss.requires_grad(), "gradient buckets: the loss has no graph to hook");
-  bytes_at_arm_ = comm_.bytes_sent();
+  bytes_last_ = 0;
   next_launch_ = 0;
   std::unordered_map<const AutogradMeta*, size_t> slot_of;
   for (size_t s = 0; s < slots_.size(); ++s) {
@@ -81,7 +81,9 @@ void GradientBuckets::complete(size_t slot) { buckets_[slots_[slot].bucket].left
 void GradientBuckets::launch_ready() {
   while (next_launch_ < buckets_.size() && buckets_[next_launch_].left == 0) {
     Bucket& b = buckets_[next_launch_++];
+    const uint64_t before = comm_.bytes_sent();
     b.reduce = comm_.all_reduce_sum_async(b.buffer);
+    bytes_last_ += comm_.bytes_sent() - before;
   }
   for (size_t b = 0; b < next_launch_; ++b) buckets_[b].reduce->test();
 }
@@ -96,7 +98,6 @@ void GradientBuckets::finish() {
   for (Bucket& b : buckets_) b.reduce->wait();
   for (const Slot& s : slots_)
     s.param->set_grad(buckets_[s.bucket].buffer.narrow(0, s.offset, s.param->numel()).reshape(s.param->shape()).clone());
-  bytes_last_ = comm_.bytes_sent() - bytes_at_arm_;
 }
 
 uint64_t hash_values(const std::vector<Tensor*>& tensors) {

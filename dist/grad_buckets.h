@@ -28,7 +28,7 @@ class GradientBuckets {
   void arm(const Tensor& loss);
   void finish();
   size_t buckets() const { return buckets_.size(); }
-  uint64_t bytes_sent_last_step() const { return bytes_last_; }  // by the all-reduces of the last finish()
+  uint64_t bytes_sent_last_step() const { return bytes_last_; }  // by this step's all-reduces (not the loss's)
 
  private:
   struct Slot {
@@ -50,7 +50,7 @@ class GradientBuckets {
   std::vector<Slot> slots_;
   std::vector<Bucket> buckets_;
   size_t next_launch_ = 0;
-  uint64_t bytes_last_ = 0, bytes_at_arm_ = 0;
+  uint64_t bytes_last_ = 0;
 };
 
 // FNV-1a over the bytes of the tensors' values (copied to the host), in order: equal on two ranks exactly when the
