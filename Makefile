@@ -155,7 +155,7 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/libsiglip.a
 
 clang-check:
 	@for f in $(LIB_SRC) siglip/main.cpp; do \
-	  $(FUZZ_CXX) -std=c++20 -fsyntax-only -fopenmp -Wall -Wextra -Wshadow -Wno-unknown-pragmas -I. $$f || exit 1; \
+	  $(FUZZ_CXX) -std=c++20 -fsyntax-only -fopenmp -Wall -Wextra -Wshadow -Wno-unknown-pragmas -I. $(MPI_CXXFLAGS) $$f || exit 1; \
 	done; echo "clang-check: $(words $(LIB_SRC) siglip/main.cpp) files, no errors"
 
 clean:
