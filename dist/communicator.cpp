@@ -66,6 +66,14 @@ void SingleCommunicator::broadcast(Tensor&, int root) {
 
 void SingleCommunicator::abort(int code) { std::exit(code); }
 
+bool built_with_mpi() {
+#ifdef SG_MPI
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool launched_by_mpirun() {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
     if (std::getenv(v) != nullptr) return true;

@@ -89,6 +89,8 @@ class SingleCommunicator final : public Communicator {
   [[noreturn]] void abort(int code) override;
 };
 
+// True when this build has the MPI communicator (make MPI=1).
+bool built_with_mpi();
 // True when an MPI launcher (Open MPI's mpirun, or a PMI/PMIx launcher) started this process.
 bool launched_by_mpirun();
 // This process's communicator (made on first use): MPI under mpirun when built with MPI (an error if mpirun

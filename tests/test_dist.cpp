@@ -34,10 +34,10 @@ Tensor leaf_of(const Tensor& t) {
   return x;
 }
 
-// The mpirun the tests start, or "" when there is none.
+// The mpirun the tests start, or "" when there is none or the build has no MPI (make MPI=0).
 std::string mpirun_command() {
   const SiglipRun found = run_shell("command -v mpirun");
-  if (found.status != 0) return "";
+  if (found.status != 0 || !dist::built_with_mpi()) return "";
   // Open MPI's own allocations are not this project's leaks: no LeakSanitizer in the ranks of a sanitized build.
   return "env OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0 mpirun --allow-run-as-root --oversubscribe";
 }
@@ -101,7 +101,7 @@ TEST_CASE("dist: one process: the ring sigmoid loss and the gathered softmax los
 TEST_CASE("dist: mpirun -np 2 and 3: both losses, all positives, f32 and f64, equal one process (uneven splits too)") {
   const std::string mpirun = mpirun_command();
   if (mpirun.empty()) {
-    MESSAGE("skipped: no mpirun (scripts/install-deps.sh installs openmpi-bin)");
+    MESSAGE("skipped: no mpirun, or a build without MPI (scripts/install-deps.sh installs Open MPI)");
     return;
   }
   // B = 9: 5 + 4 on two ranks, 3 + 3 + 3 on three; B = 10: 5 + 5 and 4 + 3 + 3.
@@ -122,7 +122,7 @@ TEST_CASE("dist: mpirun -np 2 and 3: both losses, all positives, f32 and f64, eq
 TEST_CASE("dist: a hash that differs between ranks is an error naming the ranks and values") {
   const std::string mpirun = mpirun_command();
   if (mpirun.empty()) {
-    MESSAGE("skipped: no mpirun");
+    MESSAGE("skipped: no mpirun, or a build without MPI");
     return;
   }
   const SiglipRun r = run_shell("timeout 60 " + mpirun + " -np 3 " + dist_check_binary() + " hash-differ");
@@ -135,7 +135,7 @@ TEST_CASE("dist: a hash that differs between ranks is an error naming the ranks 
 TEST_CASE("dist: a rank that dies stops the others within seconds, and the rank is named") {
   const std::string mpirun = mpirun_command();
   if (mpirun.empty()) {
-    MESSAGE("skipped: no mpirun");
+    MESSAGE("skipped: no mpirun, or a build without MPI");
     return;
   }
   const auto t0 = std::chrono::steady_clock::now();
