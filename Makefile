@@ -6,6 +6,10 @@ ARCH ?= native
 CXX ?= g++
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 CUDA ?= $(if $(NVCC),1,0)
+# MPI=1 (the default where mpicxx exists) links Open MPI: `mpirun -np N build/siglip train ...` trains data-parallel.
+# The program initialises MPI only when mpirun started it; alone it runs as world size 1 (docs: README).
+MPICXX ?= $(shell command -v mpicxx 2>/dev/null)
+MPI ?= $(if $(MPICXX),1,0)
 SANITIZE ?= 0
 
 ifeq ($(SANITIZE),1)
@@ -22,8 +26,8 @@ LDLIBS := -ldnnl -lopenblas -lfmt -lstb -lturbojpeg -larchive -lz -lsentencepiec
 SAN_LD := -fsanitize=address,undefined
 LDFLAGS += -fopenmp $(if $(filter 1,$(SANITIZE)),$(SAN_LD))
 
-LIB_SRC := $(wildcard tensor/*.cpp tensor/ops/*.cpp autograd/*.cpp cpu/*.cpp nn/*.cpp siglip/*.cpp)
-LIB_SRC := $(filter-out siglip/main.cpp,$(LIB_SRC))
+LIB_SRC := $(wildcard tensor/*.cpp tensor/ops/*.cpp autograd/*.cpp cpu/*.cpp nn/*.cpp dist/*.cpp siglip/*.cpp)
+LIB_SRC := $(filter-out siglip/main.cpp $(if $(filter 1,$(MPI)),,dist/mpi_communicator.cpp),$(LIB_SRC))
 TEST_SRC := $(wildcard tests/*.cpp)
 CU_SRC := $(if $(filter 1,$(CUDA)),$(wildcard cuda/*.cu),)
 
@@ -35,11 +39,19 @@ ifeq ($(CUDA),1)
   LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart
 endif
 
+# Only dist/ sees MPI's headers (its own stamp: switching MPI=0/1 rebuilds dist/ alone).
+ifeq ($(MPI),1)
+  MPI_CXXFLAGS := -DSG_MPI -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX $(patsubst -I%,-isystem %,$(shell $(MPICXX) --showme:compile))
+  LDLIBS += $(filter-out -lmpi_cxx,$(shell $(MPICXX) --showme:link))
+endif
+
 # Objects depend on the flags they were built with: switching CUDA=0/1, SANITIZE or ARCH rebuilds them. Programs
 # also depend on the libraries they link: a new library relinks them without recompiling anything.
 FLAGS_STAMP := $(BUILD)/flags.stamp
 FLAGS_NOW := $(CXX) $(CXXFLAGS) | $(NVCC) $(NVCCFLAGS)
 $(shell mkdir -p $(BUILD); echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+MPI_STAMP := $(BUILD)/mpi.stamp
+$(shell echo '$(MPI_CXXFLAGS)' | cmp -s - $(MPI_STAMP) || echo '$(MPI_CXXFLAGS)' > $(MPI_STAMP))
 LINK_STAMP := $(BUILD)/link.stamp
 LINK_NOW := $(LDFLAGS) | $(LDLIBS)
 $(shell echo '$(LINK_NOW)' | cmp -s - $(LINK_STAMP) || echo '$(LINK_NOW)' > $(LINK_STAMP))
@@ -49,6 +61,10 @@ TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/obj/%.o)
 
 all: $(BUILD)/siglip $(BUILD)/tests
 
+# The program the MPI tests start under mpirun (tests/mpi/*.cpp): the distributed losses against one process.
+$(BUILD)/dist_check: $(BUILD)/obj/tests/mpi/dist_check.o $(BUILD)/libsiglip.a $(LINK_STAMP)
+	$(CXX) $(LDFLAGS) -o $@ $(filter-out $(LINK_STAMP),$^) $(LDLIBS)
+
 $(BUILD)/libsiglip.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
 	ar rcs $@ $^
@@ -57,12 +73,16 @@ $(BUILD)/siglip: $(BUILD)/obj/siglip/main.o $(BUILD)/libsiglip.a $(LINK_STAMP)
 	$(CXX) $(LDFLAGS) -o $@ $(filter-out $(LINK_STAMP),$^) $(LDLIBS)
 
 # The tests also train small SentencePiece models.
-$(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libsiglip.a $(LINK_STAMP)
+$(BUILD)/tests: $(TEST_OBJ) $(BUILD)/libsiglip.a $(LINK_STAMP) | $(BUILD)/dist_check
 	$(CXX) $(LDFLAGS) -o $@ $(filter-out $(LINK_STAMP),$^) $(LDLIBS) -lsentencepiece_train
 
 $(BUILD)/obj/%.o: %.cpp $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/dist/%.o: dist/%.cpp $(FLAGS_STAMP) $(MPI_STAMP)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS) $(MPI_CXXFLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.cu.o: %.cu $(FLAGS_STAMP)
 	@mkdir -p $(@D)
@@ -135,12 +155,12 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_BUILD)/libsiglip.a
 
 clang-check:
 	@for f in $(LIB_SRC) siglip/main.cpp; do \
-	  $(FUZZ_CXX) -std=c++20 -fsyntax-only -fopenmp -Wall -Wextra -Wshadow -Wno-unknown-pragmas -I. $$f || exit 1; \
+	  $(FUZZ_CXX) -std=c++20 -fsyntax-only -fopenmp -Wall -Wextra -Wshadow -Wno-unknown-pragmas -I. $(MPI_CXXFLAGS) $$f || exit 1; \
 	done; echo "clang-check: $(words $(LIB_SRC) siglip/main.cpp) files, no errors"
 
 clean:
 	rm -rf build build-san
 
 .PHONY: all deps test check-layers run clean examples print-flags fuzz clang-check
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/obj/siglip/main.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/obj/siglip/main.d $(BUILD)/obj/tests/mpi/dist_check.d
 -include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_SRC:fuzz/%.cpp=$(FUZZ_BUILD)/obj/fuzz/%.d)

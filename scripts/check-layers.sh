@@ -7,7 +7,8 @@
 #   4 ops        tensor/ops/, tensor/ops.h, tensor/op_registry.*, autograd/gradcheck.* and autograd/trace.* (they
 #                replay and differentiate ops)
 #   5 nn/        modules, optimisers, safetensors
-#   6 siglip/    the model, data, trainer, command line
+#   6 dist/      communicators between processes (MPI; one process alone), the distributed losses, gradient buckets
+#   7 siglip/    the model, data, trainer, command line
 # A file may include headers of its own layer or of layers below. tests/ and cuda/check/ (tools that compare
 # the backends) sit above everything and are not checked. Exceptions and their reasons: docs/design-notes.md.
 # Prints every violation as FILE:LINE: includes HEADER (layer A -> layer B); exit status 1 if any.
@@ -25,7 +26,8 @@ layer_of() {  # path -> "rank name", or nothing for unchecked files
     tensor/*) echo "2 tensor-core" ;;
     autograd/*) echo "3 autograd" ;;
     nn/*) echo "5 nn" ;;
-    siglip/*) echo "6 siglip" ;;
+    dist/*) echo "6 dist" ;;
+    siglip/*) echo "7 siglip" ;;
   esac
 }
 

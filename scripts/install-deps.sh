@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the tests, `make run` and `make fuzz` (clang, libFuzzer's runtime
-# libclang_rt.fuzzer from libclang-rt-dev, OpenMP for clang from libomp-dev) need.
+# libclang_rt.fuzzer from libclang-rt-dev, OpenMP for clang from libomp-dev) and the
+# data-parallel trainer (Open MPI: libopenmpi-dev, and mpirun from openmpi-bin) need.
 # Idempotent: installs only what is missing, and runs `apt-get update` only then.
 # --oracles also makes .venv/ (PyPI: torch, transformers, safetensors, sentencepiece, protobuf, numpy, pillow), the test oracles
 # that the parity tests compare against when it is present. Nothing in the product uses Python.
@@ -15,6 +16,7 @@ packages=(
   libarchive-dev
   dataset-fashion-mnist
   clang libclang-rt-dev libomp-dev
+  libopenmpi-dev openmpi-bin
 )
 missing=()
 for p in "${packages[@]}"; do

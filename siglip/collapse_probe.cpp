@@ -7,8 +7,8 @@
 
 namespace sg {
 
-CollapseProbe::CollapseProbe(int64_t batch, Loss loss, Positives positives)
-    : pairs_(std::min<int64_t>(batch, 64)),
+CollapseProbe::CollapseProbe(int64_t batch, Loss loss, Positives positives, int64_t rows_here)
+    : pairs_(std::min<int64_t>(rows_here > 0 ? rows_here : batch, 64)),
       loss_tells_(loss == Loss::Sigmoid && positives == Positives::Diagonal),
       collapse_loss_(collapsed_sigmoid_loss(batch)) {}
 

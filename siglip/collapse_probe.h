@@ -11,7 +11,8 @@ namespace sg {
 
 class CollapseProbe {
  public:
-  CollapseProbe(int64_t batch, Loss loss, Positives positives);
+  // rows_here: the rows of the batch this process holds (a data-parallel rank's share; 0: the whole batch).
+  CollapseProbe(int64_t batch, Loss loss, Positives positives, int64_t rows_here = 0);
 
   // Before the loss: the [k, k] logits of the first k = min(B, 64) image and text embeddings, without a graph.
   void capture(SiglipModel& model, const Tensor& image_embeds, const Tensor& text_embeds);

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include "dist/communicator.h"
 #include "siglip/cli.h"
 
 namespace sg {
@@ -133,6 +134,7 @@ int run_command_line(const std::vector<std::string>& words) {
     return dispatch(words);
   } catch (const std::exception& e) {  // sg::Error, and anything a library throws
     fmt::print(stderr, "error: {}\n", e.what());
+    dist::abort_world_on_error(e.what());  // under mpirun: the other ranks stop too, now
     return 1;
   }
 }

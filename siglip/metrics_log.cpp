@@ -52,13 +52,15 @@ void write_plot(const std::string& dir) {
 }  // namespace
 
 MetricsLog::MetricsLog(std::string run_dir, int64_t resumed_step, bool fresh, int64_t total_steps, int64_t batch,
-                       int64_t log_every)
+                       int64_t log_every, bool write_files)
     : dir_(std::move(run_dir)),
       path_(dir_ + "/metrics.jsonl"),
       total_steps_(total_steps),
       batch_(batch),
       log_every_(log_every),
-      tty_(isatty(STDOUT_FILENO)) {
+      tty_(isatty(STDOUT_FILENO)),
+      write_files_(write_files) {
+  if (!write_files_) return;
   make_dirs(dir_);
   if (fresh) write_file_atomic(path_, "");
   else truncate_metrics(path_, resumed_step);
@@ -77,7 +79,7 @@ void MetricsLog::step(const StepMetrics& m) {
   nlohmann::json j = {{"step", m.step},           {"loss", m.loss},     {"t", m.t},
                       {"b", m.b},                 {"lr", m.lr},         {"grad_norm", m.grad_norm},
                       {"step_s", m.step_s},       {"logit_std", m.logit_std}};
-  append_line(path_, j.dump());
+  if (write_files_) append_line(path_, j.dump());
   const double pairs_s = static_cast<double>(batch_ * batch_) / m.step_s;
   const double eta = elapsed_s() / static_cast<double>(m.step - first_step_) * static_cast<double>(total_steps_ - m.step);
   const std::string line =
@@ -92,7 +94,7 @@ void MetricsLog::step(const StepMetrics& m) {
 void MetricsLog::warn(const std::string& message) { fmt::print("{}{}\n", tty_ ? "\n" : "", message); }
 
 void MetricsLog::finish(double total_s, const std::string& checkpoint) {
-  write_plot(dir_);
+  if (write_files_) write_plot(dir_);
   const double steps = static_cast<double>(total_steps_ - first_step_);
   fmt::print("trained {} steps in {} ({:.2f} s/step); peak host memory in tensors {:.0f} MB; checkpoint {}\n",
              total_steps_ - first_step_, fmt_duration(total_s), total_s / std::max<double>(1, steps),
@@ -108,12 +110,13 @@ void MetricsLog::evaluation(int64_t step, const EvalResult& r) {
   nlohmann::json j = {{"step", step},
                       {"eval", {{"zero_shot", r.zero_shot}, {"i2t_r1", r.i2t_r1}, {"i2t_r5", r.i2t_r5},
                                 {"t2i_r1", r.t2i_r1}, {"t2i_r5", r.t2i_r5}, {"examples", r.examples}}}};
-  append_line(path_, j.dump());
+  if (write_files_) append_line(path_, j.dump());
 }
 
 void MetricsLog::data_report(int64_t step, uint64_t bad_samples) {
   if (bad_samples > 0) fmt::print("data: {} bad samples left out (--on-bad-sample skip)\n", bad_samples);
-  append_line(path_, nlohmann::json{{"step", step}, {"data", {{"bad_samples", bad_samples}}}}.dump());
+  if (write_files_)
+    append_line(path_, nlohmann::json{{"step", step}, {"data", {{"bad_samples", bad_samples}}}}.dump());
 }
 
 }  // namespace sg

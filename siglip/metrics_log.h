@@ -23,7 +23,9 @@ struct StepMetrics {
 class MetricsLog {
  public:
   // A fresh run starts an empty metrics.jsonl; a resumed one keeps the lines of steps <= resumed_step.
-  MetricsLog(std::string run_dir, int64_t resumed_step, bool fresh, int64_t total_steps, int64_t batch, int64_t log_every);
+  // write_files false: nothing is written to the run directory (the ranks of a data-parallel run other than 0).
+  MetricsLog(std::string run_dir, int64_t resumed_step, bool fresh, int64_t total_steps, int64_t batch, int64_t log_every,
+             bool write_files = true);
 
   void start_clock(int64_t first_step);  // ETA and total time count from here
   double elapsed_s() const;
@@ -39,6 +41,7 @@ class MetricsLog {
   std::string dir_, path_;
   int64_t total_steps_, batch_, log_every_;
   bool tty_;
+  bool write_files_;
   int64_t first_step_ = 0;
   std::chrono::steady_clock::time_point start_;
 };

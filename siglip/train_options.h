@@ -22,7 +22,7 @@ struct TrainOptions {
   std::string crop_scale;
   bool exact_decode;
   int64_t steps, batch, warmup;
-  double lr, weight_decay, beta2, clip;
+  double lr, weight_decay, beta2, clip, grad_bucket_mb;
   Loss loss;
   Positives positives;
   InitBias init_bias;
@@ -32,7 +32,7 @@ struct TrainOptions {
   uint64_t seed;
   std::string out, resume, init, lock_image, lr_mult, dump_grads;
   Freeze freeze;
-  int64_t log_every, ckpt_every, eval_limit, eval_every, dump_every;
+  int64_t log_every, ckpt_every, eval_limit, eval_every, dump_every, check_params_every;
   bool eval;
   int image_size, channels;
   int64_t vocab;
@@ -109,6 +109,12 @@ void describe(TrainOptions& o, V& v) {
            "per-kernel time table at the end (every kernel synchronised; also SG_PROFILE=1)");
   v.option(o.detect_anomaly, "detect-anomaly", false, "",
            "stop at the first op whose output or gradient has a NaN or Inf, naming it (slow; also SG_DETECT_ANOMALY=1)");
+  v.option(o.check_params_every, "check-params-every", 0, "N",
+           "under mpirun: compare a hash of all parameters across the ranks every N steps, an error naming the ranks "
+           "that differ (0: never)");
+  v.option(o.grad_bucket_mb, "grad-bucket-mb", 4.0, "X",
+           "under mpirun: the gradients are summed over the ranks in buckets of about X MB, each started during "
+           "backward as soon as its gradients are complete");
   // output
   v.option(o.out, "out", "runs/default", "DIR", "run directory: step-N checkpoints, latest, metrics.jsonl, train.png");
   v.option(o.resume, "resume", "", "DIR", "continue the run in DIR from its latest checkpoint, with its saved options");

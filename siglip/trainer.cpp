@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "autograd/anomaly.h"
+#include "dist/losses.h"
 #include "nn/fileio.h"
 #include "nn/module.h"
 #include "nn/safetensors.h"
@@ -38,12 +39,21 @@ Trainer::Trainer(TrainOptions opt)
     : threads_(opt.threads),
       run_(std::move(opt)),
       opt_(run_.opt),
+      comm_(dist::world()),
+      split_(dist::split_batch(opt_.batch, comm_.size())),
+      lead_(comm_.rank() == 0),
       trained_(trained_parameters(*run_.model)),
       grad_dump_(*run_.model, opt_.dump_grads, opt_.dump_every, opt_.out),
       warmup_(opt_.warmup >= 0 ? opt_.warmup : opt_.steps / 10),
-      log_(opt_.out, run_.step, run_.resumed_from.empty(), opt_.steps, opt_.batch, opt_.log_every),
+      log_(opt_.out, run_.step, run_.resumed_from.empty(), opt_.steps, opt_.batch, opt_.log_every, lead_),
       checkpoints_(opt_.out),
-      collapse_(opt_.batch, opt_.loss, opt_.positives) {
+      collapse_(opt_.batch, opt_.loss, opt_.positives, split_.rows[comm_.rank()]) {
+  if (comm_.size() > 1) {
+    broadcast_parameters();
+    SG_CHECK(opt_.grad_bucket_mb > 0, "train: --grad-bucket-mb {} must be positive", opt_.grad_bucket_mb);
+    buckets_ = std::make_unique<dist::GradientBuckets>(comm_, trained_,
+                                                       static_cast<size_t>(opt_.grad_bucket_mb * (1 << 20)));
+  }
   print_summary();
 }
 
@@ -60,19 +70,28 @@ double Trainer::run() {
   for (int64_t& step = run_.step; step < opt_.steps; ++step) {
     profile.begin_step(step);
     const auto t0 = std::chrono::steady_clock::now();
-    const Batch batch = run_.loader->next();
+    const Batch global = run_.loader->next();
+    const Batch batch = comm_.size() > 1 ? rows_of(global) : global;
     const double lr = nn::lr_at(step, opt_.steps, warmup_, opt_.lr);
     const Embeddings emb = forward(batch);
-    if (step == 0) set_bias_from_first_batch(batch);
+    if (step == 0) set_bias_from_first_batch(global);
     collapse_.capture(*run_.model, emb.image, emb.text);
-    Tensor loss = loss_of(emb, batch);
+    const uint64_t bytes_before = comm_.bytes_sent();
+    Tensor loss = loss_of(emb, global);
+    if (buckets_) buckets_->arm(loss);  // the gradients' all-reduces start during backward
     loss.backward();
-    if (grad_dump_.due(step + 1)) grad_dump_.write(step + 1);  // before clipping and the optimizer step
+    if (buckets_) {
+      buckets_->finish();
+      grad_bytes_ += buckets_->bytes_sent_last_step();
+      loss_bytes_ += comm_.bytes_sent() - bytes_before - buckets_->bytes_sent_last_step();
+    }
+    if (lead_ && grad_dump_.due(step + 1)) grad_dump_.write(step + 1);  // before clipping and the optimizer step
     const double grad_norm = nn::clip_grad_norm(trained_, opt_.clip);
     if (!std::isfinite(grad_norm)) fail_non_finite_gradient(loss);  // before the step: the weights stay as they are
     run_.optimizer->step(lr);
     run_.optimizer->zero_grad();
     loss_value = checked_value(loss);
+    if (opt_.check_params_every > 0 && (step + 1) % opt_.check_params_every == 0) check_parameters_agree(step + 1);
     const double step_s = seconds_since(t0);
     profile.end_step(step, step_s);
 
@@ -92,6 +111,14 @@ double Trainer::run() {
   }
   const double total_s = log_.elapsed_s();
   profile.print_report(opt_.steps);
+  if (comm_.size() > 1 && run_.step > first_step) {
+    const double steps = static_cast<double>(run_.step - first_step);
+    fmt::print("communication: rank 0 sent {:.0f} bytes per step: loss {:.0f} ({}), gradients {:.0f} ({} buckets, "
+               "all-reduce)\n", static_cast<double>(loss_bytes_ + grad_bytes_) / steps,
+               static_cast<double>(loss_bytes_) / steps,
+               opt_.loss == Loss::Sigmoid ? "sigmoid ring" : "softmax all-gather",
+               static_cast<double>(grad_bytes_) / steps, buckets_->buckets());
+  }
   if (run_.step > first_step) save_checkpoint(opt_.steps);  // else the latest checkpoint is already this step
   log_.finish(total_s, opt_.out + "/" + CheckpointWriter::step_name(opt_.steps));
   if (run_.streamed) log_.data_report(opt_.steps, run_.loader->bad_samples());
@@ -100,6 +127,7 @@ double Trainer::run() {
 }
 
 void Trainer::evaluate_at(int64_t step) {
+  if (!lead_) return;
   if (run_.data.test.empty() && is_shard_spec(opt_.data)) {  // one shard and no --eval-data
     fmt::print("no evaluation: the shards have no test split (give --eval-data)\n");
     return;
@@ -133,6 +161,17 @@ void Trainer::set_bias_from_first_batch(const Batch& batch) {
 
 Tensor Trainer::loss_of(const Embeddings& e, const Batch& batch) {
   SiglipModel& m = *run_.model;
+  if (comm_.size() > 1) {
+    // Group ids over the whole global batch, so that they mean the same on every rank; this rank's rows of them.
+    const int r = comm_.rank();
+    const Tensor groups = positive_groups(opt_.positives, batch.captions, batch.labels)
+                              .narrow(0, split_.offsets[r], split_.rows[r])
+                              .contiguous()
+                              .to(opt_.device);  // [b]
+    if (opt_.loss == Loss::Sigmoid)
+      return dist::sigmoid_loss_ring(comm_, e.image, e.text, m.logit_scale, m.logit_bias, groups, split_.rows);
+    return dist::softmax_loss_gather(comm_, e.image, e.text, m.logit_scale, m.logit_bias, groups, split_.rows);
+  }
   switch (opt_.loss) {
     case Loss::Sigmoid: {
       // Fused and tiled: the B x B logits are recomputed in tiles, never stored (forward or backward).
@@ -163,8 +202,37 @@ void Trainer::fail_non_finite_gradient(const Tensor& loss) const {
   fail("train: the gradient norm is not finite at step {} (loss {}); the step was not applied", run_.step + 1, v);
 }
 
-double Trainer::checked_value(const Tensor& loss) const {
-  const double v = loss.item();
+Batch Trainer::rows_of(const Batch& global) const {
+  const int r = comm_.rank();
+  const int64_t off = split_.offsets[r], n = split_.rows[r];
+  Batch mine;
+  mine.images = global.images.narrow(0, off, n).contiguous();  // [b, C, H, W]
+  mine.ids = global.ids.narrow(0, off, n).contiguous();        // [b, T]
+  mine.captions.assign(global.captions.begin() + off, global.captions.begin() + off + n);
+  if (!global.labels.empty()) mine.labels.assign(global.labels.begin() + off, global.labels.begin() + off + n);
+  return mine;
+}
+
+void Trainer::broadcast_parameters() {
+  NoGradGuard ng;
+  for (Tensor* p : run_.model->parameters()) {
+    Tensor values = p->detach();
+    comm_.broadcast(values, 0);
+  }
+}
+
+void Trainer::check_parameters_agree(int64_t after_step) {
+  dist::check_same_on_all_ranks(comm_, dist::hash_values(run_.model->parameters()),
+                                fmt::format("train: the hash of all parameters after step {}", after_step));
+}
+
+double Trainer::checked_value(const Tensor& loss) {
+  double v = loss.item();
+  if (comm_.size() > 1) {  // this rank's share: the loss is the sum of the shares
+    Tensor total = from_vector(std::vector<double>{v}, {1}, DType::F64);
+    comm_.all_reduce_sum(total);
+    v = total.item();
+  }
   SG_CHECK(std::isfinite(v), "train: loss became {} at step {}; lower --lr or raise --clip", v, run_.step + 1);
   return v;
 }
@@ -175,6 +243,7 @@ bool Trainer::checkpoint_due() const {
 }
 
 void Trainer::save_checkpoint(int64_t at_step) {
+  if (!lead_) return;
   const TrainerState state{at_step, run_.optimizer->steps(), run_.loader->position(), opt_};
   checkpoints_.save(at_step, [&](const std::string& dir) {
     save_model_files(dir, *run_.model, run_.tokenizer, &run_.image_processor);
@@ -195,6 +264,9 @@ void Trainer::print_summary() const {
              cfg.text.vocab_size, run_.data.name, run_.train_examples, run_.data.test.size(), opt_.batch,
              opt_.steps, choice_name(opt_.loss), choice_name(opt_.positives), std::exp(run_.model->logit_scale.item()),
              run_.model->logit_bias.item(), choice_name(opt_.device));
+  if (comm_.size() > 1)
+    fmt::print("data parallel: {} ranks ({}), {} of the {} pairs of a batch per rank, gradients in {} buckets\n",
+               comm_.size(), comm_.name(), fmt::join(split_.rows, "/"), opt_.batch, buckets_->buckets());
 }
 
 }  // namespace sg

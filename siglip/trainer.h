@@ -5,8 +5,16 @@
 //   MetricsLog (metrics_log.h)      metrics.jsonl, the progress line, train.png, the closing lines
 //   CheckpointWriter                step-N directories, `latest`, rotation
 //   CollapseProbe, StepProfile, ThreadCountScope, GradDump (--dump-grads)
+// Under `mpirun -np D` it trains data-parallel (README "More than one device"): every rank takes the same global
+// batch of --batch examples from the same data order and keeps its rows (dist::split_batch), the loss is
+// dist::sigmoid_loss_ring or dist::softmax_loss_gather, the gradients are summed over ranks in buckets during
+// backward (dist::GradientBuckets), and rank 0 alone prints, writes metrics and checkpoints, and evaluates.
 #pragma once
+#include <memory>
 #include <vector>
+
+#include "dist/communicator.h"
+#include "dist/grad_buckets.h"
 
 #include "siglip/checkpoint_writer.h"
 #include "siglip/collapse_probe.h"
@@ -28,8 +36,11 @@ class Trainer {
   };
   Embeddings forward(const Batch& batch);
   void set_bias_from_first_batch(const Batch& batch);
-  Tensor loss_of(const Embeddings& e, const Batch& batch);
-  double checked_value(const Tensor& loss) const;
+  Tensor loss_of(const Embeddings& e, const Batch& global);  // this rank's share of the global batch's loss
+  Batch rows_of(const Batch& global) const;                   // this rank's rows of the global batch
+  void broadcast_parameters();                                // rank 0's values everywhere
+  void check_parameters_agree(int64_t after_step);            // --check-params-every
+  double checked_value(const Tensor& loss);                   // the global loss (summed over ranks)
   [[noreturn]] void fail_non_finite_gradient(const Tensor& loss) const;
   bool checkpoint_due() const;
   void save_checkpoint(int64_t at_step);
@@ -39,7 +50,12 @@ class Trainer {
   ThreadCountScope threads_;  // first: set-up runs with --threads too
   RunSetup run_;
   const TrainOptions& opt_;
+  dist::Communicator& comm_;      // dist::world(): one process, or the ranks of mpirun
+  dist::BatchSplit split_;        // the global batch's rows per rank
+  bool lead_;                     // rank 0: the only one that prints and writes files
   std::vector<Tensor*> trained_;  // parameters with requires_grad
+  std::unique_ptr<dist::GradientBuckets> buckets_;  // more than one rank: the gradients' all-reduce
+  uint64_t loss_bytes_ = 0, grad_bytes_ = 0;        // sent by this rank, summed over the steps run
   GradDump grad_dump_;            // --dump-grads; checks its patterns before anything is written
   int64_t warmup_;
   MetricsLog log_;

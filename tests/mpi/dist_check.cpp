@@ -1,0 +1,136 @@
+// dist_check.cpp: the distributed losses (dist/losses.h) against one process, started by tests/test_dist.cpp as
+// `mpirun -np D build/dist_check ...` (or alone: world size 1). Every rank makes the same global batch from the
+// seed, takes its rows (dist::split_batch), computes its share of the loss and its gradients; the shares and
+// gradients are gathered, and rank 0 compares them with the one-process loss of the whole batch
+// (sigmoid_loss_fused, or softmax_loss on the [B, B] logits) and its gradients.
+//   dist_check LOSS POSITIVES DTYPE B DIM SEED     LOSS: sigmoid | softmax, POSITIVES: diagonal | caption | label,
+//                                                 DTYPE: f32 | f64
+//   dist_check hash-differ    every rank but 1 checks the value 0, rank 1 the value 1: check_same_on_all_ranks fails
+//   dist_check rank-dies      rank 1 exits at once (exit status 3) while the others wait in an all-reduce
+// Prints "loss_rel E", "grad_rel E" (the largest relative difference of img, txt, t' and b's gradients, each
+// relative to its tensor's largest magnitude; b's is left out for softmax, where it is zero), "bytes_per_rank N"
+// (what the loss's forward and backward sent, summed over ranks / D), and exits 0 when both are within the
+// tolerance of DTYPE (f32 1e-5, f64 1e-12), 2 when not, 1 on an error.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "dist/communicator.h"
+#include "dist/losses.h"
+#include "siglip/choices.h"
+#include "siglip/loss.h"
+#include "tensor/ops.h"
+
+using namespace sg;
+
+namespace {
+
+double max_rel(const Tensor& got, const Tensor& want) {
+  const std::vector<double> a = got.to_vector<double>(), b = want.to_vector<double>();
+  SG_CHECK(a.size() == b.size(), "dist_check: {} values vs {}", a.size(), b.size());
+  double scale = 0, diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    scale = std::max(scale, std::abs(b[i]));
+    diff = std::max(diff, std::abs(a[i] - b[i]));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+// Failures across ranks: a parameter hash that differs, and a rank that dies inside a collective.
+int failure(const std::string& what) {
+  dist::Communicator& comm = dist::world();
+  if (what == "hash-differ") {
+    dist::check_same_on_all_ranks(comm, comm.rank() == 1 ? 1 : 0, "dist_check: the test value");
+    return 0;
+  }
+  SG_CHECK(what == "rank-dies", "dist_check: unknown failure '{}'", what);
+  if (comm.rank() == 1) std::_Exit(3);
+  Tensor t = ones({4});
+  comm.all_reduce_sum(t);  // waits for rank 1, which never comes
+  return 0;
+}
+
+int check(const std::vector<std::string>& args) {
+  if (args.size() == 1) return failure(args[0]);
+  SG_CHECK(args.size() == 6, "usage: dist_check sigmoid|softmax diagonal|caption|label f32|f64 B DIM SEED");
+  const bool sigmoid = args[0] == "sigmoid";
+  SG_CHECK(sigmoid || args[0] == "softmax", "dist_check: loss '{}': sigmoid or softmax", args[0]);
+  const Positives mode = args[1] == "caption" ? Positives::Caption : args[1] == "label" ? Positives::Label
+                                                                                         : Positives::Diagonal;
+  SG_CHECK(args[1] == "caption" || args[1] == "label" || args[1] == "diagonal", "dist_check: positives '{}'", args[1]);
+  const DType dt = args[2] == "f64" ? DType::F64 : DType::F32;
+  const int64_t B = std::stoll(args[3]), dim = std::stoll(args[4]);
+  dist::Communicator& comm = dist::world();
+  const dist::BatchSplit split = dist::split_batch(B, comm.size());
+
+  // The global batch, the same on every rank: unit-norm embeddings, captions with repeats, labels with gaps.
+  Generator gen(std::stoull(args[5]));
+  const Tensor img = l2_normalize(randn({B, dim}, DType::F64, &gen)).to(dt);
+  const Tensor txt = l2_normalize(randn({B, dim}, DType::F64, &gen)).to(dt);
+  std::vector<std::string> captions;
+  std::vector<int> labels;
+  const std::vector<int64_t> draws = randint({2 * B}, 0, 4, &gen).to_vector<int64_t>();
+  for (int64_t i = 0; i < B; ++i) {
+    captions.push_back("caption " + std::to_string(draws[i]));
+    labels.push_back(static_cast<int>(draws[B + i]) - 1);  // -1 (no label), 0, 1, 2
+  }
+  const Tensor groups = positive_groups(mode, captions, labels);  // [B], over the whole batch
+  auto leaf = [dt](const Tensor& t) {
+    Tensor x = t.detach().to(dt).contiguous().clone();
+    x.requires_grad_(true);
+    return x;
+  };
+
+  // This rank's share.
+  const int r = comm.rank();
+  const int64_t off = split.offsets[r], n = split.rows[r];
+  Tensor x = leaf(img.narrow(0, off, n)), y = leaf(txt.narrow(0, off, n));
+  Tensor scale = leaf(full({1}, std::log(4.0), dt)), bias = leaf(full({1}, -1.5, dt));
+  const Tensor my_groups = groups.narrow(0, off, n).contiguous();
+  comm.reset_bytes_sent();
+  Tensor share = sigmoid ? dist::sigmoid_loss_ring(comm, x, y, scale, bias, my_groups, split.rows)
+                         : dist::softmax_loss_gather(comm, x, y, scale, bias, my_groups, split.rows);
+  share.backward();
+  Tensor bytes = from_vector(std::vector<int64_t>{static_cast<int64_t>(comm.bytes_sent())}, {1});
+  comm.all_reduce_sum(bytes);
+
+  // Gathered: the summed loss, the whole batch's embedding gradients, the summed t' and b gradients.
+  Tensor loss = share.detach().reshape({1}).contiguous().clone();
+  comm.all_reduce_sum(loss);
+  const Tensor g_img = comm.all_gather(x.grad().contiguous(), split.rows);
+  const Tensor g_txt = comm.all_gather(y.grad().contiguous(), split.rows);
+  Tensor g_scale = scale.grad().contiguous().clone(), g_bias = bias.grad().contiguous().clone();
+  comm.all_reduce_sum(g_scale);
+  comm.all_reduce_sum(g_bias);
+  if (r != 0) return 0;
+
+  // One process, the whole batch.
+  Tensor X = leaf(img), Y = leaf(txt), S = leaf(full({1}, std::log(4.0), dt)), Bi = leaf(full({1}, -1.5, dt));
+  Tensor ref = sigmoid ? sigmoid_loss_fused(X, Y, S, Bi, groups)
+                       : softmax_loss(pairwise_logits(X, Y, S, Bi), labels_from_groups(groups, dt, Device::CPU));
+  ref.backward();
+  const double loss_rel = max_rel(loss, ref.reshape({1}));
+  double grad_rel = std::max({max_rel(g_img, X.grad()), max_rel(g_txt, Y.grad()), max_rel(g_scale, S.grad())});
+  if (sigmoid) grad_rel = std::max(grad_rel, max_rel(g_bias, Bi.grad()));
+  const double tol = dt == DType::F64 ? 1e-12 : 1e-5;
+  std::printf("ranks %d split", comm.size());
+  for (int64_t rows : split.rows) std::printf(" %lld", static_cast<long long>(rows));
+  std::printf("\nloss %.17g ref %.17g\nloss_rel %.3g\ngrad_rel %.3g\nbytes_per_rank %lld\n", loss.item(), ref.item(),
+              loss_rel, grad_rel, static_cast<long long>(bytes.to_vector<int64_t>()[0] / comm.size()));
+  const bool ok = loss_rel <= tol && grad_rel <= tol;
+  std::printf("%s (tolerance %g)\n", ok ? "PASS" : "FAIL", tol);
+  return ok ? 0 : 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return check(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    dist::abort_world_on_error(e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,111 @@
+// test_dist_train.cpp: data-parallel training under mpirun against one process, ten steps of the micro model on the
+// same global batches, for the sigmoid ring and the softmax all-gather, with even and uneven splits: the summed
+// gradients of step 1 within 1e-5 of the largest gradient, and the parameters after ten steps close (see
+// gradient_is_exactly_zero for what cannot be compared); --check-params-every compares the ranks' parameters on the
+// way. Skipped, saying so, where mpirun is missing.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+
+#include "dist/communicator.h"
+#include "nn/safetensors.h"
+#include "tests/siglip_run.h"
+#include "tests/train_helpers.h"
+
+using namespace sg;
+
+namespace {
+
+// Tensors whose gradient is zero in exact arithmetic: the attention key biases (a softmax over keys does not see
+// them: k_proj.bias, and the key third of the MAP head's packed in_proj_bias) and, under the softmax loss, the logit
+// bias. Their gradients are rounding noise, which AdamW turns into steps of about the learning rate in a direction
+// that differs between one process and several: after ten steps they are not comparable.
+bool gradient_is_exactly_zero(const std::string& name) {
+  return name.find("k_proj.bias") != std::string::npos || name.find("in_proj_bias") != std::string::npos ||
+         name == "logit_bias";
+}
+
+// The largest difference between two files' tensors (same names and shapes), relative to the largest magnitude
+// of any tensor in the first file; tensors for which `leave_out(name)` holds are not compared.
+double difference_over_largest(const std::string& a_file, const std::string& b_file,
+                               bool (*leave_out)(const std::string&) = nullptr) {
+  const auto a = load_safetensors(a_file);
+  const auto b = load_safetensors(b_file);
+  REQUIRE(a.size() == b.size());
+  double scale = 0, diff = 0;
+  for (const auto& [name, ta] : a) {
+    REQUIRE_MESSAGE(b.count(name), name);
+    const std::vector<double> x = ta.to_vector<double>(), y = b.at(name).to_vector<double>();
+    REQUIRE(x.size() == y.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      scale = std::max(scale, std::abs(x[i]));
+      if (leave_out == nullptr || !leave_out(name)) diff = std::max(diff, std::abs(x[i] - y[i]));
+    }
+  }
+  return diff / scale;
+}
+
+}  // namespace
+
+TEST_CASE("dist: ten data-parallel steps on 2 and 3 ranks give the parameters of one process") {
+  if (run_shell("command -v mpirun").status != 0 || !dist::built_with_mpi()) {
+    MESSAGE("skipped: no mpirun, or a build without MPI (scripts/install-deps.sh installs Open MPI)");
+    return;
+  }
+  const std::string common =
+      " train --data shapes:64:16 --config micro --image-size 16 --steps 10 --no-eval --threads 1 --log-every 100";
+  const std::string mpirun = "env OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0 timeout 120 mpirun --allow-run-as-root --oversubscribe";
+  struct Case {
+    int ranks;
+    const char* loss;
+    int batch;
+  };
+  // batch 8 on 2 ranks: 4 + 4; batch 8 on 3 ranks: 3 + 3 + 2 (uneven); small buckets: several all-reduces a step.
+  for (const Case c : {Case{2, "sigmoid", 8}, Case{3, "sigmoid", 8}, Case{2, "softmax", 8}, Case{3, "softmax", 7}}) {
+    CAPTURE(c.ranks);
+    CAPTURE(std::string(c.loss));
+    const std::string one = temp_dir(fmt::format("dp_one_{}_{}", c.loss, c.ranks));
+    const std::string many = temp_dir(fmt::format("dp_many_{}_{}", c.loss, c.ranks));
+    const std::string args =
+        fmt::format("{} --loss {} --batch {} --positives caption --dump-grads '*' --dump-every 1", common, c.loss, c.batch);
+    const SiglipRun r1 = run_siglip(args + " --out " + one);
+    REQUIRE_MESSAGE(r1.status == 0, r1.output);
+    const SiglipRun rn = run_shell(fmt::format("{} -np {} {} {} --out {} --check-params-every 5 --grad-bucket-mb 0.5",
+                                               mpirun, c.ranks, siglip_binary(), args, many));
+    REQUIRE_MESSAGE(rn.status == 0, rn.output);
+    CHECK_MESSAGE(rn.output.find(fmt::format("data parallel: {} ranks (mpi)", c.ranks)) != std::string::npos, rn.output);
+    CHECK_MESSAGE(rn.output.find("communication: rank 0 sent") != std::string::npos, rn.output);
+    // The summed gradients of step 1 (after the all-reduce, before clipping) against one process's.
+    const double grads = difference_over_largest(one + "/grads/step-000001.safetensors",
+                                                 many + "/grads/step-000001.safetensors");
+    // The parameters after ten steps: float32 rounding, amplified by AdamW where gradients are small, leaves them
+    // a few 1e-6 (sigmoid) to a few 1e-5 (softmax) of the largest parameter apart (README "More than one device").
+    const double params = difference_over_largest(one + "/step-000010/model.safetensors",
+                                                  many + "/step-000010/model.safetensors", gradient_is_exactly_zero);
+    MESSAGE(c.ranks << " ranks, " << std::string(c.loss) << ": step-1 gradients differ by " << grads
+                    << " of the largest gradient; parameters after 10 steps by " << params << " of the largest");
+    CHECK(grads < 1e-5);
+    CHECK(params < (std::string(c.loss) == "sigmoid" ? 1e-5 : 1e-4));
+    // Only rank 0 writes metrics.jsonl: one line per step, not one per rank.
+    const SiglipRun lines = run_shell("grep -c '\"loss\"' " + many + "/metrics.jsonl");
+    CHECK(lines.output == "10\n");
+    std::filesystem::remove_all(one);
+    std::filesystem::remove_all(many);
+  }
+}
+
+TEST_CASE("dist: a global batch smaller than the number of ranks is refused, naming both") {
+  if (run_shell("command -v mpirun").status != 0 || !dist::built_with_mpi()) {
+    MESSAGE("skipped: no mpirun, or a build without MPI");
+    return;
+  }
+  const std::string out = temp_dir("dp_small");
+  const SiglipRun r = run_shell(
+      "env OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0 timeout 60 mpirun --allow-run-as-root --oversubscribe -np 3 " + siglip_binary() +
+      " train --data shapes:64:16 --config micro --image-size 16 --steps 1 --batch 2 --no-eval --threads 1 --out " + out);
+  CHECK(r.status != 0);
+  CHECK_MESSAGE(r.output.find("the global batch of 2 cannot be split over 3 ranks") != std::string::npos, r.output);
+  std::filesystem::remove_all(out);
+}
