@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "siglip/caption_file.h"
 #include "siglip/image_processor.h"
 
 namespace sg {
@@ -103,14 +104,7 @@ Dataset load_fashion_mnist(const std::string& dir, int image_size, int channels,
 Dataset load_caption_file(const std::string& path, int image_size, double test_fraction = 0.1,
                           uint64_t seed = 0, int channels = 3, const ImageProcessor* processor = nullptr);
 
-// The entries of a .tsv / .jsonl caption file as load_caption_file reads them, without decoding any image; errors as
-// load_caption_file's. `image` as written, `path` resolved against the file's folder.
-struct CaptionRecord {
-  int line = 0;
-  std::string image, path, caption, label;
-  bool has_label = false;
-};
-std::vector<CaptionRecord> read_caption_file(const std::string& path);
+// The entries of a caption file without decoding any image: read_caption_file (siglip/caption_file.h).
 
 // ---- Dispatch --------------------------------------------------------------------------------------------
 // spec: "shapes" (20000 train / 2000 test) or "shapes:N_TRAIN:N_TEST";

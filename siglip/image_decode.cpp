@@ -101,6 +101,10 @@ std::string decode_with_stb(const uint8_t* data, size_t size, Image8& out) {
     const char* why = stbi_failure_reason();
     return why ? why : "unknown error";
   }
+  if (w <= 0 || h <= 0) {  // stb_image accepts a PNM header of height or width 0
+    stbi_image_free(px);
+    return fmt::format("the image is {}x{} (width x height): it has no pixels", w, h);
+  }
   const bool alpha = n == 2 || n == 4;  // grey + alpha, RGBA, or a tRNS chunk (stb_image counts it as alpha)
   out.width = w;
   out.height = h;

@@ -362,3 +362,19 @@ TEST_CASE("image processor: preprocess_parity.py matches transformers' SiglipIma
                                            "PNG  RGBA", "decoded JPEG CMYK", "decoded JPEG L   ",
                                            "decoded JPEG RGB "});
 }
+
+TEST_CASE("image decode: a file of width or height 0 is an error, not an empty image (stb_image accepts PNM ones)") {
+  for (const std::string& bytes : {std::string("P5\n3 0\n255\n"), std::string("P6\n0 2\n255\n"),
+                                  std::string("P5\n3\0\0\0\rIHDR", 13)}) {
+    CAPTURE(bytes);
+    Image8 im;
+    const std::string why = decode_image_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), im);
+    CHECK(!why.empty());
+    CHECK(im.pixels.empty());
+  }
+  // The input fuzz_png found (fuzz/corpus/fuzz_png/crash_pnm_zero_height): "P5\n3" then bytes that read as height 0.
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_pnm_zero_height");
+  Image8 im;
+  CHECK(decode_image_bytes(reinterpret_cast<const uint8_t*>(found.data()), found.size(), im) ==
+        "the image is 3x0 (width x height): it has no pixels");
+}
