@@ -97,9 +97,9 @@ std::string decode_with_stb(const uint8_t* data, size_t size, Image8& out) {
   int w = 0, h = 0, n = 0;
   if (stbi_info_from_memory(data, len, &w, &h, &n) && int64_t{w} * h > kMaxImagePixels) return too_large(w, h);
   unsigned char* px = stbi_load_from_memory(data, len, &w, &h, &n, 4);
-  if (!px) {
+  if (!px) {  // stb_image sometimes fails without a reason (an empty one): still a failure
     const char* why = stbi_failure_reason();
-    return why ? why : "unknown error";
+    return why && *why ? why : "stb_image cannot decode the file (no reason given)";
   }
   if (w <= 0 || h <= 0) {  // stb_image accepts a PNM header of height or width 0
     stbi_image_free(px);

@@ -378,3 +378,19 @@ TEST_CASE("image decode: a file of width or height 0 is an error, not an empty i
   CHECK(decode_image_bytes(reinterpret_cast<const uint8_t*>(found.data()), found.size(), im) ==
         "the image is 3x0 (width x height): it has no pixels");
 }
+
+TEST_CASE("image decode: a file stb_image fails on without giving a reason is an error, not an empty image") {
+  // Found by fuzz_png (fuzz/corpus/fuzz_png/crash_png_failure_without_reason): a 1-bit PNG header with colour type
+  // 0x74; stb_image returns no pixels and an empty failure reason.
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_png_failure_without_reason");
+  Image8 im;
+  const std::string why = decode_image_bytes(reinterpret_cast<const uint8_t*>(found.data()), found.size(), im);
+  CHECK(!why.empty());
+  CHECK(im.width == 0);
+  CHECK(im.pixels.empty());
+  const std::string dir = temp_dir("decode_no_reason");
+  std::filesystem::create_directories(dir);
+  write_file_atomic(dir + "/x.png", found);
+  CHECK(error_of([&] { load_image(dir + "/x.png", 8, 3); }).find("cannot decode") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
