@@ -91,11 +91,51 @@ std::string decode_jpeg(const uint8_t* data, size_t size, Image8& out, const Dec
   return {};
 }
 
+bool is_pnm(const uint8_t* data, size_t size) { return size >= 2 && data[0] == 'P' && (data[1] == '5' || data[1] == '6'); }
+
+// Where the pixels of a binary PGM / PPM file start, found as stb_image's header parser (stbi__pnm_info) finds
+// it: after "P5" / "P6" and one character, white space and '#' comments, width, height and maximum value (digits),
+// and the one character that ends the maximum value.
+size_t pnm_pixel_offset(const uint8_t* data, size_t size) {
+  size_t pos = 2;
+  auto at_end = [&] { return pos >= size; };
+  auto next = [&] { return pos < size ? static_cast<char>(data[pos++]) : '\0'; };
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+  char c = next();
+  auto skip_space_and_comments = [&] {
+    for (;;) {
+      while (!at_end() && space(c)) c = next();
+      if (at_end() || c != '#') return;
+      while (!at_end() && c != '\n' && c != '\r') c = next();
+    }
+  };
+  auto skip_digits = [&] {
+    while (!at_end() && c >= '0' && c <= '9') c = next();
+  };
+  skip_space_and_comments();
+  skip_digits();  // width
+  skip_space_and_comments();
+  skip_digits();  // height
+  skip_space_and_comments();
+  skip_digits();  // maximum value
+  return pos;
+}
+
 std::string decode_with_stb(const uint8_t* data, size_t size, Image8& out) {
   if (size > INT_MAX) return "the file is too large for stb_image (more than 2 GiB)";
   const int len = static_cast<int>(size);
   int w = 0, h = 0, n = 0;
-  if (stbi_info_from_memory(data, len, &w, &h, &n) && int64_t{w} * h > kMaxImagePixels) return too_large(w, h);
+  const bool known = stbi_info_from_memory(data, len, &w, &h, &n);
+  if (known && int64_t{w} * h > kMaxImagePixels) return too_large(w, h);
+  if (known && is_pnm(data, size) && w > 0 && h > 0) {
+    // stb_image 2.27 does not check that a PGM / PPM file holds all its pixels: the missing ones would be
+    // uninitialised memory. A file too short for width x height x bands x bytes is truncated.
+    const int64_t bytes = int64_t{w} * h * n * (stbi_is_16_bit_from_memory(data, len) ? 2 : 1);
+    const size_t offset = pnm_pixel_offset(data, size);
+    if (static_cast<int64_t>(size - offset) < bytes)
+      return fmt::format("PNM file truncated: {}x{} with {} band{} needs {} bytes of pixels, the file has {}", w, h, n,
+                         n == 1 ? "" : "s", bytes, size - offset);
+  }
   unsigned char* px = stbi_load_from_memory(data, len, &w, &h, &n, 4);
   if (!px) {  // stb_image sometimes fails without a reason (an empty one): still a failure
     const char* why = stbi_failure_reason();

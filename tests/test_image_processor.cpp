@@ -394,3 +394,25 @@ TEST_CASE("image decode: a file stb_image fails on without giving a reason is an
   CHECK(error_of([&] { load_image(dir + "/x.png", 8, 3); }).find("cannot decode") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("image decode: a truncated PGM / PPM is an error (stb_image would leave the missing pixels uninitialised)") {
+  auto decode = [](const std::string& bytes, Image8& im) {
+    return decode_image_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), im);
+  };
+  std::string pixels;
+  for (int i = 0; i < 2 * 3 * 3; ++i) pixels += static_cast<char>(i * 13);
+  const std::string whole = "P6\n# a comment\n3 2\n255\n" + pixels;
+  Image8 im;
+  REQUIRE(decode(whole, im) == "");
+  CHECK((im.width == 3 && im.height == 2 && im.bands == 3));
+  CHECK(std::string(im.pixels.begin(), im.pixels.end()) == pixels);
+  CHECK(decode(whole.substr(0, whole.size() - 1), im) ==
+        "PNM file truncated: 3x2 with 3 bands needs 18 bytes of pixels, the file has 17");
+  CHECK(decode("P5 2 2 65535\n" + std::string(7, '\x10'), im) ==
+        "PNM file truncated: 2x2 with 1 band needs 8 bytes of pixels, the file has 7");
+  REQUIRE(decode("P5 2 2 65535\n" + std::string(8, '\x10'), im) == "");
+  CHECK((im.width == 2 && im.pixels.size() == 12 && im.pixels[0] == 0x10));
+  // The input fuzz_png found (fuzz/corpus/fuzz_png/crash_pnm_truncated): a 255x255 PGM with 6 bytes of pixels.
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_pnm_truncated");
+  CHECK(decode(found, im).starts_with("PNM file truncated: 255x255 with 1 band needs 65025 bytes"));
+}
