@@ -31,6 +31,15 @@ std::string too_large(int64_t width, int64_t height) {
                      width, height, width * height, kMaxImagePixels);
 }
 
+// "" when a width x height image can come from a file of `size` bytes (image_decode.h: kMaxPixelsPerByte), else why not.
+std::string implausible(int64_t width, int64_t height, size_t size) {
+  const int64_t pixels = width * height;
+  if (pixels <= kPlausiblePixels || pixels / kMaxPixelsPerByte <= static_cast<int64_t>(size)) return {};
+  return fmt::format("the image is {}x{} (width x height), {} pixels, in a file of {} bytes: more than {} pixels a "
+                     "byte, more than any file holds (truncated, or a decompression bomb)",
+                     width, height, pixels, size, kMaxPixelsPerByte);
+}
+
 // Pillow's CMYK -> RGB (Convert.c cmyk2rgb) of Adobe's inverted CMYK as libjpeg returns it (Pillow reads CMYK
 // JPEGs as "CMYK;I"): with C = 255 - stored, nk = 255 - K = stored K, R = nk - C * nk / 255 (rounded as MULDIV255).
 uint8_t cmyk_to_rgb_band(uint8_t stored_colour, uint8_t stored_black) {
@@ -51,6 +60,7 @@ std::string decode_jpeg(const uint8_t* data, size_t size, Image8& out, const Dec
   if (width <= 0 || height <= 0)  // libjpeg stops at the end of a cut header with a warning, no frame read yet
     return fmt::format("JPEG: the header ends before the image's size ({}x{}): the file is truncated", width, height);
   if (int64_t{width} * height > kMaxImagePixels) return "JPEG: " + too_large(width, height);
+  if (const std::string why = implausible(width, height, size); !why.empty()) return "JPEG: " + why;
 
   const bool grey = colourspace == TJCS_GRAY;
   const bool cmyk = colourspace == TJCS_CMYK || colourspace == TJCS_YCCK;
@@ -127,6 +137,7 @@ std::string decode_with_stb(const uint8_t* data, size_t size, Image8& out) {
   int w = 0, h = 0, n = 0;
   const bool known = stbi_info_from_memory(data, len, &w, &h, &n);
   if (known && int64_t{w} * h > kMaxImagePixels) return too_large(w, h);
+  if (const std::string why = known ? implausible(w, h, size) : ""; !why.empty()) return why;
   if (known && is_pnm(data, size) && w > 0 && h > 0) {
     // stb_image 2.27 does not check that a PGM / PPM file holds all its pixels: the missing ones would be
     // uninitialised memory. A file too short for width x height x bands x bytes is truncated.

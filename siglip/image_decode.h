@@ -24,6 +24,13 @@ struct Image8 {
 // Pillow's decompression-bomb limit (2 * Image.MAX_IMAGE_PIXELS): larger images are refused before decoding.
 inline constexpr int64_t kMaxImagePixels = 2 * 89478485;
 
+// A file that claims more pixels than it can hold is refused before decoding (a truncated file that stb_image would
+// pad with zeros, or a decompression bomb): over kPlausiblePixels pixels, at most kMaxPixelsPerByte pixels per byte
+// of the file, the most a PNG holds (a 1-bit image at deflate's best ratio, 1032:1). JPEG, TGA, PSD, HDR and BMP
+// files hold far fewer; a GIF of a small frame on a canvas of millions of pixels is refused.
+inline constexpr int64_t kPlausiblePixels = int64_t{1} << 20;
+inline constexpr int64_t kMaxPixelsPerByte = 8256;
+
 struct DecodeOptions {
   // Scaled JPEG decoding, for loaders that shrink big photos anyway: when min_width or min_height is > 0, a JPEG is
   // decoded at the smallest of libjpeg's scales 1/8, 1/4, 1/2, 1 whose output is still at least

@@ -4,7 +4,9 @@
 // transformers' SiglipImageProcessor (when .venv has transformers and PIL).
 #include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -415,4 +417,37 @@ TEST_CASE("image decode: a truncated PGM / PPM is an error (stb_image would leav
   // The input fuzz_png found (fuzz/corpus/fuzz_png/crash_pnm_truncated): a 255x255 PGM with 6 bytes of pixels.
   const std::string found = read_file("fuzz/corpus/fuzz_png/crash_pnm_truncated");
   CHECK(decode(found, im).starts_with("PNM file truncated: 255x255 with 1 band needs 65025 bytes"));
+}
+
+TEST_CASE("image decode: a file claiming far more pixels than its bytes can hold is refused before decoding") {
+  // Found by fuzz_png (fuzz/corpus/fuzz_png/crash_tga_huge_from_98_bytes): a 98-byte TGA of 55120x2613 that
+  // stb_image pads with zeros, seconds of decoding and 576 MB of pixels.
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_tga_huge_from_98_bytes");
+  Image8 im;
+  CHECK(decode_image_bytes(reinterpret_cast<const uint8_t*>(found.data()), found.size(), im) ==
+        "the image is 55120x2613 (width x height), 144028560 pixels, in a file of 98 bytes: more than 8256 pixels a "
+        "byte, more than any file holds (truncated, or a decompression bomb)");
+  CHECK(im.pixels.empty());
+  // A real file of many pixels in few bytes still decodes: a 4096x4096 grey PNG of one level, about 1000 pixels a
+  // byte (zlib at level 9).
+  const uint32_t side = 4096;
+  std::string rows;
+  for (uint32_t y = 0; y < side; ++y) rows += '\0' + std::string(side, '\x5a');  // filter type 0, then the row
+  std::vector<uint8_t> idat(compressBound(rows.size()));
+  uLongf idat_size = idat.size();
+  REQUIRE(compress2(idat.data(), &idat_size, reinterpret_cast<const Bytef*>(rows.data()), rows.size(), 9) == Z_OK);
+  auto be32 = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
+  auto chunk = [&](const std::string& kind, const std::string& data) {
+    const std::string body = kind + data;
+    return be32(static_cast<uint32_t>(data.size())) + body +
+           be32(static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
+  };
+  const std::string png = "\x89PNG\r\n\x1a\n" + chunk("IHDR", be32(side) + be32(side) + std::string("\x08\0\0\0\0", 5)) +
+                          chunk("IDAT", std::string(reinterpret_cast<const char*>(idat.data()), idat_size)) +
+                          chunk("IEND", "");
+  CAPTURE(png.size());
+  CHECK(int64_t{side} * side / static_cast<int64_t>(png.size()) > 500);
+  REQUIRE(decode_image_bytes(reinterpret_cast<const uint8_t*>(png.data()), png.size(), im) == "");
+  CHECK((im.width == int(side) && im.height == int(side) && im.bands == 3));
+  CHECK(std::all_of(im.pixels.begin(), im.pixels.end(), [](uint8_t v) { return v == 0x5a; }));
 }
