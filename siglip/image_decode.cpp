@@ -131,6 +131,33 @@ size_t pnm_pixel_offset(const uint8_t* data, size_t size) {
   return pos;
 }
 
+// A 16-bit PGM / PPM (maximum value over 255; its size checked by the caller), through stb_image's 16-bit entry
+// without a band conversion: stb_image 2.27 converts a 16-bit PNM's bands with its 8-bit converter and then reads
+// past the end of that buffer. Each sample keeps its high byte (as a 16-bit PNG's do); grey is replicated.
+std::string decode_pnm16(const uint8_t* data, int len, Image8& out) {
+  int w = 0, h = 0, n = 0;
+  stbi_us* px = stbi_load_16_from_memory(data, len, &w, &h, &n, 0);
+  if (!px) {
+    const char* why = stbi_failure_reason();
+    return why && *why ? why : "stb_image cannot decode the file (no reason given)";
+  }
+  if (w <= 0 || h <= 0 || (n != 1 && n != 3)) {
+    stbi_image_free(px);
+    return fmt::format("the image is {}x{} (width x height) with {} bands: it has no pixels", w, h, n);
+  }
+  const size_t count = static_cast<size_t>(w) * h;
+  out.width = w;
+  out.height = h;
+  out.bands = 3;
+  out.pixels.resize(count * 3);
+  // stb_image 2.27 copies the file's big-endian samples as they are: the first byte of each is its high byte.
+  const auto* bytes = reinterpret_cast<const uint8_t*>(px);
+  for (size_t i = 0; i < count; ++i)
+    for (int c = 0; c < 3; ++c) out.pixels[3 * i + c] = bytes[2 * (i * n + (n == 1 ? 0 : c))];
+  stbi_image_free(px);
+  return {};
+}
+
 std::string decode_with_stb(const uint8_t* data, size_t size, Image8& out) {
   if (size > INT_MAX) return "the file is too large for stb_image (more than 2 GiB)";
   const int len = static_cast<int>(size);
@@ -147,6 +174,7 @@ std::string decode_with_stb(const uint8_t* data, size_t size, Image8& out) {
       return fmt::format("PNM file truncated: {}x{} with {} band{} needs {} bytes of pixels, the file has {}", w, h, n,
                          n == 1 ? "" : "s", bytes, size - offset);
   }
+  if (known && is_pnm(data, size) && stbi_is_16_bit_from_memory(data, len)) return decode_pnm16(data, len, out);
   unsigned char* px = stbi_load_from_memory(data, len, &w, &h, &n, 4);
   if (!px) {  // stb_image sometimes fails without a reason (an empty one): still a failure
     const char* why = stbi_failure_reason();

@@ -451,3 +451,25 @@ TEST_CASE("image decode: a file claiming far more pixels than its bytes can hold
   CHECK((im.width == int(side) && im.height == int(side) && im.bands == 3));
   CHECK(std::all_of(im.pixels.begin(), im.pixels.end(), [](uint8_t v) { return v == 0x5a; }));
 }
+
+TEST_CASE("image decode: a 16-bit PGM / PPM decodes to the high bytes of its samples (read in bounds)") {
+  // stb_image 2.27 converts a 16-bit PNM's bands with its 8-bit converter and reads past that buffer; the pixels
+  // then changed from one decode to the next (found by fuzz_png: fuzz/corpus/fuzz_png/crash_pnm16_band_conversion).
+  auto decode = [](const std::string& bytes, Image8& im) {
+    return decode_image_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), im);
+  };
+  Image8 im;
+  REQUIRE(decode(std::string("P6\n2 1\n65535\n") + std::string("\x01\x02\x03\x04\x05\x06\xf0\x00\xe0\x00\xd0\x00", 12), im) == "");
+  CHECK((im.width == 2 && im.height == 1 && im.bands == 3));
+  CHECK(im.pixels == std::vector<uint8_t>{0x01, 0x03, 0x05, 0xf0, 0xe0, 0xd0});
+  REQUIRE(decode(std::string("P5 3 1 1000 ") + std::string("\x7f\xff\x00\x10\xff\x00", 6), im) == "");
+  CHECK(im.pixels == std::vector<uint8_t>{0x7f, 0x7f, 0x7f, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff});
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_pnm16_band_conversion");
+  REQUIRE(decode(found, im) == "");
+  Image8 again;
+  for (int i = 0; i < 20; ++i) {
+    std::vector<uint8_t> noise(64, static_cast<uint8_t>(i * 37));  // reuses heap blocks between the decodes
+    REQUIRE(decode(found, again) == "");
+    CHECK(again.pixels == im.pixels);
+  }
+}
