@@ -5,11 +5,13 @@
 #include <stb/stb_image.h>
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <climits>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <new>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -131,6 +133,23 @@ size_t pnm_pixel_offset(const uint8_t* data, size_t size) {
   return pos;
 }
 
+bool starts_with(const uint8_t* data, size_t size, std::string_view magic) {
+  return size >= magic.size() && std::equal(magic.begin(), magic.end(), data);
+}
+
+// The bytes of pixels an uncompressed true-colour or grey TGA file needs after its header, or -1 when the file is
+// not one: stb_image tries TGA (no magic number) after the formats that have one, and reads these pixels without
+// checking that the file holds them.
+int64_t tga_raw_pixel_bytes(const uint8_t* data, size_t size, int width, int height) {
+  for (std::string_view magic : {"\x89PNG", "BM", "GIF8", "8BPS", "\x53\x80\xF6\x34", "P5", "P6", "#?RADIANCE\n", "#?RGBE\n"})
+    if (starts_with(data, size, magic)) return -1;
+  if (size < 18 || data[1] != 0 || (data[2] != 2 && data[2] != 3)) return -1;  // colour-mapped or RLE: checked reads
+  const int bits = data[16];
+  const bool rgb16 = bits == 15 || (bits == 16 && data[2] != 3);  // read pixel by pixel, zeros past the end
+  if (rgb16 || bits % 8 != 0 || bits < 8 || bits > 32) return -1;
+  return int64_t{width} * height * (bits / 8);
+}
+
 // A 16-bit PGM / PPM (maximum value over 255; its size checked by the caller), through stb_image's 16-bit entry
 // without a band conversion: stb_image 2.27 converts a 16-bit PNM's bands with its 8-bit converter and then reads
 // past the end of that buffer. Each sample keeps its high byte (as a 16-bit PNG's do); grey is replicated.
@@ -173,6 +192,12 @@ std::string decode_with_stb(const uint8_t* data, size_t size, Image8& out) {
     if (static_cast<int64_t>(size - offset) < bytes)
       return fmt::format("PNM file truncated: {}x{} with {} band{} needs {} bytes of pixels, the file has {}", w, h, n,
                          n == 1 ? "" : "s", bytes, size - offset);
+  }
+  if (const int64_t bytes = known ? tga_raw_pixel_bytes(data, size, w, h) : -1; bytes >= 0) {
+    const int64_t has = static_cast<int64_t>(size) - 18 - data[0];  // after the header and the image ID
+    if (has < bytes)
+      return fmt::format("TGA file truncated: {}x{} needs {} bytes of pixels, the file has {}", w, h, bytes,
+                         std::max<int64_t>(has, 0));
   }
   if (known && is_pnm(data, size) && stbi_is_16_bit_from_memory(data, len)) return decode_pnm16(data, len, out);
   unsigned char* px = stbi_load_from_memory(data, len, &w, &h, &n, 4);

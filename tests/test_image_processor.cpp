@@ -473,3 +473,22 @@ TEST_CASE("image decode: a 16-bit PGM / PPM decodes to the high bytes of its sam
     CHECK(again.pixels == im.pixels);
   }
 }
+
+TEST_CASE("image decode: a truncated uncompressed TGA is an error (stb_image would leave the missing pixels uninitialised)") {
+  auto decode = [](const std::string& bytes, Image8& im) {
+    return decode_image_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), im);
+  };
+  // 18-byte header: no ID, no colour map, type 2 (true colour), 3x2, 24 bits, top-left origin; then BGR pixels.
+  std::string header(18, '\0');
+  header[2] = 2, header[12] = 3, header[14] = 2, header[16] = 24, header[17] = 0x20;
+  std::string pixels;
+  for (int i = 0; i < 3 * 2 * 3; ++i) pixels += static_cast<char>(10 * i);
+  Image8 im;
+  REQUIRE(decode(header + pixels, im) == "");
+  CHECK((im.width == 3 && im.height == 2 && im.bands == 3));
+  CHECK((im.pixels[0] == 20 && im.pixels[1] == 10 && im.pixels[2] == 0));  // BGR stored, RGB decoded
+  CHECK(decode(header + pixels.substr(0, 17), im) == "TGA file truncated: 3x2 needs 18 bytes of pixels, the file has 17");
+  // The input fuzz_png found (fuzz/corpus/fuzz_png/crash_tga_truncated): 2557x4 at 32 bits in 30 bytes.
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_tga_truncated");
+  CHECK(decode(found, im).starts_with("TGA file truncated: 2557x4 needs 40912 bytes of pixels"));
+}
