@@ -4,6 +4,7 @@
 // a resumed training run on shards that ends with the same weights, bit for bit, as an uninterrupted one.
 #include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -296,6 +297,16 @@ TEST_CASE("webdataset: a shard in memory reads as the same file by its path; a c
   }
   CHECK(error_of([] { ShardReader r(reinterpret_cast<const uint8_t*>("not a tar"), 9, "junk.tar"); ShardSample s; r.next(s); })
             .starts_with("data: junk.tar: "));
+
+  // A gzip-compressed shard reads as the plain one.
+  gzFile gz = gzopen((dir + "/a.tar.gz").c_str(), "wb");
+  REQUIRE(gz);
+  REQUIRE(gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
+  REQUIRE(gzclose(gz) == Z_OK);
+  const std::vector<ShardSample> from_gzip = read_all(dir + "/a.tar.gz");
+  REQUIRE(from_gzip.size() == from_path.size());
+  CHECK(from_gzip.back().caption == from_path.back().caption);
+  CHECK(from_gzip.back().image == from_path.back().image);
 
   // The first member's header claims 4 GiB - 1 (octal 37777777777) in a 5 KiB shard: the reader stops at the end of
   // the data with an error naming the member, without taking the claimed size first.
