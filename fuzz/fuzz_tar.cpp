@@ -5,6 +5,7 @@
 // Either may throw sg::Error (a truncated or corrupt shard) after the samples before the damage. A sample without
 // a problem must have an image member of its key and a trimmed, non-empty caption; the two passes must agree on
 // every sample both returned (key, members, caption, label, problem), and read to the end together.
+#include <algorithm>
 #include <cctype>
 #include <string>
 #include <vector>

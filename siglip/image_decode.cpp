@@ -143,9 +143,10 @@ bool starts_with(const uint8_t* data, size_t size, std::string_view magic) {
 int64_t tga_raw_pixel_bytes(const uint8_t* data, size_t size, int width, int height) {
   for (std::string_view magic : {"\x89PNG", "BM", "GIF8", "8BPS", "\x53\x80\xF6\x34", "P5", "P6", "#?RADIANCE\n", "#?RGBE\n"})
     if (starts_with(data, size, magic)) return -1;
-  if (size < 18 || data[1] != 0 || (data[2] != 2 && data[2] != 3)) return -1;  // colour-mapped or RLE: checked reads
-  const int bits = data[16];
-  const bool rgb16 = bits == 15 || (bits == 16 && data[2] != 3);  // read pixel by pixel, zeros past the end
+  auto byte = [&](size_t i) -> int { return i < size ? data[i] : 0; };  // stb_image reads 0 past the end
+  if (byte(1) != 0 || (byte(2) != 2 && byte(2) != 3)) return -1;  // colour-mapped or RLE: checked reads
+  const int bits = byte(16);
+  const bool rgb16 = bits == 15 || (bits == 16 && byte(2) != 3);  // read pixel by pixel, zeros past the end
   if (rgb16 || bits % 8 != 0 || bits < 8 || bits > 32) return -1;
   return int64_t{width} * height * (bits / 8);
 }
@@ -194,7 +195,7 @@ std::string decode_with_stb(const uint8_t* data, size_t size, Image8& out) {
                          n == 1 ? "" : "s", bytes, size - offset);
   }
   if (const int64_t bytes = known ? tga_raw_pixel_bytes(data, size, w, h) : -1; bytes >= 0) {
-    const int64_t has = static_cast<int64_t>(size) - 18 - data[0];  // after the header and the image ID
+    const int64_t has = static_cast<int64_t>(size) - 18 - (size > 0 ? data[0] : 0);  // after the header and image ID
     if (has < bytes)
       return fmt::format("TGA file truncated: {}x{} needs {} bytes of pixels, the file has {}", w, h, bytes,
                          std::max<int64_t>(has, 0));

@@ -491,4 +491,8 @@ TEST_CASE("image decode: a truncated uncompressed TGA is an error (stb_image wou
   // The input fuzz_png found (fuzz/corpus/fuzz_png/crash_tga_truncated): 2557x4 at 32 bits in 30 bytes.
   const std::string found = read_file("fuzz/corpus/fuzz_png/crash_tga_truncated");
   CHECK(decode(found, im).starts_with("TGA file truncated: 2557x4 needs 40912 bytes of pixels"));
+  // A header cut before its last byte (fuzz/corpus/fuzz_png/crash_tga_header_cut: 17 bytes, 56x40 at 32 bits).
+  CHECK(decode(header.substr(0, 17), im) == "TGA file truncated: 3x2 needs 18 bytes of pixels, the file has 0");
+  const std::string cut = read_file("fuzz/corpus/fuzz_png/crash_tga_header_cut");
+  CHECK(decode(cut, im) == "TGA file truncated: 56x40 needs 8960 bytes of pixels, the file has 0");
 }
