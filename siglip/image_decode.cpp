@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -183,8 +184,10 @@ std::string decode_with_stb(const uint8_t* data, size_t size, Image8& out) {
   const int len = static_cast<int>(size);
   int w = 0, h = 0, n = 0;
   const bool known = stbi_info_from_memory(data, len, &w, &h, &n);
-  if (known && int64_t{w} * h > kMaxImagePixels) return too_large(w, h);
-  if (const std::string why = known ? implausible(w, h, size) : ""; !why.empty()) return why;
+  // stb_image 2.27 gives a top-down BMP's height as negative here (the decoder takes its absolute value).
+  const int64_t width = std::abs(int64_t{w}), height = std::abs(int64_t{h});
+  if (known && width * height > kMaxImagePixels) return too_large(width, height);
+  if (const std::string why = known ? implausible(width, height, size) : ""; !why.empty()) return why;
   if (known && is_pnm(data, size) && w > 0 && h > 0) {
     // stb_image 2.27 does not check that a PGM / PPM file holds all its pixels: the missing ones would be
     // uninitialised memory. A file too short for width x height x bands x bytes is truncated.

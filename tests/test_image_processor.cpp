@@ -428,6 +428,11 @@ TEST_CASE("image decode: a file claiming far more pixels than its bytes can hold
         "the image is 55120x2613 (width x height), 144028560 pixels, in a file of 98 bytes: more than 8256 pixels a "
         "byte, more than any file holds (truncated, or a decompression bomb)");
   CHECK(im.pixels.empty());
+  // A top-down BMP (negative height) of 5x16777213 in 67 bytes: stb_image's header reader gives the height as
+  // negative, which passed both limits (fuzz/corpus/fuzz_png/crash_bmp_top_down_huge, seconds per decode).
+  const std::string bmp = read_file("fuzz/corpus/fuzz_png/crash_bmp_top_down_huge");
+  CHECK(decode_image_bytes(reinterpret_cast<const uint8_t*>(bmp.data()), bmp.size(), im)
+            .starts_with("the image is 5x16777213 (width x height), 83886065 pixels, in a file of 67 bytes"));
   // A real file of many pixels in few bytes still decodes: a 4096x4096 grey PNG of one level, about 1000 pixels a
   // byte (zlib at level 9).
   const uint32_t side = 4096;
