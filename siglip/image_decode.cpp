@@ -152,6 +152,26 @@ int64_t tga_raw_pixel_bytes(const uint8_t* data, size_t size, int width, int hei
   return int64_t{width} * height * (bits / 8);
 }
 
+// For a palette BMP (under 16 bits a pixel), why its palette cannot colour every pixel value, or "". stb_image 2.27
+// sizes the palette from the pixel data's offset (which may even point inside the header) and colours the values
+// past its end with uninitialised memory: the palette must have all 2^bits entries.
+std::string bmp_palette_problem(const uint8_t* data, size_t size) {
+  auto byte = [&](size_t i) -> int64_t { return i < size ? data[i] : 0; };  // stb_image reads 0 past the end
+  auto le = [&](size_t at, int n) {
+    int64_t v = 0;
+    for (int i = n - 1; i >= 0; --i) v = v << 8 | byte(at + i);
+    return v;
+  };
+  const int64_t offset = static_cast<int32_t>(le(10, 4)), header = static_cast<int32_t>(le(14, 4));
+  const int64_t bits = header == 12 ? le(24, 2) : le(28, 2);
+  if (bits >= 16) return {};
+  const int64_t entries = header == 12 ? (offset - 14 - 24) / 3 : (offset - 14 - header) >> 2;  // as stb_image
+  if (bits > 8 || entries < (int64_t{1} << bits))
+    return fmt::format("BMP: a {}-bit palette image with {} palette entries (the pixel data at offset {}): it needs {}",
+                       bits, entries, offset, bits > 8 ? 0 : int64_t{1} << bits);
+  return {};
+}
+
 // A 16-bit PGM / PPM (maximum value over 255; its size checked by the caller), through stb_image's 16-bit entry
 // without a band conversion: stb_image 2.27 converts a 16-bit PNM's bands with its 8-bit converter and then reads
 // past the end of that buffer. Each sample keeps its high byte (as a 16-bit PNG's do); grey is replicated.
@@ -203,6 +223,8 @@ std::string decode_with_stb(const uint8_t* data, size_t size, Image8& out) {
       return fmt::format("TGA file truncated: {}x{} needs {} bytes of pixels, the file has {}", w, h, bytes,
                          std::max<int64_t>(has, 0));
   }
+  if (known && starts_with(data, size, "BM"))
+    if (const std::string why = bmp_palette_problem(data, size); !why.empty()) return why;
   if (known && is_pnm(data, size) && stbi_is_16_bit_from_memory(data, len)) return decode_pnm16(data, len, out);
   unsigned char* px = stbi_load_from_memory(data, len, &w, &h, &n, 4);
   if (!px) {  // stb_image sometimes fails without a reason (an empty one): still a failure

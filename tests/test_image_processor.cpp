@@ -501,3 +501,30 @@ TEST_CASE("image decode: a truncated uncompressed TGA is an error (stb_image wou
   const std::string cut = read_file("fuzz/corpus/fuzz_png/crash_tga_header_cut");
   CHECK(decode(cut, im) == "TGA file truncated: 56x40 needs 8960 bytes of pixels, the file has 0");
 }
+
+TEST_CASE("image decode: a palette BMP must hold all its palette entries (stb_image would use uninitialised ones)") {
+  auto decode = [](const std::string& bytes, Image8& im) {
+    return decode_image_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), im);
+  };
+  auto le = [](uint32_t v, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += static_cast<char>(v >> (8 * i));
+    return out;
+  };
+  // A 2x1 1-bit BMP: file header, 40-byte info header, a palette of `entries` colours, one row (padded to 4 bytes).
+  auto bmp = [&](int entries) {
+    const uint32_t offset = 14 + 40 + 4 * entries;
+    std::string palette = std::string("\x00\x00\xff\x00", 4) + std::string("\xff\x00\x00\x00", 4);
+    return "BM" + le(offset + 4, 4) + le(0, 4) + le(offset, 4) + le(40, 4) + le(2, 4) + le(1, 4) + le(1, 2) + le(1, 2) +
+           le(0, 4) + le(4, 4) + le(0, 4) + le(0, 4) + le(0, 4) + le(0, 4) + palette.substr(0, 4 * entries) +
+           std::string("\x40\0\0\0", 4);
+  };
+  Image8 im;
+  REQUIRE(decode(bmp(2), im) == "");
+  CHECK(im.pixels == std::vector<uint8_t>{255, 0, 0, 0, 0, 255});  // pixel 0 red (entry 0), pixel 1 blue (entry 1)
+  CHECK(decode(bmp(1), im) == "BMP: a 1-bit palette image with 1 palette entries (the pixel data at offset 58): it needs 2");
+  // The input fuzz_png found (fuzz/corpus/fuzz_png/crash_bmp_palette_inside_header): its pixel data's offset, 51, lies
+  // inside the 54-byte headers, so no palette entry is read; the pixels changed from one decode to the next.
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_bmp_palette_inside_header");
+  CHECK(decode(found, im) == "BMP: a 1-bit palette image with -1 palette entries (the pixel data at offset 51): it needs 2");
+}
