@@ -41,7 +41,9 @@ struct DecodeOptions {
 
 // Decodes an image file to 8 bits per band: 3 bands (RGB), or 4 (RGBA) when the file has transparency (an alpha
 // channel, or a tRNS chunk). Grey files are replicated to RGB. Returns "" or why it failed (the caller names the
-// file); never throws for a bad file.
+// file); never throws for a bad file. Besides stb_image's own checks, files that stb_image 2.27 would decode from
+// memory it never filled are refused: a truncated PGM / PPM or uncompressed TGA, a palette BMP without all 2^bits
+// palette entries; a 16-bit PGM / PPM keeps each sample's high byte.
 std::string decode_image_file(const std::string& path, Image8& out, const DecodeOptions& options = {});
 
 // The same for bytes in memory.
