@@ -40,13 +40,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
 bool starts_with_vowel(const std::string& w) {
   if (w.empty()) return false;
   char c = static_cast<char>(std::tolower(static_cast<unsigned char>(w[0])));
@@ -65,7 +58,7 @@ std::string fill_template(const std::string& tmpl, const std::string& word) {
     return head.size() == n + 1 || head[head.size() - n - 2] == ' ';
   };
   if (starts_with_vowel(word) && article_at("a")) {
-    head.insert(head.size() - 1, "n");
+    head.insert(head.size() - 1, 1, 'n');
   } else if (!starts_with_vowel(word) && article_at("an")) {
     head.erase(head.size() - 2, 1);
   }
@@ -414,99 +407,18 @@ Dataset load_fashion_mnist(const std::string& dir, int image_size, int channels,
 
 namespace {
 
-struct CaptionEntry {
-  int line = 0;
-  std::string rel, caption, label;
-  bool has_label = false;
-  fs::path resolved;
-};
-
-// bad: null, or where malformed lines are noted (their message) and left out instead of failing.
-std::vector<CaptionEntry> parse_caption_file(const std::string& path, bool jsonl, std::vector<std::string>* bad = nullptr) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("data: {}: cannot open ({})", path, fs::exists(path) ? std::strerror(errno) : "file not found");
-  fs::path base = fs::path(path).parent_path();
-  std::vector<CaptionEntry> out;
-  std::string line;
-  int lineno = 0;
-  bool seen_data = false;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (lineno == 1 && line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // UTF-8 BOM
-    std::string t = trim(line);
-    if (t.empty()) continue;
-    try {
-      CaptionEntry e;
-      e.line = lineno;
-      if (jsonl) {
-        nlohmann::json j;
-        try {
-          j = nlohmann::json::parse(t);
-        } catch (const nlohmann::json::exception& ex) {
-          fail("data: {}:{}: malformed JSON line: {}", path, lineno, ex.what());
-        }
-        if (!j.is_object()) fail("data: {}:{}: malformed line: expected a JSON object", path, lineno);
-        if (!j.contains("image") || !j["image"].is_string())
-          fail("data: {}:{}: malformed line: missing string field \"image\"", path, lineno);
-        if (!j.contains("caption") || !j["caption"].is_string())
-          fail("data: {}:{}: malformed line: missing string field \"caption\"", path, lineno);
-        e.rel = j["image"].get<std::string>();
-        e.caption = j["caption"].get<std::string>();
-        if (j.contains("label") && !j["label"].is_null()) {
-          if (j["label"].is_string()) e.label = j["label"].get<std::string>();
-          else if (j["label"].is_number_integer()) e.label = std::to_string(j["label"].get<int64_t>());
-          else fail("data: {}:{}: malformed line: \"label\" must be a string or an integer", path, lineno);
-          e.has_label = true;
-        }
-      } else {
-        if (t[0] == '#') continue;
-        std::vector<std::string> f;
-        size_t start = 0;
-        for (;;) {
-          size_t tab = line.find('\t', start);
-          f.push_back(trim(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start)));
-          if (tab == std::string::npos) break;
-          start = tab + 1;
-        }
-        if (!seen_data && f.size() >= 2 && lower(f[0]) == "image" && lower(f[1]) == "caption") {
-          seen_data = true;  // header
-          continue;
-        }
-        if (f.size() < 2 || f.size() > 3)
-          fail("data: {}:{}: malformed line: expected 'image<TAB>caption[<TAB>label]', found {} field{}", path, lineno,
-               f.size(), f.size() == 1 ? " (no tab)" : "s");
-        e.rel = f[0];
-        e.caption = f[1];
-        if (f.size() == 3 && !f[2].empty()) e.label = f[2], e.has_label = true;
-      }
-      seen_data = true;
-      if (trim(e.rel).empty()) fail("data: {}:{}: malformed line: empty image path", path, lineno);
-      if (trim(e.caption).empty()) fail("data: {}:{}: malformed line: empty caption", path, lineno);
-      fs::path p(e.rel);
-      e.resolved = p.is_absolute() ? p : base / p;
-  out.push_back(std::move(e));
-    } catch (const Error& err) {
-      if (!bad) throw;
-      bad->push_back(err.what());
-    }
-  }
-  if (in.bad()) fail("data: {}: read error", path);
-  return out;
-}
-
 // Decodes one image and prepares it with `processor` to [channels, S, S]; returns an error message ("" on success).
-std::string decode_image(const CaptionEntry& e, int S, int channels, const ImageProcessor& processor,
+std::string decode_image(const CaptionRecord& e, int S, int channels, const ImageProcessor& processor,
                          std::vector<float>& out) {
   std::error_code ec;
-  if (!fs::exists(e.resolved, ec) || fs::is_directory(e.resolved, ec))
-    return fmt::format("image '{}' not found ({})", e.rel, e.resolved.string());
+  if (!fs::exists(e.path, ec) || fs::is_directory(e.path, ec))
+    return fmt::format("image '{}' not found ({})", e.image, e.path);
   Image8 image;
-  std::string why = decode_image_file(e.resolved.string(), image);
-  if (!why.empty()) return fmt::format("cannot decode '{}': {}", e.rel, why);
+  std::string why = decode_image_file(e.path, image);
+  if (!why.empty()) return fmt::format("cannot decode '{}': {}", e.image, why);
   PixelValues px = processor.process(image, channels);
   if (px.height != S || px.width != S)
-    return fmt::format("image '{}' is {}x{} (height x width) after preprocessing ({}), the model takes {}x{}", e.rel,
+    return fmt::format("image '{}' is {}x{} (height x width) after preprocessing ({}), the model takes {}x{}", e.image,
                        px.height, px.width, processor.describe(), S, S);
   out = std::move(px.data);
   return {};
@@ -519,20 +431,9 @@ bool is_caption_file(const std::string& spec) {
   return ext == ".tsv" || ext == ".jsonl";
 }
 
-std::vector<CaptionRecord> read_caption_file(const std::string& path, std::vector<std::string>* bad) {
-  const std::string ext = lower(fs::path(path).extension().string());
-  SG_CHECK(ext == ".tsv" || ext == ".jsonl", "data: {}: unknown caption file type '{}' (expected .tsv or .jsonl)", path,
-           ext);
-  std::vector<CaptionRecord> out;
-  for (CaptionEntry& e : parse_caption_file(path, ext == ".jsonl", bad))
-    out.push_back({e.line, std::move(e.rel), e.resolved.string(), std::move(e.caption), std::move(e.label), e.has_label});
-  return out;
-}
-
 std::vector<float> load_image(const std::string& path, int image_size, int channels, const ImageProcessor& processor) {
-  CaptionEntry e;
-  e.rel = path;
-  e.resolved = fs::path(path);
+  CaptionRecord e;
+  e.image = e.path = path;
   std::vector<float> out;
   std::string err = decode_image(e, image_size, channels, processor, out);
   SG_CHECK(err.empty(), "image: {}", err);
@@ -550,10 +451,7 @@ Dataset load_caption_file(const std::string& path, int image_size, double test_f
   SG_CHECK(channels == 1 || channels == 3, "data: {}: channels must be 1 or 3 (got {})", path, channels);
   SG_CHECK(test_fraction >= 0 && test_fraction < 1, "data: {}: test_fraction must lie in [0, 1) (got {})", path,
            test_fraction);
-  std::string ext = lower(fs::path(path).extension().string());
-  SG_CHECK(ext == ".tsv" || ext == ".jsonl", "data: {}: unknown caption file type '{}' (expected .tsv or .jsonl)", path,
-           ext);
-  std::vector<CaptionEntry> entries = parse_caption_file(path, ext == ".jsonl");
+  std::vector<CaptionRecord> entries = read_caption_file(path);
   const ImageProcessor prep = processor ? *processor : ImageProcessor::siglip_default(image_size);
   SG_CHECK(!entries.empty(), "data: {}: no examples", path);
   size_t k = 0;

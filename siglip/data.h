@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "siglip/caption_file.h"
 #include "siglip/image_processor.h"
 
 namespace sg {
@@ -107,15 +108,7 @@ Dataset load_fashion_mnist(const std::string& dir, int image_size, int channels,
 Dataset load_caption_file(const std::string& path, int image_size, double test_fraction = 0.1,
                           uint64_t seed = 0, int channels = 3, const ImageProcessor* processor = nullptr);
 
-// The entries of a .tsv / .jsonl caption file as load_caption_file reads them, without decoding any image; errors as
-// load_caption_file's. `image` as written, `path` resolved against the file's folder.
-struct CaptionRecord {
-  int line = 0;
-  std::string image, path, caption, label;
-  bool has_label = false;
-};
-// bad: null (a malformed line throws), or where malformed lines are noted ("data: FILE:LINE: ...") and left out.
-std::vector<CaptionRecord> read_caption_file(const std::string& path, std::vector<std::string>* bad = nullptr);
+// The entries of a caption file without decoding any image: read_caption_file (siglip/caption_file.h).
 // Whether `spec` names a caption file (ends in .tsv or .jsonl).
 bool is_caption_file(const std::string& spec);
 

@@ -24,6 +24,13 @@ struct Image8 {
 // Pillow's decompression-bomb limit (2 * Image.MAX_IMAGE_PIXELS): larger images are refused before decoding.
 inline constexpr int64_t kMaxImagePixels = 2 * 89478485;
 
+// A file that claims more pixels than it can hold is refused before decoding (a truncated file that stb_image would
+// pad with zeros, or a decompression bomb): over kPlausiblePixels pixels, at most kMaxPixelsPerByte pixels per byte
+// of the file, the most a PNG holds (a 1-bit image at deflate's best ratio, 1032:1). JPEG, TGA, PSD, HDR and BMP
+// files hold far fewer; a GIF of a small frame on a canvas of millions of pixels is refused.
+inline constexpr int64_t kPlausiblePixels = int64_t{1} << 20;
+inline constexpr int64_t kMaxPixelsPerByte = 8256;
+
 struct DecodeOptions {
   // Scaled JPEG decoding, for loaders that shrink big photos anyway: when min_width or min_height is > 0, a JPEG is
   // decoded at the smallest of libjpeg's scales 1/8, 1/4, 1/2, 1 whose output is still at least
@@ -34,7 +41,9 @@ struct DecodeOptions {
 
 // Decodes an image file to 8 bits per band: 3 bands (RGB), or 4 (RGBA) when the file has transparency (an alpha
 // channel, or a tRNS chunk). Grey files are replicated to RGB. Returns "" or why it failed (the caller names the
-// file); never throws for a bad file.
+// file); never throws for a bad file. Besides stb_image's own checks, files that stb_image 2.27 would decode from
+// memory it never filled are refused: a truncated PGM / PPM or uncompressed TGA, a palette BMP without all 2^bits
+// palette entries; a 16-bit PGM / PPM keeps each sample's high byte.
 std::string decode_image_file(const std::string& path, Image8& out, const DecodeOptions& options = {});
 
 // The same for bytes in memory.

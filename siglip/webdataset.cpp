@@ -43,17 +43,34 @@ std::string member_list(const std::vector<std::string>& names) { return fmt::for
 
 // ---- reading ---------------------------------------------------------------------------------------------
 
-ShardReader::ShardReader(const std::string& path, bool read_images) : path_(path), read_images_(read_images) {
+void ShardReader::start() {
   ar_ = archive_read_new();
-  SG_CHECK(ar_, "data: {}: cannot start libarchive", path);
-  archive_read_support_filter_all(ar_);
+  SG_CHECK(ar_, "data: {}: cannot start libarchive", path_);
+  archive_read_support_filter_gzip(ar_);
+  archive_read_support_filter_bzip2(ar_);
+  archive_read_support_filter_xz(ar_);
+  archive_read_support_filter_zstd(ar_);
   archive_read_support_format_tar(ar_);
-  if (archive_read_open_filename(ar_, path.c_str(), 1 << 16) != ARCHIVE_OK) {
-    const std::string why = archive_error_string(ar_) ? archive_error_string(ar_) : "unknown error";
-    archive_read_free(ar_);
-    ar_ = nullptr;
-    fail("data: {}: cannot open the shard ({})", path, why);
-  }
+}
+
+void ShardReader::fail_open(int status) {
+  const std::string why = archive_error_string(ar_) ? archive_error_string(ar_) : fmt::format("status {}", status);
+  archive_read_free(ar_);
+  ar_ = nullptr;
+  fail("data: {}: cannot open the shard ({})", path_, why);
+}
+
+ShardReader::ShardReader(const std::string& path, bool read_images) : path_(path), read_images_(read_images) {
+  start();
+  const int r = archive_read_open_filename(ar_, path.c_str(), 1 << 16);
+  if (r != ARCHIVE_OK) fail_open(r);
+}
+
+ShardReader::ShardReader(const uint8_t* data, size_t size, const std::string& name, bool read_images)
+    : path_(name), read_images_(read_images) {
+  start();
+  const int r = archive_read_open_memory(ar_, data, size);
+  if (r != ARCHIVE_OK) fail_open(r);
 }
 
 ShardReader::~ShardReader() {
@@ -86,9 +103,11 @@ bool ShardReader::read_member(Member& m) {
     }
     const la_int64_t size = archive_entry_size(entry);
     SG_CHECK(size >= 0 && size < (la_int64_t(1) << 32), "data: {}: member '{}' has size {}", path_, m.name, size);
-    m.data.resize(static_cast<size_t>(size));
+    // The buffer doubles as bytes arrive (from 64 KiB) instead of taking the header's size at once: a corrupt size
+    // in a small shard allocates little before the data runs out.
     size_t got = 0;
-    while (got < m.data.size()) {
+    while (got < static_cast<size_t>(size)) {
+      m.data.resize(got + std::min(static_cast<size_t>(size) - got, std::max(size_t{1} << 16, got)));
       const la_ssize_t n = archive_read_data(ar_, m.data.data() + got, m.data.size() - got);
       if (n < 0)
         fail("data: {}: truncated or corrupt shard in member '{}': {}", path_, m.name,

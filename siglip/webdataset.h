@@ -44,9 +44,13 @@ struct ShardSample {
 
 // Reads one shard's samples in order. Throws sg::Error naming the shard (and the last sample or member read) when
 // the shard cannot be opened, is truncated or is corrupt; the samples before that point are returned first.
+// Both sources go through the same member reading and grouping; compressed shards (gzip, bzip2, xz, zstd) are
+// decompressed in process (libarchive's filters that would run an outside program are not enabled).
 class ShardReader {
  public:
   explicit ShardReader(const std::string& path, bool read_images = true);
+  // A shard held in memory: `size` bytes at `data`, which must outlive the reader; `name` names it in errors.
+  ShardReader(const uint8_t* data, size_t size, const std::string& name, bool read_images = true);
   ~ShardReader();
   ShardReader(const ShardReader&) = delete;
   ShardReader& operator=(const ShardReader&) = delete;
@@ -59,7 +63,9 @@ class ShardReader {
     std::string name, key, ext;
     std::vector<uint8_t> data;
   };
-  bool read_member(Member& m);  // false at the end of the archive
+  void start();                            // a new libarchive reader with the tar format and the filters
+  [[noreturn]] void fail_open(int status);  // frees the reader; sg::Error naming the shard
+  bool read_member(Member& m);              // false at the end of the archive
   void finish_sample(const std::vector<Member>& members, ShardSample& out) const;
 
   std::string path_;

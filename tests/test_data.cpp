@@ -477,6 +477,35 @@ TEST_CASE("data: caption file errors name the file and the line") {
   CHECK_THROWS_AS(load_caption_file(dir / "x.csv", 8, 0.0, 0), Error);
 }
 
+TEST_CASE("data: caption text parses as the file: trimmed fields, header, comments, BOM, CRLF, labels, line numbers") {
+  const std::string tsv = "\xEF\xBB\xBFimage\tcaption\tlabel\r\n# comment\r\n\r\n a.png \t a cat \tcat\r\n"
+                          "/abs/b.png\tb\r\nimage\tcaption\n";
+  const std::vector<CaptionRecord> r = parse_caption_text(tsv, "dir/c.tsv", CaptionFormat::kTsv);
+  REQUIRE(r.size() == 3);
+  CHECK(r[0].line == 4);
+  CHECK(r[0].image == "a.png");
+  CHECK(r[0].path == "dir/a.png");
+  CHECK(r[0].caption == "a cat");
+  CHECK((r[0].has_label && r[0].label == "cat"));
+  CHECK(r[1].path == "/abs/b.png");
+  CHECK(!r[1].has_label);
+  CHECK((r[2].line == 6 && r[2].image == "image"));  // a header-like line after an entry is an entry
+  TempDir dir;
+  write_text(dir / "c.tsv", tsv);
+  const std::vector<CaptionRecord> from_file = read_caption_file(dir / "c.tsv");
+  REQUIRE(from_file.size() == r.size());
+  for (size_t i = 0; i < r.size(); ++i) CHECK((from_file[i].line == r[i].line && from_file[i].caption == r[i].caption));
+
+  const std::vector<CaptionRecord> j = parse_caption_text(
+      "{\"image\": \"x.jpg\", \"caption\": \"tab\\there\", \"label\": 4}\n", "d.jsonl", CaptionFormat::kJsonl);
+  REQUIRE(j.size() == 1);
+  CHECK(j[0].caption == "tab\there");
+  CHECK(j[0].label == "4");
+  CHECK(error_of([] { parse_caption_text("a\tb\n\nc\n", "e.tsv", CaptionFormat::kTsv); })
+            .starts_with("data: e.tsv:3: malformed line: expected 'image<TAB>caption[<TAB>label]', found 1 field (no tab)"));
+  CHECK(error_of([] { caption_format_of("x.csv"); }).starts_with("data: x.csv: unknown caption file type '.csv'"));
+}
+
 TEST_CASE("data: load_dataset dispatch") {
   Dataset s = load_dataset("shapes:12:4", 16, 0, 5);
   CHECK(s.name == "shapes");

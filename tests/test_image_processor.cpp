@@ -4,7 +4,9 @@
 // transformers' SiglipImageProcessor (when .venv has transformers and PIL).
 #include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -361,4 +363,168 @@ TEST_CASE("image processor: preprocess_parity.py matches transformers' SiglipIma
   CHECK(groups == std::vector<std::string>{"JPEG CMYK", "JPEG L   ", "JPEG RGB ", "PNG  L   ", "PNG  RGB ",
                                            "PNG  RGBA", "decoded JPEG CMYK", "decoded JPEG L   ",
                                            "decoded JPEG RGB "});
+}
+
+TEST_CASE("image decode: a file of width or height 0 is an error, not an empty image (stb_image accepts PNM ones)") {
+  for (const std::string& bytes : {std::string("P5\n3 0\n255\n"), std::string("P6\n0 2\n255\n"),
+                                  std::string("P5\n3\0\0\0\rIHDR", 13)}) {
+    CAPTURE(bytes);
+    Image8 im;
+    const std::string why = decode_image_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), im);
+    CHECK(!why.empty());
+    CHECK(im.pixels.empty());
+  }
+  // The input fuzz_png found (fuzz/corpus/fuzz_png/crash_pnm_zero_height): "P5\n3" then bytes that read as height 0.
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_pnm_zero_height");
+  Image8 im;
+  CHECK(decode_image_bytes(reinterpret_cast<const uint8_t*>(found.data()), found.size(), im) ==
+        "the image is 3x0 (width x height): it has no pixels");
+}
+
+TEST_CASE("image decode: a file stb_image fails on without giving a reason is an error, not an empty image") {
+  // Found by fuzz_png (fuzz/corpus/fuzz_png/crash_png_failure_without_reason): a 1-bit PNG header with colour type
+  // 0x74; stb_image returns no pixels and an empty failure reason.
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_png_failure_without_reason");
+  Image8 im;
+  const std::string why = decode_image_bytes(reinterpret_cast<const uint8_t*>(found.data()), found.size(), im);
+  CHECK(!why.empty());
+  CHECK(im.width == 0);
+  CHECK(im.pixels.empty());
+  const std::string dir = temp_dir("decode_no_reason");
+  std::filesystem::create_directories(dir);
+  write_file_atomic(dir + "/x.png", found);
+  CHECK(error_of([&] { load_image(dir + "/x.png", 8, 3); }).find("cannot decode") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("image decode: a truncated PGM / PPM is an error (stb_image would leave the missing pixels uninitialised)") {
+  auto decode = [](const std::string& bytes, Image8& im) {
+    return decode_image_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), im);
+  };
+  std::string pixels;
+  for (int i = 0; i < 2 * 3 * 3; ++i) pixels += static_cast<char>(i * 13);
+  const std::string whole = "P6\n# a comment\n3 2\n255\n" + pixels;
+  Image8 im;
+  REQUIRE(decode(whole, im) == "");
+  CHECK((im.width == 3 && im.height == 2 && im.bands == 3));
+  CHECK(std::string(im.pixels.begin(), im.pixels.end()) == pixels);
+  CHECK(decode(whole.substr(0, whole.size() - 1), im) ==
+        "PNM file truncated: 3x2 with 3 bands needs 18 bytes of pixels, the file has 17");
+  CHECK(decode("P5 2 2 65535\n" + std::string(7, '\x10'), im) ==
+        "PNM file truncated: 2x2 with 1 band needs 8 bytes of pixels, the file has 7");
+  REQUIRE(decode("P5 2 2 65535\n" + std::string(8, '\x10'), im) == "");
+  CHECK((im.width == 2 && im.pixels.size() == 12 && im.pixels[0] == 0x10));
+  // The input fuzz_png found (fuzz/corpus/fuzz_png/crash_pnm_truncated): a 255x255 PGM with 6 bytes of pixels.
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_pnm_truncated");
+  CHECK(decode(found, im).starts_with("PNM file truncated: 255x255 with 1 band needs 65025 bytes"));
+}
+
+TEST_CASE("image decode: a file claiming far more pixels than its bytes can hold is refused before decoding") {
+  // Found by fuzz_png (fuzz/corpus/fuzz_png/crash_tga_huge_from_98_bytes): a 98-byte TGA of 55120x2613 that
+  // stb_image pads with zeros, seconds of decoding and 576 MB of pixels.
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_tga_huge_from_98_bytes");
+  Image8 im;
+  CHECK(decode_image_bytes(reinterpret_cast<const uint8_t*>(found.data()), found.size(), im) ==
+        "the image is 55120x2613 (width x height), 144028560 pixels, in a file of 98 bytes: more than 8256 pixels a "
+        "byte, more than any file holds (truncated, or a decompression bomb)");
+  CHECK(im.pixels.empty());
+  // A top-down BMP (negative height) of 5x16777213 in 67 bytes: stb_image's header reader gives the height as
+  // negative, which passed both limits (fuzz/corpus/fuzz_png/crash_bmp_top_down_huge, seconds per decode).
+  const std::string bmp = read_file("fuzz/corpus/fuzz_png/crash_bmp_top_down_huge");
+  CHECK(decode_image_bytes(reinterpret_cast<const uint8_t*>(bmp.data()), bmp.size(), im)
+            .starts_with("the image is 5x16777213 (width x height), 83886065 pixels, in a file of 67 bytes"));
+  // A real file of many pixels in few bytes still decodes: a 4096x4096 grey PNG of one level, about 1000 pixels a
+  // byte (zlib at level 9).
+  const uint32_t side = 4096;
+  std::string rows;
+  for (uint32_t y = 0; y < side; ++y) rows += '\0' + std::string(side, '\x5a');  // filter type 0, then the row
+  std::vector<uint8_t> idat(compressBound(rows.size()));
+  uLongf idat_size = idat.size();
+  REQUIRE(compress2(idat.data(), &idat_size, reinterpret_cast<const Bytef*>(rows.data()), rows.size(), 9) == Z_OK);
+  auto be32 = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
+  auto chunk = [&](const std::string& kind, const std::string& data) {
+    const std::string body = kind + data;
+    return be32(static_cast<uint32_t>(data.size())) + body +
+           be32(static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(body.data()), body.size())));
+  };
+  const std::string png = "\x89PNG\r\n\x1a\n" + chunk("IHDR", be32(side) + be32(side) + std::string("\x08\0\0\0\0", 5)) +
+                          chunk("IDAT", std::string(reinterpret_cast<const char*>(idat.data()), idat_size)) +
+                          chunk("IEND", "");
+  CAPTURE(png.size());
+  CHECK(int64_t{side} * side / static_cast<int64_t>(png.size()) > 500);
+  REQUIRE(decode_image_bytes(reinterpret_cast<const uint8_t*>(png.data()), png.size(), im) == "");
+  CHECK((im.width == int(side) && im.height == int(side) && im.bands == 3));
+  CHECK(std::all_of(im.pixels.begin(), im.pixels.end(), [](uint8_t v) { return v == 0x5a; }));
+}
+
+TEST_CASE("image decode: a 16-bit PGM / PPM decodes to the high bytes of its samples (read in bounds)") {
+  // stb_image 2.27 converts a 16-bit PNM's bands with its 8-bit converter and reads past that buffer; the pixels
+  // then changed from one decode to the next (found by fuzz_png: fuzz/corpus/fuzz_png/crash_pnm16_band_conversion).
+  auto decode = [](const std::string& bytes, Image8& im) {
+    return decode_image_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), im);
+  };
+  Image8 im;
+  REQUIRE(decode(std::string("P6\n2 1\n65535\n") + std::string("\x01\x02\x03\x04\x05\x06\xf0\x00\xe0\x00\xd0\x00", 12), im) == "");
+  CHECK((im.width == 2 && im.height == 1 && im.bands == 3));
+  CHECK(im.pixels == std::vector<uint8_t>{0x01, 0x03, 0x05, 0xf0, 0xe0, 0xd0});
+  REQUIRE(decode(std::string("P5 3 1 1000 ") + std::string("\x7f\xff\x00\x10\xff\x00", 6), im) == "");
+  CHECK(im.pixels == std::vector<uint8_t>{0x7f, 0x7f, 0x7f, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff});
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_pnm16_band_conversion");
+  REQUIRE(decode(found, im) == "");
+  Image8 again;
+  for (int i = 0; i < 20; ++i) {
+    std::vector<uint8_t> noise(64, static_cast<uint8_t>(i * 37));  // reuses heap blocks between the decodes
+    REQUIRE(decode(found, again) == "");
+    CHECK(again.pixels == im.pixels);
+  }
+}
+
+TEST_CASE("image decode: a truncated uncompressed TGA is an error (stb_image would leave the missing pixels uninitialised)") {
+  auto decode = [](const std::string& bytes, Image8& im) {
+    return decode_image_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), im);
+  };
+  // 18-byte header: no ID, no colour map, type 2 (true colour), 3x2, 24 bits, top-left origin; then BGR pixels.
+  std::string header(18, '\0');
+  header[2] = 2, header[12] = 3, header[14] = 2, header[16] = 24, header[17] = 0x20;
+  std::string pixels;
+  for (int i = 0; i < 3 * 2 * 3; ++i) pixels += static_cast<char>(10 * i);
+  Image8 im;
+  REQUIRE(decode(header + pixels, im) == "");
+  CHECK((im.width == 3 && im.height == 2 && im.bands == 3));
+  CHECK((im.pixels[0] == 20 && im.pixels[1] == 10 && im.pixels[2] == 0));  // BGR stored, RGB decoded
+  CHECK(decode(header + pixels.substr(0, 17), im) == "TGA file truncated: 3x2 needs 18 bytes of pixels, the file has 17");
+  // The input fuzz_png found (fuzz/corpus/fuzz_png/crash_tga_truncated): 2557x4 at 32 bits in 30 bytes.
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_tga_truncated");
+  CHECK(decode(found, im).starts_with("TGA file truncated: 2557x4 needs 40912 bytes of pixels"));
+  // A header cut before its last byte (fuzz/corpus/fuzz_png/crash_tga_header_cut: 17 bytes, 56x40 at 32 bits).
+  CHECK(decode(header.substr(0, 17), im) == "TGA file truncated: 3x2 needs 18 bytes of pixels, the file has 0");
+  const std::string cut = read_file("fuzz/corpus/fuzz_png/crash_tga_header_cut");
+  CHECK(decode(cut, im) == "TGA file truncated: 56x40 needs 8960 bytes of pixels, the file has 0");
+}
+
+TEST_CASE("image decode: a palette BMP must hold all its palette entries (stb_image would use uninitialised ones)") {
+  auto decode = [](const std::string& bytes, Image8& im) {
+    return decode_image_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), im);
+  };
+  auto le = [](uint32_t v, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += static_cast<char>(v >> (8 * i));
+    return out;
+  };
+  // A 2x1 1-bit BMP: file header, 40-byte info header, a palette of `entries` colours, one row (padded to 4 bytes).
+  auto bmp = [&](int entries) {
+    const uint32_t offset = 14 + 40 + 4 * entries;
+    std::string palette = std::string("\x00\x00\xff\x00", 4) + std::string("\xff\x00\x00\x00", 4);
+    return "BM" + le(offset + 4, 4) + le(0, 4) + le(offset, 4) + le(40, 4) + le(2, 4) + le(1, 4) + le(1, 2) + le(1, 2) +
+           le(0, 4) + le(4, 4) + le(0, 4) + le(0, 4) + le(0, 4) + le(0, 4) + palette.substr(0, 4 * entries) +
+           std::string("\x40\0\0\0", 4);
+  };
+  Image8 im;
+  REQUIRE(decode(bmp(2), im) == "");
+  CHECK(im.pixels == std::vector<uint8_t>{255, 0, 0, 0, 0, 255});  // pixel 0 red (entry 0), pixel 1 blue (entry 1)
+  CHECK(decode(bmp(1), im) == "BMP: a 1-bit palette image with 1 palette entries (the pixel data at offset 58): it needs 2");
+  // The input fuzz_png found (fuzz/corpus/fuzz_png/crash_bmp_palette_inside_header): its pixel data's offset, 51, lies
+  // inside the 54-byte headers, so no palette entry is read; the pixels changed from one decode to the next.
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_bmp_palette_inside_header");
+  CHECK(decode(found, im) == "BMP: a 1-bit palette image with -1 palette entries (the pixel data at offset 51): it needs 2");
 }

@@ -4,6 +4,7 @@
 // a resumed training run on shards that ends with the same weights, bit for bit, as an uninterrupted one.
 #include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -274,6 +275,52 @@ TEST_CASE("webdataset: bad samples and shards name the shard, the key and the me
   }
   CHECK(skipping->bad_samples() >= 3);
   CHECK(skipping->bad_samples() <= 4);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("webdataset: a shard in memory reads as the same file by its path; a corrupt member size allocates little") {
+  const std::string dir = temp_dir("wds_memory");
+  fs::create_directories(dir);
+  write_shard(dir + "/a.tar", 0, 5);
+  const std::string bytes = read_file(dir + "/a.tar");
+  const std::vector<ShardSample> from_path = read_all(dir + "/a.tar");
+  std::vector<ShardSample> from_memory;
+  ShardReader reader(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "in-memory.tar");
+  for (ShardSample s; reader.next(s);) from_memory.push_back(s);
+  REQUIRE(from_memory.size() == from_path.size());
+  for (size_t i = 0; i < from_path.size(); ++i) {
+    CHECK(from_memory[i].shard == "in-memory.tar");
+    CHECK(from_memory[i].key == from_path[i].key);
+    CHECK(from_memory[i].image == from_path[i].image);
+    CHECK(from_memory[i].caption == from_path[i].caption);
+    CHECK(from_memory[i].label == from_path[i].label);
+  }
+  CHECK(error_of([] { ShardReader r(reinterpret_cast<const uint8_t*>("not a tar"), 9, "junk.tar"); ShardSample s; r.next(s); })
+            .starts_with("data: junk.tar: "));
+
+  // A gzip-compressed shard reads as the plain one.
+  gzFile gz = gzopen((dir + "/a.tar.gz").c_str(), "wb");
+  REQUIRE(gz);
+  REQUIRE(gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
+  REQUIRE(gzclose(gz) == Z_OK);
+  const std::vector<ShardSample> from_gzip = read_all(dir + "/a.tar.gz");
+  REQUIRE(from_gzip.size() == from_path.size());
+  CHECK(from_gzip.back().caption == from_path.back().caption);
+  CHECK(from_gzip.back().image == from_path.back().image);
+
+  // The first member's header claims 4 GiB - 1 (octal 37777777777) in a 5 KiB shard: the reader stops at the end of
+  // the data with an error naming the member, without taking the claimed size first.
+  std::string huge = bytes;
+  const std::string size_field = "37777777777";
+  huge.replace(124, size_field.size(), size_field);
+  unsigned checksum = 0;
+  for (size_t i = 0; i < 512; ++i) checksum += (i >= 148 && i < 156) ? ' ' : static_cast<uint8_t>(huge[i]);
+  huge.replace(148, 8, fmt::format("{:06o}", checksum) + std::string("\0 ", 2));
+  ShardReader cut(reinterpret_cast<const uint8_t*>(huge.data()), huge.size(), "huge.tar");
+  ShardSample s;
+  const std::string cut_error = error_of([&] { cut.next(s); });
+  CAPTURE(cut_error);
+  CHECK(cut_error == "data: huge.tar: truncated or corrupt shard in member 's/0000.png': Truncated tar archive");
   fs::remove_all(dir);
 }
 
