@@ -4,5 +4,5 @@
 # folder in SG_RUN_OUT. Further arguments go to `siglip train`.
 set -euo pipefail
 bin=${1:-build/siglip}
-exec "$bin" train --data shapes --config micro --image-size 32 --steps 1500 --batch 128 --lr 2e-3 --log-every 100 \
+exec "$bin" train --data shapes --config micro --image-size 32 --patch-size 8 --steps 2000 --batch 256 --lr 2e-3 --log-every 100 \
   --out "${SG_RUN_OUT:-runs/default}" "${@:2}"

@@ -72,6 +72,12 @@ SiglipConfig base_config(const TrainOptions& o, const std::string& init_dir, con
     cfg.text.projection_size = cfg.vision.hidden_size;
   }
   if (o.image_size > 0) cfg.vision.image_size = o.image_size;
+  if (o.patch_size > 0) {
+    SG_CHECK(init_dir.empty() && lock_dir.empty(),
+             "train: --patch-size {} applies to a new image tower; --init and --lock-image keep their checkpoint's ({})",
+             o.patch_size, cfg.vision.patch_size);
+    cfg.vision.patch_size = o.patch_size;
+  }
   return cfg;
 }
 

@@ -208,6 +208,21 @@ TEST_CASE("finetune: the command line refuses --config with --init") {
   CHECK(r.output.find("--config and --init both give the model's shape") != std::string::npos);
 }
 
+TEST_CASE("finetune: --patch-size sets a new model's patch; --init keeps its checkpoint's") {
+  const std::string out = temp_dir("patch_size");
+  const SiglipRun r = run_siglip("train --data shapes:64:8 --config micro --image-size 32 --patch-size 8 --steps 1 "
+                                 "--batch 8 --no-eval --out " + out);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("vision 32x32 px / patch 8") != std::string::npos);
+  CHECK(SiglipConfig::load(resolve_checkpoint(out) + "/config.json").vision.patch_size == 8);
+  const SiglipRun bad = run_siglip("train --init " + pretrained_run() + " --patch-size 8 --steps 1");
+  CHECK(bad.status == 1);
+  CHECK(bad.output.find("--patch-size 8 applies to a new image tower") != std::string::npos);
+  const SiglipRun odd = run_siglip("train --data shapes:64:8 --config micro --patch-size 5 --steps 1 --batch 8 --out " + out + "-odd");
+  CHECK(odd.status == 1);
+  CHECK(odd.output.find("image_size 24 is not a multiple of patch_size 5") != std::string::npos);
+}
+
 TEST_CASE("finetune: interpolate_position_table: constant stays constant, same size is the identity, errors") {
   Generator gen(5);
   const Tensor t = randn({16, 3}, DType::F32, &gen);
