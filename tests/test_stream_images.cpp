@@ -128,7 +128,11 @@ TEST_CASE("stream images: batch tensors reuse the caching allocator's blocks; no
   }
   const uint64_t fresh = allocator_stats(Device::CPU).fresh_allocs - before;
   MESSAGE("fresh host allocations over 20 batches: " << fresh);
+#if defined(__SANITIZE_ADDRESS__)
+  CHECK(fresh >= 20);  // sanitizer builds turn the cache off (tensor/allocator.h): each batch allocates anew
+#else
   CHECK(fresh <= 2);
+#endif
   fs::remove_all(dir);
 }
 
