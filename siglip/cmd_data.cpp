@@ -1,5 +1,5 @@
-// cmd_data.cpp: `siglip data pack` (any data set as WebDataset shards) and `siglip data stats` (samples, shards and
-// the decode rate of the streaming loader's workers).
+// cmd_data.cpp: `siglip data pack` (any data set as WebDataset shards), `siglip data index` (their shardindex.json)
+// and `siglip data stats` (samples, shards and the decode rate of the streaming loader's workers).
 #include <stb/stb_image_write.h>
 
 #include <algorithm>
@@ -32,10 +32,12 @@ std::string lower_ext(const std::string& path) {
   return e;
 }
 
-// Shards DIR/00000.tar, DIR/00001.tar, ... of `shard_size` samples each, written one after the other.
+// Shards DIR/00000.tar, DIR/00001.tar, ... of `shard_size` samples each, written one after the other, and their
+// DIR/shardindex.json (siglip/shard_index.h), so that training starts without reading them.
 class ShardSetWriter {
  public:
-  ShardSetWriter(std::string dir, int64_t shard_size) : dir_(std::move(dir)), shard_size_(shard_size) {}
+  ShardSetWriter(std::string dir, int64_t shard_size, std::string name)
+      : dir_(std::move(dir)), name_(std::move(name)), shard_size_(shard_size) {}
 
   void add(const std::string& key, const std::string& image_ext, const void* image, size_t image_size,
            const std::string& caption, const std::string& label) {
@@ -45,27 +47,40 @@ class ShardSetWriter {
     if (!label.empty()) writer_->add(key + ".cls", label);
     ++in_shard_;
     ++samples_;
+    ++entries_.back().samples;
+    if (!label.empty()) entries_.back().labels.insert(label);
   }
+  // Ends the last shard and writes the index.
   void close() {
-    if (writer_) writer_->close();
-    writer_.reset();
+    finish_shard();
+    if (!paths_.empty()) write_shard_index(dir_, name_, paths_, entries_);
   }
   int64_t samples() const { return samples_; }
   // "DIR/{00000..00009}.tar", or "DIR/00000.tar" for one shard
   std::string pattern() const {
-    if (shards_ <= 1) return (fs::path(dir_) / "00000.tar").string();
-    return (fs::path(dir_) / fmt::format("{{00000..{:05d}}}.tar", shards_ - 1)).string();
+    if (paths_.size() <= 1) return (fs::path(dir_) / "00000.tar").string();
+    return (fs::path(dir_) / fmt::format("{{00000..{:05d}}}.tar", paths_.size() - 1)).string();
   }
 
  private:
+  void finish_shard() {
+    if (!writer_) return;
+    writer_->close();
+    writer_.reset();
+    entries_.back().filesize = fs::file_size(paths_.back());
+  }
   void roll() {
-    close();
+    finish_shard();
     fs::create_directories(dir_);
-    writer_ = std::make_unique<ShardWriter>((fs::path(dir_) / fmt::format("{:05d}.tar", shards_++)).string());
+    paths_.push_back((fs::path(dir_) / fmt::format("{:05d}.tar", paths_.size())).string());
+    entries_.emplace_back();
+    writer_ = std::make_unique<ShardWriter>(paths_.back());
     in_shard_ = 0;
   }
-  std::string dir_;
-  int64_t shard_size_, in_shard_ = 0, samples_ = 0, shards_ = 0;
+  std::string dir_, name_;
+  int64_t shard_size_, in_shard_ = 0, samples_ = 0;
+  std::vector<std::string> paths_;
+  std::vector<ShardIndexEntry> entries_;
   std::unique_ptr<ShardWriter> writer_;
 };
 
@@ -168,7 +183,7 @@ int run_data_pack(const DataPackOptions& o) {
   SG_CHECK(o.force || !fs::exists(fs::path(o.out) / "00000.tar"),
            "data pack: {} already has shards (--force writes over them)", o.out);
   const auto t0 = std::chrono::steady_clock::now();
-  ShardSetWriter train(o.out, o.shard_size), test((fs::path(o.out) / "test").string(), o.shard_size);
+  ShardSetWriter train(o.out, o.shard_size, o.data), test((fs::path(o.out) / "test").string(), o.shard_size, o.data + " (test)");
   if (is_shard_spec(o.data)) pack_shards(o, train);
   else if (lower_ext(o.data) == "tsv" || lower_ext(o.data) == "jsonl") pack_caption_file(o, train, test);
   else pack_generated(o, train, test);
@@ -228,7 +243,7 @@ int run_data_stats(const DataStatsOptions& o) {
   }
   const std::vector<std::string> shards = shard_paths(o.data);
   std::vector<std::string> captions;
-  ShardScan scan = scan_shards(shards, o.on_bad_skip, &captions);
+  ShardScan scan = scan_shards(shards, o.on_bad_skip, &captions, 1000, /*use_index=*/false);  // reads them all
   uintmax_t bytes = 0;
   for (const std::string& s : shards) bytes += fs::file_size(s);
   const auto [lo, hi] = std::minmax_element(scan.samples.begin(), scan.samples.end());
@@ -260,6 +275,23 @@ int run_data_stats(const DataStatsOptions& o) {
              "1000)\n", o.exact_decode ? "full-size" : "scaled", o.image_size, o.image_size, o.workers,
              o.workers > 1 ? "s" : "", done / s, done, s);
   if (!o.exact_decode) print_scaled_decode_difference(shards.front(), o.image_size);
+  return 0;
+}
+
+int run_data_index(const DataIndexOptions& o) {
+  SG_CHECK(!o.data.empty(), "data index: --data is required");
+  SG_CHECK(is_shard_spec(o.data), "data index: --data {}: expected WebDataset shards (names ending in .tar)", o.data);
+  const std::vector<std::string> shards = shard_paths(o.data);
+  const fs::path dir = fs::path(shards.front()).parent_path();
+  for (const std::string& s : shards)
+    SG_CHECK(fs::path(s).parent_path() == dir, "data index: {} and {} are in different folders; index each folder "
+             "on its own", shards.front(), s);
+  const auto t0 = std::chrono::steady_clock::now();
+  const ShardScan scan = scan_shards(shards, o.on_bad_skip, nullptr, 0, /*use_index=*/false);
+  write_shard_index(dir.string(), o.data, shards, scan.entries);
+  fmt::print("{}: {} shards, {} samples{}; indexed in {:.2f}s\n", (dir / kShardIndexName).string(), shards.size(),
+             scan.total, scan.bad ? fmt::format(", {} bad left out", scan.bad) : "", seconds_since(t0));
+  for (const std::string& b : scan.bad_log) fmt::print("  left out: {}\n", b);
   return 0;
 }
 

@@ -345,4 +345,20 @@ void describe(DataStatsOptions& o, V& v) {
            "--image-size, and the difference to full-size decoding is printed)");
 }
 
+struct DataIndexOptions {
+  static constexpr const char* command = "data index";
+  static constexpr const char* summary =
+      "write shardindex.json beside WebDataset shards (their sample counts), so that training starts without reading them";
+  std::string data;
+  bool on_bad_skip;
+  DataIndexOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(DataIndexOptions& o, V& v) {
+  v.option(o.data, "data", "", "SPEC", "the shards, 'DIR/{00000..00099}.tar' (all in one folder); required");
+  v.option(o.on_bad_skip, "skip-bad", false, "",
+           "count bad samples and damaged shards and record them (training with --on-bad-sample skip then uses the "
+           "counts; with fail it reads those shards and stops at the first)");
+}
+
 }  // namespace sg

@@ -125,6 +125,7 @@ const std::vector<Command>& commands() {
       make_command<BenchKernelsOptions>(run_bench_kernels),
       make_command<DataPackOptions>(run_data_pack),
       make_command<DataStatsOptions>(run_data_stats),
+      make_command<DataIndexOptions>(run_data_index),
   };
   return all;
 }

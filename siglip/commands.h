@@ -27,6 +27,7 @@ int run_bench_ops(const BenchOpsOptions& o);   // siglip/cmd_bench.cpp
 int run_bench_kernels(const BenchKernelsOptions& o);
 int run_data_pack(const DataPackOptions& o);    // siglip/cmd_data.cpp
 int run_data_stats(const DataStatsOptions& o);
+int run_data_index(const DataIndexOptions& o);
 
 struct Command {
   std::string name;  // "train", "bench kernels"

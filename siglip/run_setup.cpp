@@ -140,7 +140,9 @@ ShardScan scan_shard_data(const TrainOptions& o, const ImageProcessor& processor
     train_shards.pop_back();
   }
   const auto t0 = std::chrono::steady_clock::now();
-  ShardScan scan = scan_shards(train_shards, skip, captions);
+  SG_CHECK(o.vocab_captions >= 0, "train: --vocab-captions must be 0 or more, got {}", o.vocab_captions);
+  const size_t caption_limit = o.vocab_captions > 0 ? static_cast<size_t>(o.vocab_captions) : SIZE_MAX;
+  ShardScan scan = scan_shards(train_shards, skip, captions, caption_limit);
   std::set<std::string> raw_labels = scan.raw_labels;
   if (!test_shards.empty()) raw_labels.merge(scan_shards(test_shards, skip).raw_labels);
   labels = ShardLabels::from(raw_labels, train_shards.front());
@@ -154,9 +156,11 @@ ShardScan scan_shard_data(const TrainOptions& o, const ImageProcessor& processor
                                 : !o.eval ? "not loaded (--no-eval)"
                                           : fmt::format("{} shard{}, {} samples in memory", test_shards.size(),
                                                         test_shards.size() > 1 ? "s" : "", data.test.size());
-  fmt::print("data: {} shard{}, {} training samples (streamed){}; test split: {}; scanned and loaded in {:.1f}s\n",
+  fmt::print("data: {} shard{}, {} training samples (streamed){}; test split: {}; scanned and loaded in {:.1f}s{}\n",
              train_shards.size(), train_shards.size() > 1 ? "s" : "", scan.total, scan.bad ? fmt::format(", {} bad left out", scan.bad) : "", test_text,
-             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+             scan.from_index ? fmt::format(" ({} of {} shards counted from {})", scan.from_index, train_shards.size(),
+                                           kShardIndexName) : "");
   for (const std::string& b : scan.bad_log) fmt::print(stderr, "data: left out: {}\n", b);
   return scan;
 }
@@ -176,8 +180,11 @@ CaptionStream read_caption_data(const TrainOptions& o, const ImageProcessor& pro
   if (!stream.labels.classes.empty()) data.label_sets.push_back(stream.labels.label_set());
   if (o.eval)
     data.test = load_record_examples(stream.test, stream.labels, processor, channels, image_size, skip, &stream.bad);
+  SG_CHECK(o.vocab_captions >= 0, "train: --vocab-captions must be 0 or more, got {}", o.vocab_captions);
+  const size_t caption_limit = o.vocab_captions > 0 ? static_cast<size_t>(o.vocab_captions) : SIZE_MAX;
   if (captions)
-    for (const ShardSample& s : stream.train) captions->push_back(s.caption);
+    for (size_t i = 0; i < stream.train.size() && captions->size() < caption_limit; ++i)
+      captions->push_back(stream.train[i].caption);
   fmt::print("data: {}: {} training records (images streamed){}; test split: {}; read in {:.1f}s\n", o.data,
              stream.train.size(), stream.bad ? fmt::format(", {} bad left out", stream.bad) : "",
              o.eval ? fmt::format("{} samples in memory", data.test.size()) : "not loaded (--no-eval)",

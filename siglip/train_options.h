@@ -35,7 +35,7 @@ struct TrainOptions {
   int64_t log_every, ckpt_every, eval_limit, eval_every, dump_every, check_params_every;
   bool eval;
   int image_size, patch_size, channels;
-  int64_t vocab;
+  int64_t vocab, vocab_captions;
   int threads;
   bool profile;
   bool detect_anomaly;
@@ -79,6 +79,9 @@ void describe(TrainOptions& o, V& v) {
   v.option(o.patch_size, "patch-size", 0, "N", "a new model's patch side in pixels (0: the config's)");
   v.option(o.channels, "channels", 0, "N", "image channels (0: the data set's own)");
   v.option(o.vocab, "vocab", 0, "N", "rows of the token table (0: the tokenizer's size; more: padded, for benchmarks)");
+  v.option(o.vocab_captions, "vocab-captions", 50000, "N",
+           "streamed data, a new model: its word tokenizer is counted over the first N training captions in file "
+           "order (0: all; with shardindex.json, start-up then does not grow with the data set)");
   // the optimisation
   v.option(o.steps, "steps", 300, "N", "optimizer steps in all (with --resume: the new total; default there: the saved)");
   v.option(o.batch, "batch", 128, "N", "pairs per batch");

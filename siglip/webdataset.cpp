@@ -8,10 +8,13 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <system_error>
 
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "siglip/shard_index.h"
 
 namespace sg {
 namespace fs = std::filesystem;
@@ -254,30 +257,59 @@ void note_bad(ShardScan& scan, const std::string& what) {
 }
 }  // namespace
 
-ShardScan scan_shards(const std::vector<std::string>& shards, bool skip_bad, std::vector<std::string>* captions) {
+namespace {
+// Reads one shard (images skipped) into its index entry; bad samples as scan_shards says. Captions are appended
+// while `captions` holds fewer than `caption_limit`.
+ShardIndexEntry read_shard_entry(const std::string& path, bool skip_bad, ShardScan& scan,
+                                 std::vector<std::string>* captions, size_t caption_limit) {
+  ShardIndexEntry entry;
+  std::error_code ec;
+  entry.filesize = fs::file_size(path, ec);
+  try {
+    ShardReader reader(path, /*read_images=*/false);
+    ShardSample s;
+    while (reader.next(s)) {
+      if (!s.problem.empty()) {
+        SG_CHECK(skip_bad, "data: {}: {} (--on-bad-sample skip leaves such samples out)", s.where(), s.problem);
+        note_bad(scan, s.where() + ": " + s.problem);
+        ++entry.bad;
+        continue;
+      }
+      ++entry.samples;
+      if (s.has_label) entry.labels.insert(s.label);
+      if (captions && captions->size() < caption_limit) captions->push_back(std::move(s.caption));
+    }
+  } catch (const Error& e) {
+    if (!skip_bad) throw;
+    note_bad(scan, e.what());  // a truncated or corrupt shard: its samples before the damage are kept
+    ++entry.bad;
+  }
+  return entry;
+}
+}  // namespace
+
+ShardScan scan_shards(const std::vector<std::string>& shards, bool skip_bad, std::vector<std::string>* captions,
+                      size_t caption_limit, bool use_index) {
   ShardScan scan;
   scan.shards = shards;
+  const auto index = use_index && !shards.empty() ? read_shard_index(shards.front()) : std::map<std::string, ShardIndexEntry>{};
   for (const std::string& path : shards) {
-    uint64_t n = 0;
-    try {
-      ShardReader reader(path, /*read_images=*/false);
-      ShardSample s;
-      while (reader.next(s)) {
-        if (!s.problem.empty()) {
-          SG_CHECK(skip_bad, "data: {}: {} (--on-bad-sample skip leaves such samples out)", s.where(), s.problem);
-          note_bad(scan, s.where() + ": " + s.problem);
-          continue;
-        }
-        ++n;
-        if (s.has_label) scan.raw_labels.insert(s.label);
-        if (captions) captions->push_back(std::move(s.caption));
+    std::optional<ShardIndexEntry> entry = index.empty() ? std::nullopt : indexed_entry(index, path);
+    const bool want_captions = captions && captions->size() < caption_limit;
+    if (entry && !want_captions && (entry->bad == 0 || skip_bad)) {
+      ++scan.from_index;
+      if (entry->bad > 0) {  // skip_bad: counted when indexed; `siglip data stats` names them
+        scan.bad += entry->bad - 1;
+        note_bad(scan, fmt::format("data: {}: {} bad sample{} left out when it was indexed ({}; `siglip data stats` "
+                                   "names them)", path, entry->bad, entry->bad > 1 ? "s" : "", kShardIndexName));
       }
-    } catch (const Error& e) {
-      if (!skip_bad) throw;
-      note_bad(scan, e.what());  // a truncated or corrupt shard: its samples before the damage are kept
+    } else {
+      entry = read_shard_entry(path, skip_bad, scan, captions, caption_limit);
     }
-    scan.samples.push_back(n);
-    scan.total += n;
+    scan.raw_labels.insert(entry->labels.begin(), entry->labels.end());
+    scan.samples.push_back(entry->samples);
+    scan.total += entry->samples;
+    scan.entries.push_back(std::move(*entry));
   }
   return scan;
 }

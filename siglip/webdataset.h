@@ -19,6 +19,7 @@
 
 #include "siglip/data.h"
 #include "siglip/image_processor.h"
+#include "siglip/shard_index.h"
 
 struct archive;
 
@@ -97,11 +98,17 @@ struct ShardScan {
   uint64_t bad = 0;                  // bad samples and truncated shards skipped (skip_bad)
   std::vector<std::string> bad_log;  // the first ten, with their location and reason
   std::set<std::string> raw_labels;
+  std::vector<ShardIndexEntry> entries;  // per shard: what shardindex.json records (siglip/shard_index.h)
+  uint64_t from_index = 0;               // shards whose counts came from shardindex.json, not from reading them
 };
 
 // Scans `shards` in order. skip_bad = false: the first bad sample or shard throws sg::Error naming it; true: they
-// are counted and left out. `captions`, when given, receives every usable sample's caption.
-ShardScan scan_shards(const std::vector<std::string>& shards, bool skip_bad, std::vector<std::string>* captions = nullptr);
+// are counted and left out. `captions`, when given, receives the captions of the first `caption_limit` usable
+// samples. use_index: a shard that shardindex.json describes (siglip/shard_index.h) is not read once its captions
+// are not needed (nor, without skip_bad, when it has bad samples: reading it names the first), so that the cost
+// does not grow with the data set.
+ShardScan scan_shards(const std::vector<std::string>& shards, bool skip_bad, std::vector<std::string>* captions = nullptr,
+                      size_t caption_limit = SIZE_MAX, bool use_index = true);
 
 // How a streamed training sample's image is prepared: scaled JPEG decoding and the random crop.
 struct SamplePrep {

@@ -1,7 +1,8 @@
 // WebDataset shards: brace expansion; pack then read back (captions, labels, PNG pixels exactly); grouping of members
 // into samples and the errors (missing caption, truncated shard, undecodable or WebP image) naming shard, key and
 // member; the streaming loader's order (a function of the seed, not of the workers), seek, bad-sample counting; and
-// a resumed training run on shards that ends with the same weights, bit for bit, as an uninterrupted one.
+// a resumed training run on shards that ends with the same weights, bit for bit, as an uninterrupted one; and
+// shardindex.json (data pack and data index write it; a stale entry is read again).
 #include <doctest/doctest.h>
 #include <stb/stb_image_write.h>
 #include <zlib.h>
@@ -155,6 +156,9 @@ TEST_CASE("webdataset: data pack writes shapes as shards that read back with the
   ShardScan scan = scan_shards(shard_paths(dir + "/{00000..00002}.tar"), false);
   CHECK(scan.total == 25);
   CHECK(scan.samples == std::vector<uint64_t>{10, 10, 5});
+  CHECK(scan.from_index == 3);  // pack wrote shardindex.json: training reads no shard before its first step
+  CHECK(scan_shards(shard_paths(dir + "/{00000..00002}.tar"), false, nullptr, SIZE_MAX, false).raw_labels ==
+        scan.raw_labels);
   const ShardLabels labels = ShardLabels::from(scan.raw_labels, scan.shards.front());
   CHECK(labels.classes == kShapeNames);
   const Dataset in_memory = load_dataset(dir + "/{00000..00002}.tar", 16, 0, 0);  // eval, grad: the last shard tests
@@ -454,5 +458,65 @@ TEST_CASE("webdataset: data pack copies a caption file's images and repacks shar
   CHECK(decode_image_memory(j[0].image, im) == "");
   CHECK(im.width == 24);
   CHECK(!fs::exists(jpg.out + "/test"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("webdataset: shardindex.json gives the counts without reading the shards; stale or bad entries are read") {
+  const std::string dir = temp_dir("wds_index");
+  const std::string spec = write_shards(dir, 3, 5);  // 15 samples, labels 0..2
+  const std::vector<std::string> shards = shard_paths(spec);
+  const ShardScan read = scan_shards(shards, false);
+  CHECK(read.from_index == 0);
+  CHECK(run_data_index([&] { DataIndexOptions o; o.data = spec; return o; }()) == 0);
+  REQUIRE(fs::exists(dir + "/shardindex.json"));
+
+  // The same counts and labels as reading them, so the same stream order (shard_loader.h depends on the counts only).
+  const ShardScan indexed = scan_shards(shards, false);
+  CHECK(indexed.from_index == 3);
+  CHECK(indexed.samples == read.samples);
+  CHECK(indexed.total == 15);
+  CHECK(indexed.raw_labels == read.raw_labels);
+  // Captions wanted: shards are read until the first `caption_limit` captions are in, the rest come from the index.
+  std::vector<std::string> captions;
+  const ShardScan some = scan_shards(shards, false, &captions, 7);
+  CHECK(captions.size() == 7);
+  CHECK(captions.front() == "caption 0");
+  CHECK(some.from_index == 1);
+  CHECK(some.samples == read.samples);
+
+  // A shard rewritten since it was indexed (another size) is read again, and its new count is used.
+  write_shard(shards[1], 5, 4);
+  const ShardScan stale = scan_shards(shards, false);
+  CHECK(stale.from_index == 2);
+  CHECK(stale.samples == std::vector<uint64_t>{5, 4, 5});
+
+  // A shard with a bad sample, indexed with --skip-bad: training with skip takes its counts; with fail it is read
+  // and the error names the sample.
+  {
+    const std::vector<uint8_t> png = png_bytes(4, 4, 1);
+    ShardWriter w(shards[2]);
+    w.add("k/1.png", png.data(), png.size());
+    w.add("k/1.txt", "fine");
+    w.add("k/2.png", png.data(), png.size());
+    w.close();
+  }
+  CHECK(error_of([&] { run_data_index([&] { DataIndexOptions o; o.data = spec; return o; }()); })
+            .starts_with(fmt::format("data: {}: sample 'k/2': no caption", shards[2])));
+  CHECK(run_data_index([&] { DataIndexOptions o; o.data = spec; o.on_bad_skip = true; return o; }()) == 0);
+  const ShardScan skip = scan_shards(shards, true);
+  CHECK(skip.from_index == 3);
+  CHECK(skip.samples == std::vector<uint64_t>{5, 4, 1});
+  CHECK(skip.bad == 1);
+  REQUIRE(skip.bad_log.size() == 1);
+  CHECK(skip.bad_log[0].find("1 bad sample left out when it was indexed") != std::string::npos);
+  CHECK(error_of([&] { scan_shards(shards, false); }).starts_with(fmt::format("data: {}: sample 'k/2'", shards[2])));
+
+  // A damaged index is an error naming it; a wids index without our fields is not used.
+  write_file_atomic(dir + "/shardindex.json", "{\"shardlist\": [{\"url\": 3}]}");
+  CHECK(error_of([&] { scan_shards(shards, true); }) ==
+        fmt::format("data: {}/shardindex.json: shardlist[0] needs a string \"url\" and a count \"nsamples\"", dir));
+  write_file_atomic(dir + "/shardindex.json", "{\"shardlist\": [{\"url\": \"000.tar\", \"nsamples\": 99}]}");
+  CHECK(scan_shards(shards, true).from_index == 0);
+  CHECK(scan_shards(shards, true).samples == std::vector<uint64_t>{5, 4, 1});
   fs::remove_all(dir);
 }
