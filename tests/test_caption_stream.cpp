@@ -153,16 +153,9 @@ TEST_CASE("caption stream: train streams a caption file (no training images in m
     CHECK(setup.train_examples == 40);
     CHECK(setup.data.test.empty());  // --no-eval: the test split is not decoded
   }
-  train(options(dir + "/whole", 7));
-  train(options(dir + "/parts", 3));
-  TrainOptions cont;
-  cont.resume = dir + "/parts";
-  cont.steps = 7;
-  cont.workers = 1;
-  train(cont);
-  const std::string a = read_file(dir + "/whole/step-000007/model.safetensors");
-  CHECK(a.size() > 1000);
-  CHECK(a == read_file(dir + "/parts/step-000007/model.safetensors"));
+  const WholeAndResumed r = train_whole_and_resumed(options("", 7), dir, 3, 7, 1);  // resumed with 1 worker
+  CHECK(r.whole.size() > 1000);
+  CHECK(r.whole == r.resumed);
   CHECK(read_file(dir + "/parts/metrics.jsonl").find(R"({"data":{"bad_samples":0},"step":7})") != std::string::npos);
   fs::remove_all(dir);
 }

@@ -1,10 +1,13 @@
-// train_helpers.h: what the training tests share: a fresh run directory and the smallest run that trains.
+// train_helpers.h: what the training tests share: a fresh run directory, the smallest run that trains, and a run
+// trained whole against the same run interrupted and resumed.
 #pragma once
 #include <unistd.h>
 
 #include <filesystem>
 #include <string>
 
+#include "nn/fileio.h"
+#include "siglip/train.h"
 #include "siglip/train_options.h"
 
 // An empty path under the system's temp folder, unique to this process: sg_test_<name>_<pid>.
@@ -27,4 +30,28 @@ inline sg::TrainOptions tiny_run(const std::string& out) {
   o.log_every = 100;
   o.out = out;
   return o;
+}
+
+// The final weights of `o` trained to `total` steps in one run (DIR/whole) and in two (DIR/parts: `first` steps,
+// then `--resume` to `total`, with `resume_workers` decoding workers when > 0): model.safetensors's bytes of each.
+// A resumed run continues bit for bit when the two are equal.
+struct WholeAndResumed {
+  std::string whole, resumed;
+};
+inline WholeAndResumed train_whole_and_resumed(sg::TrainOptions o, const std::string& dir, int64_t first, int64_t total,
+                                               int resume_workers = 0) {
+  const std::string step_dir = "/step-" + std::string(6 - std::to_string(total).size(), '0') + std::to_string(total);
+  o.out = dir + "/whole";
+  o.steps = total;
+  sg::train(o);
+  o.out = dir + "/parts";
+  o.steps = first;
+  sg::train(o);
+  sg::TrainOptions cont;
+  cont.resume = o.out;
+  cont.steps = total;
+  if (resume_workers > 0) cont.workers = resume_workers;
+  sg::train(cont);
+  return {sg::read_file(dir + "/whole" + step_dir + "/model.safetensors"),
+          sg::read_file(dir + "/parts" + step_dir + "/model.safetensors")};
 }
