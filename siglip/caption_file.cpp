@@ -11,23 +11,12 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "siglip/text_util.h"
 
 namespace sg {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string trim(std::string_view s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
 
 // Fills image / caption / label of `r` from one JSON line (trimmed, not blank).
 void parse_jsonl_line(const std::string& t, const std::string& path, int lineno, CaptionRecord& r) {
@@ -58,7 +47,7 @@ std::vector<std::string> tsv_fields(std::string_view line) {
   size_t start = 0;
   for (;;) {
     const size_t tab = line.find('\t', start);
-    f.push_back(trim(line.substr(start, tab == std::string_view::npos ? std::string_view::npos : tab - start)));
+    f.push_back(trim_space(line.substr(start, tab == std::string_view::npos ? std::string_view::npos : tab - start)));
     if (tab == std::string_view::npos) return f;
     start = tab + 1;
   }
@@ -66,11 +55,16 @@ std::vector<std::string> tsv_fields(std::string_view line) {
 
 }  // namespace
 
+bool is_caption_file(const std::string& path) {
+  const std::string ext = lower_extension(path);
+  return ext == "tsv" || ext == "jsonl";
+}
+
 CaptionFormat caption_format_of(const std::string& path) {
-  const std::string ext = lower(fs::path(path).extension().string());
-  if (ext == ".tsv") return CaptionFormat::kTsv;
-  if (ext == ".jsonl") return CaptionFormat::kJsonl;
-  fail("data: {}: unknown caption file type '{}' (expected .tsv or .jsonl)", path, ext);
+  const std::string ext = lower_extension(path);
+  if (ext == "tsv") return CaptionFormat::kTsv;
+  if (ext == "jsonl") return CaptionFormat::kJsonl;
+  fail("data: {}: unknown caption file type '.{}' (expected .tsv or .jsonl)", path, ext);
 }
 
 std::vector<CaptionRecord> parse_caption_text(std::string_view text, const std::string& path, CaptionFormat format,
@@ -86,7 +80,7 @@ std::vector<CaptionRecord> parse_caption_text(std::string_view text, const std::
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (lineno == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);  // UTF-8 BOM
-    const std::string t = trim(line);
+    const std::string t = trim_space(line);
     if (t.empty()) continue;
     if (format == CaptionFormat::kTsv && t[0] == '#') continue;
     try {
@@ -96,7 +90,7 @@ std::vector<CaptionRecord> parse_caption_text(std::string_view text, const std::
         parse_jsonl_line(t, path, lineno, r);
       } else {
         std::vector<std::string> f = tsv_fields(line);
-        if (!seen_data && f.size() >= 2 && lower(f[0]) == "image" && lower(f[1]) == "caption") {
+        if (!seen_data && f.size() >= 2 && ascii_lower(f[0]) == "image" && ascii_lower(f[1]) == "caption") {
           seen_data = true;  // header
           continue;
         }
@@ -108,8 +102,8 @@ std::vector<CaptionRecord> parse_caption_text(std::string_view text, const std::
         if (f.size() == 3 && !f[2].empty()) r.label = std::move(f[2]), r.has_label = true;
       }
       seen_data = true;
-      if (trim(r.image).empty()) fail("data: {}:{}: malformed line: empty image path", path, lineno);
-      if (trim(r.caption).empty()) fail("data: {}:{}: malformed line: empty caption", path, lineno);
+      if (trim_space(r.image).empty()) fail("data: {}:{}: malformed line: empty image path", path, lineno);
+      if (trim_space(r.caption).empty()) fail("data: {}:{}: malformed line: empty caption", path, lineno);
       const fs::path p(r.image);
       r.path = (p.is_absolute() ? p : base / p).string();
       out.push_back(std::move(r));

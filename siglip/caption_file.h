@@ -23,6 +23,8 @@ struct CaptionRecord {
 
 enum class CaptionFormat { kTsv, kJsonl };
 
+// Whether `path` names a caption file: it ends in .tsv or .jsonl (any case).
+bool is_caption_file(const std::string& path);
 // The format a caption file's name gives (.tsv or .jsonl, any case); sg::Error naming the file otherwise.
 CaptionFormat caption_format_of(const std::string& path);
 

@@ -15,6 +15,7 @@
 #include "siglip/data.h"
 #include "siglip/shard_loader.h"
 #include "siglip/shard_spec.h"
+#include "siglip/text_util.h"
 #include "siglip/webdataset.h"
 
 namespace sg {
@@ -23,13 +24,6 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-std::string lower_ext(const std::string& path) {
-  std::string e = fs::path(path).extension().string();
-  if (!e.empty()) e.erase(0, 1);
-  for (auto& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return e;
 }
 
 // Shards DIR/00000.tar, DIR/00001.tar, ... of `shard_size` samples each, written one after the other, and their
@@ -143,7 +137,7 @@ void pack_caption_file(const DataPackOptions& o, ShardSetWriter& train, ShardSet
   for (size_t i = 0; i < classes.size(); ++i) index[classes[i]] = static_cast<int>(i);
   for (size_t i = 0; i < records.size(); ++i) {
     const CaptionRecord& r = records[i];
-    std::string ext = lower_ext(r.path);
+    std::string ext = lower_extension(r.path);
     SG_CHECK(ext == "jpg" || ext == "jpeg" || ext == "png", "data pack: {}:{}: '{}' is not a .jpg, .jpeg or .png file",
              o.data, r.line, r.image);
     SG_CHECK(fs::is_regular_file(r.path), "data pack: {}:{}: image '{}' not found ({})", o.data, r.line, r.image, r.path);
@@ -164,7 +158,7 @@ void pack_shards(const DataPackOptions& o, ShardSetWriter& train) {
     ShardSample s;
     while (reader.next(s)) {
       SG_CHECK(s.problem.empty(), "data pack: {}: {}", s.where(), s.problem);
-      train.add(s.key, lower_ext(s.image_member), s.image.data(), s.image.size(), s.caption, s.has_label ? s.label : "");
+      train.add(s.key, lower_extension(s.image_member), s.image.data(), s.image.size(), s.caption, s.has_label ? s.label : "");
     }
   }
   const fs::path classes = fs::path(shards.front()).parent_path() / "classes.txt";
@@ -185,7 +179,7 @@ int run_data_pack(const DataPackOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   ShardSetWriter train(o.out, o.shard_size, o.data), test((fs::path(o.out) / "test").string(), o.shard_size, o.data + " (test)");
   if (is_shard_spec(o.data)) pack_shards(o, train);
-  else if (lower_ext(o.data) == "tsv" || lower_ext(o.data) == "jsonl") pack_caption_file(o, train, test);
+  else if (lower_extension(o.data) == "tsv" || lower_extension(o.data) == "jsonl") pack_caption_file(o, train, test);
   else pack_generated(o, train, test);
   train.close();
   test.close();

@@ -35,11 +35,6 @@ double rand_range(Generator& g, double lo, double hi) { return lo + (hi - lo) * 
 
 float to_unit(float v255) { return v255 / 255.0f * 2.0f - 1.0f; }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 bool starts_with_vowel(const std::string& w) {
   if (w.empty()) return false;
   char c = static_cast<char>(std::tolower(static_cast<unsigned char>(w[0])));
@@ -426,11 +421,6 @@ std::string decode_image(const CaptionRecord& e, int S, int channels, const Imag
 
 }  // namespace
 
-bool is_caption_file(const std::string& spec) {
-  const std::string ext = lower(fs::path(spec).extension().string());
-  return ext == ".tsv" || ext == ".jsonl";
-}
-
 std::vector<float> load_image(const std::string& path, int image_size, int channels, const ImageProcessor& processor) {
   CaptionRecord e;
   e.image = e.path = path;
@@ -571,7 +561,6 @@ Dataset load_dataset(const std::string& spec, int image_size, int channels, uint
                               seed);
   }
   if (is_shard_spec(spec)) return load_shards_in_memory(spec, image_size, channels <= 0 ? 3 : channels, processor);
-  std::string ext = lower(fs::path(spec).extension().string());
   if (is_caption_file(spec)) return load_caption_file(spec, image_size, 0.1, seed, channels <= 0 ? 3 : channels, processor);
   fail("data: unknown dataset '{}' (expected shapes, shapes:N_TRAIN:N_TEST, fashion-mnist, "
        "fashion-mnist:LIMIT_TRAIN:LIMIT_TEST, a .tsv / .jsonl caption file, or .tar shards)",

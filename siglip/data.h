@@ -108,9 +108,8 @@ Dataset load_fashion_mnist(const std::string& dir, int image_size, int channels,
 Dataset load_caption_file(const std::string& path, int image_size, double test_fraction = 0.1,
                           uint64_t seed = 0, int channels = 3, const ImageProcessor* processor = nullptr);
 
-// The entries of a caption file without decoding any image: read_caption_file (siglip/caption_file.h).
-// Whether `spec` names a caption file (ends in .tsv or .jsonl).
-bool is_caption_file(const std::string& spec);
+// The entries of a caption file without decoding any image: read_caption_file; whether a spec names a caption
+// file: is_caption_file (both siglip/caption_file.h).
 
 // ---- Dispatch --------------------------------------------------------------------------------------------
 // spec: "shapes" (20000 train / 2000 test) or "shapes:N_TRAIN:N_TEST";

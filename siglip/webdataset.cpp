@@ -15,23 +15,12 @@
 
 #include "base/error.h"
 #include "siglip/shard_index.h"
+#include "siglip/text_util.h"
 
 namespace sg {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 bool is_image_ext(const std::string& ext) { return ext == "jpg" || ext == "jpeg" || ext == "png" || ext == "webp"; }
 
@@ -95,7 +84,7 @@ bool ShardReader::read_member(Member& m) {
     const size_t dot = m.name.find('.', slash == std::string::npos ? 0 : slash + 1);
     if (dot == std::string::npos || dot + 1 == m.name.size()) continue;  // no extension: not part of a sample
     m.key = m.name.substr(0, dot);
-    m.ext = lower(m.name.substr(dot + 1));
+    m.ext = ascii_lower(m.name.substr(dot + 1));
     m.data.clear();
     const bool wanted = is_image_ext(m.ext) ? read_images_ : (m.ext == "txt" || m.ext == "json" || m.ext == "cls");
     if (!wanted) {
@@ -162,11 +151,11 @@ void ShardReader::finish_sample(const std::vector<Member>& members, ShardSample&
     if (j.is_discarded() || !j.is_object()) return bad(fmt::format("'{}' is not a JSON object", json->name));
   }
   if (txt) {
-    s.caption = trim(std::string(txt->data.begin(), txt->data.end()));
+    s.caption = trim_space(std::string(txt->data.begin(), txt->data.end()));
   } else if (json) {
     for (const char* field : {"caption", "text"})
       if (j.contains(field) && j[field].is_string()) {
-        s.caption = trim(j[field].get<std::string>());
+        s.caption = trim_space(j[field].get<std::string>());
         break;
       }
   }
@@ -175,7 +164,7 @@ void ShardReader::finish_sample(const std::vector<Member>& members, ShardSample&
                            member_list(names)));
   if (s.caption.empty()) return bad(fmt::format("empty caption ('{}')", txt->name));
   if (cls) {
-    s.label = trim(std::string(cls->data.begin(), cls->data.end()));
+    s.label = trim_space(std::string(cls->data.begin(), cls->data.end()));
     if (s.label.empty()) return bad(fmt::format("'{}' is empty", cls->name));
     s.has_label = true;
   } else if (json && j.contains("label") && !j["label"].is_null()) {
@@ -229,7 +218,7 @@ ShardLabels ShardLabels::from(const std::set<std::string>& raw, const std::strin
     std::string line;
     while (std::getline(in, line)) {
       if (!line.empty() && line.back() == '\r') line.pop_back();
-      l.classes.push_back(trim(line));
+      l.classes.push_back(trim_space(line));
     }
     SG_CHECK(static_cast<int>(l.classes.size()) > max_label,
              "data: {} names {} classes, but the shards have label {}", names_file.string(), l.classes.size(), max_label);
