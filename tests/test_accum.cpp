@@ -1,12 +1,13 @@
 // test_accum.cpp: --accum-steps K (siglip/accum_step.h). K micro-batches give the loss and every gradient of the
 // one batch (float64 within 1e-12, float32 within 1e-5 of each tensor's largest gradient) for the sigmoid and the
 // softmax loss, diagonal and caption positives, K = 1, 2, 4 and an uneven cut; a training run with K = 2 follows
-// the run with K = 1 and resumes bit for bit; under mpirun, K = 2 on 2 ranks gives one process's gradients; bad
-// values are errors naming the option.
+// the run with K = 1 and resumes bit for bit; --init-bias auto and the collapse probe take the whole batch; under
+// mpirun, K = 2 and 3 on 2 ranks give one process's gradients; bad values are errors naming the option.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -195,6 +196,41 @@ TEST_CASE("accum: training with --accum-steps 2 follows --accum-steps 1 and resu
   CHECK(difference_over_largest(two.out + "/step-000004/model.safetensors",
                                 half.out + "/step-000004/model.safetensors") == 0.0);
   for (const TrainOptions* r : {&one, &two, &half}) fs::remove_all(r->out);
+}
+
+// The "logit_std" (the collapse probe's spread) of every line of a metrics.jsonl that has one, in order.
+std::vector<double> metric_logit_spreads(const std::string& path) {
+  std::vector<double> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("logit_std")) out.push_back(j["logit_std"].get<double>());
+  }
+  return out;
+}
+
+TEST_CASE("accum: --init-bias auto from the first batch and the collapse probe see the whole batch") {
+  const std::string args = " train --data shapes:64:16 --config micro --image-size 16 --batch 8 --steps 2 --no-eval "
+                           "--positives caption --init-bias auto --log-every 100 --out ";
+  const std::string one = temp_dir("accum_bias_one"), two = temp_dir("accum_bias_two");
+  const SiglipRun r1 = run_siglip(args + one);
+  REQUIRE_MESSAGE(r1.status == 0, r1.output);
+  const SiglipRun r2 = run_siglip(args + two + " --accum-steps 2");
+  REQUIRE_MESSAGE(r2.status == 0, r2.output);
+  // The same first-batch bias line (positives per row over all 8 rows, not a micro-batch's 4).
+  const auto bias_line = [](const std::string& out) {
+    const size_t at = out.find("init bias:");
+    return at == std::string::npos ? std::string("(none)") : out.substr(at, out.find('\n', at) - at);
+  };
+  CHECK(bias_line(r1.output) != "(none)");
+  CHECK(bias_line(r1.output) == bias_line(r2.output));
+  const std::vector<double> a = metric_logit_spreads(one + "/metrics.jsonl"), b = metric_logit_spreads(two + "/metrics.jsonl");
+  REQUIRE(a.size() == 2);
+  REQUIRE(b.size() == 2);
+  for (size_t i = 0; i < 2; ++i) CHECK(std::abs(a[i] - b[i]) <= 1e-5 * std::abs(a[i]));
+  fs::remove_all(one);
+  fs::remove_all(two);
 }
 
 TEST_CASE("accum: --precision bf16 and frozen towers take the accumulated path") {
