@@ -245,7 +245,7 @@ TEST_CASE("accum: --precision bf16 and frozen towers take the accumulated path")
   const std::vector<double> accumulated = metric_losses(o.out + "/metrics.jsonl");
   REQUIRE(whole.size() == 2);
   REQUIRE(accumulated.size() == 2);
-  // bf16 activations: the micro-batches' GEMMs may round differently from the whole batch's (measured: 3e-6 apart).
+  // bf16 activations: the micro-batches' GEMMs may round differently from the whole batch's (measured: 3e-6 relative).
   for (size_t i = 0; i < 2; ++i) {
     INFO("step ", i + 1, ": ", whole[i], " vs ", accumulated[i]);
     CHECK(std::abs(whole[i] - accumulated[i]) <= 1e-3 * std::abs(whole[i]));
