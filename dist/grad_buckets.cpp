@@ -31,21 +31,34 @@ GradientBuckets::GradientBuckets(Communicator& comm, std::vector<Tensor*> params
   for (size_t b = 0; b < buckets_.size(); ++b) buckets_[b].buffer = zeros({sizes[b]}, dt, dev);
 }
 
-void GradientBuckets::arm(const Tensor& loss) {
-  SG_CHECK(loss.defined() && loss.requires_grad(), "gradient buckets: the loss has no graph to hook");
+void GradientBuckets::begin_step() {
   bytes_last_ = 0;
   next_launch_ = 0;
-  std::unordered_map<const AutogradMeta*, size_t> slot_of;
-  for (size_t s = 0; s < slots_.size(); ++s) {
-    slots_[s].pending = 0;
-    slot_of[slots_[s].param->impl()->meta.get()] = s;
-  }
   for (Bucket& b : buckets_) {
     b.buffer.fill_(0);
     b.reduce.reset();
     b.left = 0;
   }
-  for (const Slot& s : slots_) buckets_[s.bucket].left++;
+  for (Slot& s : slots_) {
+    s.pending = 0;
+    buckets_[s.bucket].left++;
+    const Tensor held = s.param->grad();
+    if (held.defined())
+      buckets_[s.bucket].buffer.narrow(0, s.offset, s.param->numel()).copy_(held.reshape({s.param->numel()}));
+  }
+}
+
+void GradientBuckets::reduce_held() {
+  begin_step();
+  for (size_t s = 0; s < slots_.size(); ++s) complete(s);
+  launch_ready();
+}
+
+void GradientBuckets::arm(const Tensor& loss) {
+  SG_CHECK(loss.defined() && loss.requires_grad(), "gradient buckets: the loss has no graph to hook");
+  begin_step();
+  std::unordered_map<const AutogradMeta*, size_t> slot_of;
+  for (size_t s = 0; s < slots_.size(); ++s) slot_of[slots_[s].param->impl()->meta.get()] = s;
   visit_graph(loss, [&](Node& n) {
     std::vector<std::pair<size_t, size_t>> taken;  // (input index, slot) of the parameters this node takes
     for (size_t i = 0; i < n.inputs.size(); ++i) {

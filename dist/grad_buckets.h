@@ -8,6 +8,10 @@
 //   loss.backward();       // the hooks add each contribution into its bucket; a full bucket starts its all-reduce
 //   buckets.finish();      // waits for the all-reduces; every parameter's grad() becomes the sum over ranks
 //
+// The buckets start from the gradients the parameters already hold when armed (zero where none), so that what
+// earlier backward passes of the same step left there (the first micro-batches of --accum-steps) is summed too:
+// arm the last backward of a step only. Where no backward is left to run, reduce_held() sums the held gradients.
+//
 // A parameter is complete when the nodes that take it have all run (counted over the graph before backward).
 // Buckets start in bucket order on every rank (a bucket ready early waits for the ones before it), so the
 // collectives match across ranks. Open MPI moves a non-blocking all-reduce forward only inside MPI calls: each hook
@@ -26,6 +30,7 @@ class GradientBuckets {
   // params: leaves of one dtype (float32 or float64) and device, each requiring grad.
   GradientBuckets(Communicator& comm, std::vector<Tensor*> params, size_t bucket_bytes = size_t{4} << 20);
   void arm(const Tensor& loss);
+  void reduce_held();  // instead of arm and a backward: starts the all-reduce of the gradients held now
   void finish();
   size_t buckets() const { return buckets_.size(); }
   uint64_t bytes_sent_last_step() const { return bytes_last_; }  // by this step's all-reduces (not the loss's)
@@ -42,6 +47,7 @@ class GradientBuckets {
     size_t left = 0;       // parameters not yet complete
     std::unique_ptr<PendingReduce> reduce;
   };
+  void begin_step();  // buffers hold the parameters' current gradients (zeros where none), nothing launched
   void add(size_t slot, const Tensor& grad);
   void complete(size_t slot);
   void launch_ready();  // starts the next buckets in order while they are complete; polls those in flight

@@ -34,6 +34,9 @@ namespace {
 
 void validate(const TrainOptions& o, int64_t done_steps) {
   SG_CHECK(o.steps > 0 && o.batch > 1, "train: need steps > 0 and batch > 1 (got {} and {})", o.steps, o.batch);
+  SG_CHECK(o.accum_steps >= 1 && o.accum_steps <= o.batch,
+           "train: --accum-steps {} must be between 1 and --batch {} (each micro-batch needs at least one pair)",
+           o.accum_steps, o.batch);
   SG_CHECK(o.steps >= done_steps, "train: --steps {} is before the checkpoint's step {}", o.steps, done_steps);
   SG_CHECK(o.log_every >= 1, "train: --log-every must be at least 1, got {}", o.log_every);
   // t = exp(t') is computed in float32: above log(FLT_MAX) = 88.72 it is inf, and every logit with it.

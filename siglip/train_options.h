@@ -21,7 +21,7 @@ struct TrainOptions {
   Augment augment;
   std::string crop_scale;
   bool exact_decode;
-  int64_t steps, batch, warmup;
+  int64_t steps, batch, accum_steps, warmup;
   double lr, weight_decay, beta2, clip, grad_bucket_mb;
   Loss loss;
   Positives positives;
@@ -85,6 +85,11 @@ void describe(TrainOptions& o, V& v) {
   // the optimisation
   v.option(o.steps, "steps", 300, "N", "optimizer steps in all (with --resume: the new total; default there: the saved)");
   v.option(o.batch, "batch", 128, "N", "pairs per batch");
+  v.option(o.accum_steps, "accum-steps", 1, "K",
+           "run the towers over the batch (a rank's rows under mpirun) in K micro-batches: their embeddings are "
+           "cached, the loss is over the whole batch (all its negatives), and each micro-batch is run again to "
+           "backpropagate its rows; activations are held for b/K rows (an uneven b: some micro-batches take one row "
+           "more)");
   v.option(o.lr, "lr", 1e-3, "X", "peak learning rate (linear warm-up, then cosine decay to 0)");
   v.option(o.warmup, "warmup", -1, "N", "warm-up steps (-1: 10% of --steps)");
   v.option(o.weight_decay, "weight-decay", 1e-4, "X",

@@ -1,5 +1,6 @@
 #include "siglip/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -9,6 +10,7 @@
 #include "nn/fileio.h"
 #include "nn/module.h"
 #include "nn/safetensors.h"
+#include "siglip/accum_step.h"
 #include "siglip/checkpoint.h"
 #include "siglip/eval.h"
 #include "siglip/loss.h"
@@ -48,6 +50,10 @@ Trainer::Trainer(TrainOptions opt)
       log_(opt_.out, run_.step, run_.resumed_from.empty(), opt_.steps, opt_.batch, opt_.log_every, lead_),
       checkpoints_(opt_.out),
       collapse_(opt_.batch, opt_.loss, opt_.positives, split_.rows[comm_.rank()]) {
+  const int64_t fewest_rows = *std::min_element(split_.rows.begin(), split_.rows.end());
+  SG_CHECK(opt_.accum_steps <= fewest_rows, "train: --accum-steps {} is more than the {} pairs a rank holds of the "
+           "batch of {} on {} ranks (each micro-batch needs at least one pair)", opt_.accum_steps, fewest_rows,
+           opt_.batch, comm_.size());
   if (comm_.size() > 1) {
     broadcast_parameters();
     SG_CHECK(opt_.grad_bucket_mb > 0, "train: --grad-bucket-mb {} must be positive", opt_.grad_bucket_mb);
@@ -73,13 +79,27 @@ double Trainer::run() {
     const Batch global = run_.loader->next();
     const Batch batch = comm_.size() > 1 ? rows_of(global) : global;
     const double lr = nn::lr_at(step, opt_.steps, warmup_, opt_.lr);
-    const Embeddings emb = forward(batch);
+    // --accum-steps K > 1: the embeddings of K micro-batches without graphs (accum_step.h); else one forward.
+    std::optional<AccumulatedStep> accumulated;
+    if (opt_.accum_steps > 1)
+      accumulated.emplace(*run_.model, batch.images, batch.ids, opt_.accum_steps, compute_dtype());
+    const Embeddings emb = accumulated ? Embeddings{accumulated->image(), accumulated->text()} : forward(batch);
     if (step == 0) set_bias_from_first_batch(global);
     collapse_.capture(*run_.model, emb.image, emb.text);
     const uint64_t bytes_before = comm_.bytes_sent();
     Tensor loss = loss_of(emb, global);
-    if (buckets_) buckets_->arm(loss);  // the gradients' all-reduces start during backward
-    loss.backward();
+    if (!accumulated) {
+      if (buckets_) buckets_->arm(loss);  // the gradients' all-reduces start during backward
+      loss.backward();
+    } else {
+      loss.backward();  // to the cached embeddings, t' and b (the ring's or gather's messages included)
+      // The micro-batches' backward passes; the buckets are armed for the last one and start from the gradients
+      // the earlier ones left, so the all-reduce runs once per step.
+      const bool armed = accumulated->backward([&](const Tensor& last) {
+        if (buckets_) buckets_->arm(last);
+      });
+      if (buckets_ && !armed) buckets_->reduce_held();  // no tower trains: t' and b alone
+    }
     if (buckets_) {
       buckets_->finish();
       grad_bytes_ += buckets_->bytes_sent_last_step();
@@ -135,10 +155,15 @@ void Trainer::evaluate_at(int64_t step) {
   log_.evaluation(step, evaluate(*run_.model, run_.tokenizer, run_.data, static_cast<size_t>(opt_.eval_limit)));
 }
 
-Trainer::Embeddings Trainer::forward(const Batch& batch) {
+std::optional<DType> Trainer::compute_dtype() const {
   // bf16: the towers run in bf16 (f32 master weights); their outputs come back as f32 embeddings.
+  if (opt_.precision == Precision::BF16) return DType::BF16;
+  return std::nullopt;
+}
+
+Trainer::Embeddings Trainer::forward(const Batch& batch) {
   std::optional<nn::ComputeDTypeGuard> mixed;
-  if (opt_.precision == Precision::BF16) mixed.emplace(DType::BF16);
+  if (const std::optional<DType> c = compute_dtype()) mixed.emplace(*c);
   Embeddings e;
   e.image = run_.model->image_embeds(batch.images);
   e.text = run_.model->text_embeds(batch.ids);
@@ -264,6 +289,11 @@ void Trainer::print_summary() const {
              cfg.text.vocab_size, run_.data.name, run_.train_examples, run_.data.test.size(), opt_.batch,
              opt_.steps, choice_name(opt_.loss), choice_name(opt_.positives), std::exp(run_.model->logit_scale.item()),
              run_.model->logit_bias.item(), choice_name(opt_.device));
+  if (opt_.accum_steps > 1) {
+    const MicroBatches m = split_micro_batches(split_.rows[comm_.rank()], opt_.accum_steps);
+    fmt::print("accumulation: the towers run over {} micro-batches of {} pairs, the loss over all {}\n",
+               opt_.accum_steps, fmt::join(m.rows, "/"), opt_.batch);
+  }
   if (comm_.size() > 1)
     fmt::print("data parallel: {} ranks ({}), {} of the {} pairs of a batch per rank, gradients in {} buckets\n",
                comm_.size(), comm_.name(), fmt::join(split_.rows, "/"), opt_.batch, buckets_->buckets());

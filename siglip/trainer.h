@@ -9,8 +9,11 @@
 // batch of --batch examples from the same data order and keeps its rows (dist::split_batch), the loss is
 // dist::sigmoid_loss_ring or dist::softmax_loss_gather, the gradients are summed over ranks in buckets during
 // backward (dist::GradientBuckets), and rank 0 alone prints, writes metrics and checkpoints, and evaluates.
+// With --accum-steps K > 1 the towers run over K micro-batches of the (rank's) batch, first without graphs for the
+// embeddings that the loss of the whole batch takes, then again with graphs to backpropagate (accum_step.h).
 #pragma once
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "dist/communicator.h"
@@ -34,6 +37,7 @@ class Trainer {
   struct Embeddings {
     Tensor image, text;  // [B, D] f32, L2-normalised
   };
+  std::optional<DType> compute_dtype() const;  // the towers': BF16 under --precision bf16, else none
   Embeddings forward(const Batch& batch);
   void set_bias_from_first_batch(const Batch& batch);
   Tensor loss_of(const Embeddings& e, const Batch& global);  // this rank's share of the global batch's loss

@@ -16,39 +16,6 @@
 
 using namespace sg;
 
-namespace {
-
-// Tensors whose gradient is zero in exact arithmetic: the attention key biases (a softmax over keys does not see
-// them: k_proj.bias, and the key third of the MAP head's packed in_proj_bias) and, under the softmax loss, the logit
-// bias. Their gradients are rounding noise, which AdamW turns into steps of about the learning rate in a direction
-// that differs between one process and several: after ten steps they are not comparable.
-bool gradient_is_exactly_zero(const std::string& name) {
-  return name.find("k_proj.bias") != std::string::npos || name.find("in_proj_bias") != std::string::npos ||
-         name == "logit_bias";
-}
-
-// The largest difference between two files' tensors (same names and shapes), relative to the largest magnitude
-// of any tensor in the first file; tensors for which `leave_out(name)` holds are not compared.
-double difference_over_largest(const std::string& a_file, const std::string& b_file,
-                               bool (*leave_out)(const std::string&) = nullptr) {
-  const auto a = load_safetensors(a_file);
-  const auto b = load_safetensors(b_file);
-  REQUIRE(a.size() == b.size());
-  double scale = 0, diff = 0;
-  for (const auto& [name, ta] : a) {
-    REQUIRE_MESSAGE(b.count(name), name);
-    const std::vector<double> x = ta.to_vector<double>(), y = b.at(name).to_vector<double>();
-    REQUIRE(x.size() == y.size());
-    for (size_t i = 0; i < x.size(); ++i) {
-      scale = std::max(scale, std::abs(x[i]));
-      if (leave_out == nullptr || !leave_out(name)) diff = std::max(diff, std::abs(x[i] - y[i]));
-    }
-  }
-  return diff / scale;
-}
-
-}  // namespace
-
 TEST_CASE("dist: ten data-parallel steps on 2 and 3 ranks give the parameters of one process") {
   if (run_shell("command -v mpirun").status != 0 || !dist::built_with_mpi()) {
     MESSAGE("skipped: no mpirun, or a build without MPI (scripts/install-deps.sh installs Open MPI)");

@@ -42,17 +42,6 @@ Tensor model_loss(SiglipModel& m, const Tensor& images, const Tensor& ids, const
   labels = labels.to(logits.dtype());
   return kind == "sigmoid" ? sigmoid_loss(logits, labels) : softmax_loss(logits, labels);
 }
-
-std::vector<double> metric_losses(const std::string& path) {
-  std::vector<double> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    if (j.contains("loss")) out.push_back(j["loss"].get<double>());
-  }
-  return out;
-}
 }  // namespace
 
 TEST_CASE("model: parameter names are Hugging Face SiglipModel's") {

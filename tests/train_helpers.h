@@ -1,12 +1,21 @@
-// train_helpers.h: what the training tests share: a fresh run directory, the smallest run that trains, and a run
-// trained whole against the same run interrupted and resumed.
+// train_helpers.h: what the training tests share: a fresh run directory, the smallest run that trains, a run
+// trained whole against the same run interrupted and resumed, the losses of a run's metrics.jsonl and the difference
+// between two runs' tensor files.
 #pragma once
+#include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "nn/fileio.h"
+#include "nn/safetensors.h"
 #include "siglip/train.h"
 #include "siglip/train_options.h"
 
@@ -54,4 +63,43 @@ inline WholeAndResumed train_whole_and_resumed(sg::TrainOptions o, const std::st
   sg::train(cont);
   return {sg::read_file(dir + "/whole" + step_dir + "/model.safetensors"),
           sg::read_file(dir + "/parts" + step_dir + "/model.safetensors")};
+// The "loss" of every line of a metrics.jsonl that has one, in order.
+inline std::vector<double> metric_losses(const std::string& path) {
+  std::vector<double> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("loss")) out.push_back(j["loss"].get<double>());
+  }
+  return out;
+}
+
+// Tensors whose gradient is zero in exact arithmetic: the attention key biases (a softmax over keys does not see
+// them: k_proj.bias, and the key third of the MAP head's packed in_proj_bias) and, under the softmax loss, the logit
+// bias. Their gradients are rounding noise, which AdamW turns into steps of about the learning rate in a direction
+// that differs between two ways of computing the same step: after a few steps they are not comparable.
+inline bool gradient_is_exactly_zero(const std::string& name) {
+  return name.find("k_proj.bias") != std::string::npos || name.find("in_proj_bias") != std::string::npos ||
+         name == "logit_bias";
+}
+
+// The largest difference between two files' tensors (same names and shapes), relative to the largest magnitude
+// of any tensor in the first file; tensors for which `leave_out(name)` holds are not compared.
+inline double difference_over_largest(const std::string& a_file, const std::string& b_file,
+                                      bool (*leave_out)(const std::string&) = nullptr) {
+  const auto a = sg::load_safetensors(a_file);
+  const auto b = sg::load_safetensors(b_file);
+  REQUIRE(a.size() == b.size());
+  double scale = 0, diff = 0;
+  for (const auto& [name, ta] : a) {
+    REQUIRE_MESSAGE(b.count(name), name);
+    const std::vector<double> x = ta.to_vector<double>(), y = b.at(name).to_vector<double>();
+    REQUIRE(x.size() == y.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      scale = std::max(scale, std::abs(x[i]));
+      if (leave_out == nullptr || !leave_out(name)) diff = std::max(diff, std::abs(x[i] - y[i]));
+    }
+  }
+  return diff / scale;
 }
