@@ -63,6 +63,8 @@ inline WholeAndResumed train_whole_and_resumed(sg::TrainOptions o, const std::st
   sg::train(cont);
   return {sg::read_file(dir + "/whole" + step_dir + "/model.safetensors"),
           sg::read_file(dir + "/parts" + step_dir + "/model.safetensors")};
+}
+
 // The "loss" of every line of a metrics.jsonl that has one, in order.
 inline std::vector<double> metric_losses(const std::string& path) {
   std::vector<double> out;
