@@ -11,7 +11,9 @@
 // twice the columns the width shrinks by (in_h - out_h > 0 and > 2 (in_w - out_w)); found in its ImagingResampleInner
 // and checked against Pillow 13.0 on 225 size pairs. Older Pillow always runs the horizontal pass first: there the results
 // differ by a level on some pixels of such resizes.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "base/error.h"
 #include "siglip/image_processor.h"
@@ -118,37 +120,67 @@ uint8_t clip8(int32_t v) {
   return static_cast<uint8_t>(shifted < 0 ? 0 : shifted > 255 ? 255 : shifted);
 }
 
-// in: [rows, in_w, bands] -> out: [rows, out_w, bands]; rows first_row .. first_row + rows of `in`.
-void resample_rows(const Image8& in, int first_row, int rows, const Coefficients& c, Image8& out) {
-  const int bands = in.bands;
-  for (int y = 0; y < rows; ++y) {
-    const uint8_t* src = &in.pixels[static_cast<size_t>(y + first_row) * in.width * bands];
-    uint8_t* dst = &out.pixels[static_cast<size_t>(y) * out.width * bands];
-    for (int xx = 0; xx < out.width; ++xx) {
-      const int32_t* k = &c.weights[static_cast<size_t>(xx) * c.ksize];
-      const uint8_t* p = src + static_cast<size_t>(c.first[xx]) * bands;
-      for (int b = 0; b < bands; ++b) {
-        int32_t ss = 1 << (kPrecisionBits - 1);
-        for (int x = 0; x < c.count[xx]; ++x) ss += p[x * bands + b] * k[x];
-        dst[xx * bands + b] = clip8(ss);
-      }
-    }
-  }
-}
-
-// in: [in_h, w, bands] -> out: [out_h, w, bands]; c.first is relative to row 0 of `in`.
+// in: [in_h, w, bands] -> out: [out_h, w, bands]; c.first is relative to row 0 of `in`. Each output row is summed
+// a whole input row at a time into int32 accumulators (contiguous: the compiler vectorises it).
 void resample_columns(const Image8& in, const Coefficients& c, Image8& out) {
   const size_t row = static_cast<size_t>(in.width) * in.bands;
+  std::vector<int32_t> acc(row);
   for (int yy = 0; yy < out.height; ++yy) {
     const int32_t* k = &c.weights[static_cast<size_t>(yy) * c.ksize];
     const uint8_t* src = &in.pixels[static_cast<size_t>(c.first[yy]) * row];
     uint8_t* dst = &out.pixels[static_cast<size_t>(yy) * row];
-    for (size_t i = 0; i < row; ++i) {
-      int32_t ss = 1 << (kPrecisionBits - 1);
-      for (int y = 0; y < c.count[yy]; ++y) ss += src[y * row + i] * k[y];
-      dst[i] = clip8(ss);
+    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    for (int y = 0; y < c.count[yy]; ++y) {
+      const uint8_t* s = src + y * row;
+      const int32_t w = k[y];
+      int32_t* a = acc.data();
+      for (size_t i = 0; i < row; ++i) a[i] += s[i] * w;
     }
+    for (size_t i = 0; i < row; ++i) dst[i] = clip8(acc[i]);
   }
+}
+
+// pixels [rows, cols, bands] -> [cols, rows, bands] (starting at row `first_row` of `in`), in 32 x 32 tiles so that
+// both sides stay in cache.
+template <int Bands>
+void transpose_of(const Image8& in, int first_row, int rows, Image8& t) {
+  constexpr int kTile = 32;
+  const int bands = Bands > 0 ? Bands : in.bands;
+  const int cols = in.width;
+  for (int y0 = 0; y0 < rows; y0 += kTile)
+    for (int x0 = 0; x0 < cols; x0 += kTile) {
+      const int y1 = std::min(rows, y0 + kTile), x1 = std::min(cols, x0 + kTile);
+      for (int y = y0; y < y1; ++y) {
+        const uint8_t* src = &in.pixels[static_cast<size_t>(y + first_row) * cols * bands];
+        for (int x = x0; x < x1; ++x) {
+          uint8_t* dst = &t.pixels[(static_cast<size_t>(x) * rows + y) * bands];
+          for (int b = 0; b < bands; ++b) dst[b] = src[static_cast<size_t>(x) * bands + b];
+        }
+      }
+    }
+}
+
+Image8 transpose(const Image8& in, int first_row, int rows) {
+  Image8 t{rows, in.width, in.bands, {}};
+  t.pixels.resize(static_cast<size_t>(rows) * in.width * in.bands);
+  switch (in.bands) {
+    case 1: transpose_of<1>(in, first_row, rows, t); break;
+    case 3: transpose_of<3>(in, first_row, rows, t); break;
+    case 4: transpose_of<4>(in, first_row, rows, t); break;
+    default: transpose_of<0>(in, first_row, rows, t); break;
+  }
+  return t;
+}
+
+// in: [rows, in_w, bands] -> out: [rows, out_w, bands]; rows first_row .. first_row + rows of `in`. Computed as the
+// vertical pass of the transposed image, transposed back: the same integer sums as Pillow's horizontal pass (an
+// integer sum does not depend on the order of its terms), with the taps walking contiguous rows.
+void resample_rows(const Image8& in, int first_row, int rows, const Coefficients& c, Image8& out) {
+  const Image8 t = transpose(in, first_row, rows);  // [in_w, rows, bands]
+  Image8 u{rows, out.width, in.bands, {}};           // [out_w, rows, bands]
+  u.pixels.resize(static_cast<size_t>(rows) * out.width * in.bands);
+  resample_columns(t, c, u);
+  out.pixels = transpose(u, 0, out.width).pixels;  // [rows, out_w, bands]
 }
 
 }  // namespace
