@@ -15,6 +15,9 @@ struct Batch {
   Tensor ids;                 // [B, T] int64, CPU
   std::vector<int> labels;    // label set 0 per example (-1 unknown, or no label sets)
   std::vector<std::string> captions;
+  // images holds rows [image_row0, image_row0 + images.size(0)) of the batch: all of them, or a data-parallel rank's
+  // share when the loader decodes only that (ShardLoaderOptions::image_rows); ids, labels and captions are whole.
+  int64_t image_row0 = 0;
 };
 
 class BatchSource {

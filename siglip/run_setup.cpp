@@ -6,6 +6,7 @@
 #include <set>
 #include <tuple>
 
+#include "dist/communicator.h"
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
 #include "siglip/caption_stream.h"
@@ -296,6 +297,11 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
     lo.skip_bad = opt.on_bad_sample == BadSample::Skip;
     lo.augment = crop_augment(opt);
     lo.scaled_decode = !opt.exact_decode;
+    const dist::BatchSplit split = dist::split_batch(opt.batch, dist::world().size());
+    if (split.rows.size() > 1 && !lo.skip_bad) {  // data parallel: this rank decodes the images of its rows only
+      lo.image_rows_begin = split.offsets[static_cast<size_t>(dist::world().rank())];
+      lo.image_rows = split.rows[static_cast<size_t>(dist::world().rank())];
+    }
     if (scan)
       loader = std::make_unique<ShardLoader>(std::move(*scan), std::move(shard_labels), tokenizer, image_processor, lo);
     else

@@ -101,6 +101,13 @@ void ShardLoader::check_options() {
                                    o_.augment.area_max <= 1),
            "loader: the crop's area fractions must satisfy 0 < min <= max <= 1 (got {} and {})", o_.augment.area_min,
            o_.augment.area_max);
+  if (o_.image_rows >= 0) {
+    SG_CHECK(!o_.skip_bad, "loader: decoding a share of each batch needs --on-bad-sample fail (a skipped sample would "
+             "shift the batches differently on each rank)");
+    SG_CHECK(o_.image_rows_begin >= 0 && o_.image_rows >= 1 && o_.image_rows_begin + o_.image_rows <= o_.batch_size,
+             "loader: rows [{}, {}) are not inside a batch of {}", o_.image_rows_begin,
+             o_.image_rows_begin + o_.image_rows, o_.batch_size);
+  }
   capacity_ = static_cast<uint64_t>(std::max(o_.prefetch, 1)) * static_cast<uint64_t>(o_.batch_size) +
               static_cast<uint64_t>(o_.workers);
 }
@@ -204,8 +211,11 @@ void ShardLoader::decode_jobs(uint64_t generation) {
     if (o_.scaled_decode) prep.decode.min_width = prep.decode.min_height = o_.image_size;
     prep.crop = &o_.augment;
     prep.crop_seed = crop_seed(o_.seed, job.epoch, job.offset);
+    const uint64_t row = job.offset % static_cast<uint64_t>(o_.batch_size);  // a batch starts at a multiple of B
+    const bool decode = o_.image_rows < 0 || (row >= static_cast<uint64_t>(o_.image_rows_begin) &&
+                                              row < static_cast<uint64_t>(o_.image_rows_begin + o_.image_rows));
     try {
-      r.error = decode_sample8(job.sample, processor_, o_.channels, o_.image_size, prep, r.image);
+      if (decode) r.error = decode_sample8(job.sample, processor_, o_.channels, o_.image_size, prep, r.image);
     } catch (const std::exception& e) {
       r.error = fmt::format("data: {}: '{}': {}", job.sample.where(), job.sample.image_member, e.what());
     }
@@ -278,15 +288,20 @@ Batch ShardLoader::next() {
   }
   const int64_t T = o_.text_len, n = static_cast<int64_t>(B);
   const size_t numel = static_cast<size_t>(o_.channels) * o_.image_size * o_.image_size;
+  const int64_t row0 = o_.image_rows < 0 ? 0 : o_.image_rows_begin, rows = o_.image_rows < 0 ? n : o_.image_rows;
+  SG_CHECK(o_.image_rows < 0 || good.front().offset % B == 0, "loader: a batch starts at offset {} of the epoch's "
+           "stream, not at a multiple of the batch {}: the ranks' shares would not line up", good.front().offset, B);
   Batch b;
-  b.images = Tensor::empty({n, o_.channels, o_.image_size, o_.image_size}, DType::F32);
+  b.images = Tensor::empty({rows, o_.channels, o_.image_size, o_.image_size}, DType::F32);
+  b.image_row0 = row0;
   b.ids = Tensor::empty({n, T}, DType::I64);
   b.labels.resize(B);
   b.captions.resize(B);
   float* img = b.images.data<float>();
   int64_t* ids = b.ids.data<int64_t>();
   for (size_t k = 0; k < B; ++k) {
-    processor_.to_pixels(good[k].image, img + k * numel);  // rescale and normalise: [C, S, S]
+    const int64_t r = static_cast<int64_t>(k) - row0;
+    if (r >= 0 && r < rows) processor_.to_pixels(good[k].image, img + r * numel);  // rescale, normalise: [C, S, S]
     const std::vector<int64_t> t = tok_.encode(good[k].caption, o_.text_len);
     std::memcpy(ids + static_cast<int64_t>(k) * T, t.data(), static_cast<size_t>(T) * sizeof(int64_t));
     b.labels[k] = good[k].label;

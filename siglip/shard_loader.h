@@ -55,6 +55,11 @@ struct ShardLoaderOptions {
   bool skip_bad = false;
   CropAugment augment;         // the random resized crop (siglip/augment.h); off by default
   bool scaled_decode = false;  // decode JPEGs at the smallest libjpeg scale still covering image_size
+  // The rows of every batch whose images are decoded: [image_rows_begin, image_rows_begin + image_rows); -1: all. A
+  // data-parallel rank decodes its share only (Batch::image_row0 says which); captions, ids and labels stay the
+  // whole batch's. Needs skip_bad = false: a batch then holds B consecutive samples of the stream, the same on every
+  // rank, without decoding the others' (with skip, whether a sample is bad is known only by decoding it).
+  int64_t image_rows_begin = 0, image_rows = -1;
 };
 
 // The stream order of an epoch as (shard index, sample index in the shard) pairs: what the reader thread produces,

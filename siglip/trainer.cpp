@@ -231,7 +231,10 @@ Batch Trainer::rows_of(const Batch& global) const {
   const int r = comm_.rank();
   const int64_t off = split_.offsets[r], n = split_.rows[r];
   Batch mine;
-  mine.images = global.images.narrow(0, off, n).contiguous();  // [b, C, H, W]
+  const int64_t held = global.images.size(0);  // the loader may have decoded this rank's rows only
+  SG_CHECK(global.image_row0 <= off && off + n <= global.image_row0 + held, "train: rank {} needs rows [{}, {}) of the "
+           "batch, the loader gave images of rows [{}, {})", r, off, off + n, global.image_row0, global.image_row0 + held);
+  mine.images = global.images.narrow(0, off - global.image_row0, n).contiguous();  // [b, C, H, W]
   mine.ids = global.ids.narrow(0, off, n).contiguous();        // [b, T]
   mine.captions.assign(global.captions.begin() + off, global.captions.begin() + off + n);
   if (!global.labels.empty()) mine.labels.assign(global.labels.begin() + off, global.labels.begin() + off + n);
@@ -295,8 +298,11 @@ void Trainer::print_summary() const {
                opt_.accum_steps, fmt::join(m.rows, "/"), opt_.batch);
   }
   if (comm_.size() > 1)
-    fmt::print("data parallel: {} ranks ({}), {} of the {} pairs of a batch per rank, gradients in {} buckets\n",
-               comm_.size(), comm_.name(), fmt::join(split_.rows, "/"), opt_.batch, buckets_->buckets());
+    fmt::print("data parallel: {} ranks ({}), {} of the {} pairs of a batch per rank, gradients in {} buckets; {}\n",
+               comm_.size(), comm_.name(), fmt::join(split_.rows, "/"), opt_.batch, buckets_->buckets(),
+               !run_.streamed                           ? "every rank holds the data set in memory"
+               : opt_.on_bad_sample == BadSample::Skip ? "every rank decodes the whole batch (--on-bad-sample skip)"
+                                                       : "each rank decodes the images of its own rows");
 }
 
 }  // namespace sg

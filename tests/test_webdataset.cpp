@@ -508,3 +508,28 @@ TEST_CASE("webdataset: shardindex.json gives the counts without reading the shar
   CHECK(scan_shards(shards, true).samples == std::vector<uint64_t>{5, 4, 1});
   fs::remove_all(dir);
 }
+
+TEST_CASE("webdataset: a loader decoding a share of each batch gives those rows of the whole batch") {
+  const std::string dir = temp_dir("wds_share");
+  const std::string spec = write_shards(dir, 3, 5);  // 15 samples: 3 batches of 4 an epoch
+  ShardLoaderOptions whole = loader_options(2), share = loader_options(2);
+  share.image_rows_begin = 1;
+  share.image_rows = 2;
+  auto all = make_loader(spec, whole), part = make_loader(spec, share);
+  for (int i = 0; i < 7; ++i) {  // across an epoch's end (the partial batch dropped)
+    const Batch a = all->next(), p = part->next();
+    CHECK(p.captions == a.captions);
+    CHECK(p.labels == a.labels);
+    CHECK(p.ids.to_vector<int64_t>() == a.ids.to_vector<int64_t>());
+    CHECK(p.image_row0 == 1);
+    REQUIRE(p.images.size(0) == 2);
+    CHECK(p.images.to_vector<float>() == a.images.narrow(0, 1, 2).contiguous().to_vector<float>());
+  }
+  share.skip_bad = true;
+  CHECK(error_of([&] { make_loader(spec, share); }).starts_with("loader: decoding a share of each batch needs "
+                                                                "--on-bad-sample fail"));
+  share.skip_bad = false;
+  share.image_rows = 4;
+  CHECK(error_of([&] { make_loader(spec, share); }) == "loader: rows [1, 5) are not inside a batch of 4");
+  fs::remove_all(dir);
+}
