@@ -130,7 +130,7 @@ FUZZ_TARGETS := $(FUZZ_SRC:fuzz/%.cpp=$(FUZZ_BUILD)/%)
 # The readers (model files, tokenizers, shards, images, caption files), and the tensor core with the CPU backend that
 # load_safetensors needs (no model, no ops beyond .to()).
 FUZZ_LIB_SRC := nn/safetensors.cpp nn/fileio.cpp siglip/hf_safetensors.cpp siglip/hf_config.cpp siglip/config.cpp \
-  siglip/webdataset.cpp siglip/image_decode.cpp siglip/image_processor.cpp siglip/image_resample.cpp siglip/caption_file.cpp \
+  siglip/webdataset.cpp siglip/shard_index.cpp siglip/image_decode.cpp siglip/image_processor.cpp siglip/image_resample.cpp siglip/caption_file.cpp \
   siglip/augment.cpp siglip/tokenizer.cpp siglip/sentencepiece_tokenizer.cpp siglip/added_tokens.cpp \
   siglip/sentencepiece_proto.cpp siglip/unicode_text.cpp \
   $(filter-out tensor/op_registry.cpp,$(wildcard tensor/*.cpp)) tensor/ops/convert.cpp autograd/engine.cpp \

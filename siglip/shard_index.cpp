@@ -14,14 +14,19 @@ namespace sg {
 namespace fs = std::filesystem;
 
 std::map<std::string, ShardIndexEntry> read_shard_index(const std::string& shard) {
-  std::map<std::string, ShardIndexEntry> index;
-  const fs::path dir = fs::path(shard).parent_path();
-  const fs::path file = dir / kShardIndexName;
+  const fs::path file = fs::path(shard).parent_path() / kShardIndexName;
   std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) return index;
+  if (!fs::is_regular_file(file, ec)) return {};
+  return parse_shard_index(file.string(), read_file(file.string()));
+}
+
+std::map<std::string, ShardIndexEntry> parse_shard_index(const std::string& file_name, const std::string& text) {
+  std::map<std::string, ShardIndexEntry> index;
+  const fs::path file(file_name);
+  const fs::path dir = file.parent_path();
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(file.string()));
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     fail("data: {}: not valid JSON ({}); delete it or rewrite it with `siglip data index`", file.string(), e.what());
   }

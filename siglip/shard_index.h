@@ -34,6 +34,8 @@ inline constexpr const char* kShardIndexName = "shardindex.json";
 // The index in the folder of `shard` (DIR/shardindex.json), by shard path (DIR/url); empty when there is none.
 // Throws sg::Error naming the file when it exists but is not a valid index.
 std::map<std::string, ShardIndexEntry> read_shard_index(const std::string& shard);
+// The same from the index's text; `file`: its path (DIR/shardindex.json), for the keys and the errors.
+std::map<std::string, ShardIndexEntry> parse_shard_index(const std::string& file, const std::string& text);
 
 // The entry of `shard` if the index has one that still describes it (same file size) and has our fields.
 std::optional<ShardIndexEntry> indexed_entry(const std::map<std::string, ShardIndexEntry>& index,
