@@ -6,6 +6,7 @@
 #include <set>
 #include <tuple>
 
+#include "dist/communicator.h"
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
 #include "siglip/caption_stream.h"
@@ -206,6 +207,12 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
     saved = TrainerState::load(resumed_from);
     opt = merge_resumed_options(opt, *saved);
     step = saved->step;
+    // Another world size keeps the global batch and the data position; every rank still needs a row of it.
+    const int ranks = dist::world().size();
+    SG_CHECK(saved->world_size == ranks || opt.batch >= ranks,
+             "train: {} was written by {} rank(s) and is resumed on {}: its global batch of {} cannot be split over "
+             "{} ranks (every rank needs at least one example; resume on at most {})",
+             resumed_from, saved->world_size, ranks, opt.batch, ranks, opt.batch);
   }
   validate(opt, step);
   // --init and --lock-image matter to a fresh run only: a resumed one has every weight and its config.json.
@@ -302,6 +309,10 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
       fmt::print("note: {} was saved when caption files were loaded whole; they are streamed now, in another order, "
                  "so the resumed run does not take the batches the original run would have\n", resumed_from);
     fmt::print("resumed {} at step {}\n", resumed_from, step);
+    if (saved->world_size != dist::world().size())
+      fmt::print("world size: the checkpoint was written by {} rank(s), this run has {}; the global batch of {} and "
+                 "the data position are the same, so the run continues with the same samples\n",
+                 saved->world_size, dist::world().size(), opt.batch);
   }
 }
 

@@ -244,7 +244,8 @@ bool Trainer::checkpoint_due() const {
 
 void Trainer::save_checkpoint(int64_t at_step) {
   if (!lead_) return;
-  const TrainerState state{at_step, run_.optimizer->steps(), run_.loader->position(), opt_};
+  TrainerState state{at_step, run_.optimizer->steps(), run_.loader->position(), opt_};
+  state.world_size = comm_.size();
   checkpoints_.save(at_step, [&](const std::string& dir) {
     save_model_files(dir, *run_.model, run_.tokenizer, &run_.image_processor);
     save_safetensors(dir + "/optimizer.safetensors", run_.optimizer->state(),
