@@ -28,6 +28,7 @@ TrainOptions merge_resumed_options(const TrainOptions& given, const TrainerState
   o.profile = given.profile;
   o.detect_anomaly = given.detect_anomaly;
   o.workers = given.workers;  // how many threads decode does not change the batches
+  o.comm_timeout = given.comm_timeout;
   return o;
 }
 
@@ -43,6 +44,8 @@ void validate(const TrainOptions& o, int64_t done_steps) {
            "paper starts at log 10 = 2.303)",
            o.init_temp, o.init_temp);
   check_device_available(o.device, "train");
+  SG_CHECK(o.comm_timeout >= 0 && std::isfinite(o.comm_timeout), "train: --comm-timeout {} must be 0 (no limit) or "
+           "a number of seconds", o.comm_timeout);
   LrMultipliers::parse(o.lr_mult);  // its errors now, before the data loads
   SG_CHECK(o.eval_every >= 0, "train: --eval-every must be 0 or more, got {}", o.eval_every);
   parse_crop_scale(o.crop_scale);  // its errors now, before the data loads

@@ -49,6 +49,7 @@ Trainer::Trainer(TrainOptions opt)
       checkpoints_(opt_.out),
       collapse_(opt_.batch, opt_.loss, opt_.positives, split_.rows[comm_.rank()]) {
   if (comm_.size() > 1) {
+    comm_.set_timeout(opt_.comm_timeout);
     broadcast_parameters();
     SG_CHECK(opt_.grad_bucket_mb > 0, "train: --grad-bucket-mb {} must be positive", opt_.grad_bucket_mb);
     buckets_ = std::make_unique<dist::GradientBuckets>(comm_, trained_,
@@ -127,12 +128,16 @@ double Trainer::run() {
 }
 
 void Trainer::evaluate_at(int64_t step) {
-  if (!lead_) return;
-  if (run_.data.test.empty() && is_shard_spec(opt_.data)) {  // one shard and no --eval-data
-    fmt::print("no evaluation: the shards have no test split (give --eval-data)\n");
-    return;
+  if (lead_) {
+    if (run_.data.test.empty() && is_shard_spec(opt_.data))  // one shard and no --eval-data
+      fmt::print("no evaluation: the shards have no test split (give --eval-data)\n");
+    else
+      log_.evaluation(step, evaluate(*run_.model, run_.tokenizer, run_.data, static_cast<size_t>(opt_.eval_limit)));
   }
-  log_.evaluation(step, evaluate(*run_.model, run_.tokenizer, run_.data, static_cast<size_t>(opt_.eval_limit)));
+  if (comm_.size() > 1) {  // the other ranks wait for rank 0's evaluation here, as long as it takes
+    dist::TimeoutScope no_limit(comm_, 0);
+    comm_.barrier();
+  }
 }
 
 Trainer::Embeddings Trainer::forward(const Batch& batch) {

@@ -7,6 +7,9 @@
 //                                                 DTYPE: f32 | f64
 //   dist_check hash-differ    every rank but 1 checks the value 0, rank 1 the value 1: check_same_on_all_ranks fails
 //   dist_check rank-dies      rank 1 exits at once (exit status 3) while the others wait in an all-reduce
+//   dist_check rank-hangs OP T  every rank sets a timeout of T s (Communicator::set_timeout); rank 1 sleeps 30 T
+//                             before it takes part in OP (all-reduce | all-reduce-async | send-recv | barrier), so the
+//                             others' wait ends at T with the error naming OP and MPI_Abort ends the run
 //   dist_check memory LOSS B DIM    LOSS: sigmoid (the ring) | softmax (the all-gather) | fused (one process's
 //                             tiled sigmoid_loss_fused, world size 1 only). Each rank makes only its own rows (f32,
 //                             diagonal positives) and measures the loss's forward + backward alone: the host
@@ -24,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "dist/communicator.h"
 #include "dist/losses.h"
@@ -117,8 +121,33 @@ int memory(const std::vector<std::string>& args) {
   return 0;
 }
 
+// A rank that hangs: alive, but it reaches the operation 30 timeouts late.
+int hang(const std::vector<std::string>& args) {
+  SG_CHECK(args.size() == 3, "usage: dist_check rank-hangs all-reduce|all-reduce-async|send-recv|barrier SECONDS");
+  const std::string& op = args[1];
+  const double timeout = std::stod(args[2]);
+  dist::Communicator& comm = dist::world();
+  comm.set_timeout(timeout);
+  if (comm.rank() == 1) std::this_thread::sleep_for(std::chrono::duration<double>(30 * timeout));
+  Tensor t = ones({4});
+  if (op == "all-reduce") {
+    comm.all_reduce_sum(t);
+  } else if (op == "all-reduce-async") {
+    comm.all_reduce_sum_async(t)->wait();
+  } else if (op == "send-recv") {
+    const int D = comm.size(), r = comm.rank();
+    comm.send_recv(t, (r + 1) % D, {4}, (r - 1 + D) % D);
+  } else {
+    SG_CHECK(op == "barrier", "dist_check: rank-hangs: unknown operation '{}'", op);
+    comm.barrier();
+  }
+  std::printf("rank %d: %s completed\n", comm.rank(), op.c_str());
+  return 0;
+}
+
 int check(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] == "memory") return memory(args);
+  if (!args.empty() && args[0] == "rank-hangs") return hang(args);
   if (args.size() == 1) return failure(args[0]);
   SG_CHECK(args.size() == 6, "usage: dist_check sigmoid|softmax diagonal|caption|label f32|f64 B DIM SEED");
   const bool sigmoid = args[0] == "sigmoid";
