@@ -63,11 +63,33 @@ class Communicator {
   // Ends every process of the run (after this one has printed why); never returns.
   [[noreturn]] virtual void abort(int code) = 0;
 
+  // The longest a rank waits for one operation to complete (a collective, a send/receive, a started all-reduce's
+  // wait()); past it the rank prints "rank R of D: OPERATION did not complete within T s ..." on stderr and ends
+  // every process (abort): a rank that hangs, alive but never reaching the operation, cannot block the others
+  // forever. 0: no limit. The one-process communicator never waits.
+  void set_timeout(double seconds) { timeout_s_ = seconds; }
+  double timeout() const { return timeout_s_; }
+
   uint64_t bytes_sent() const { return bytes_sent_; }
   void reset_bytes_sent() { bytes_sent_ = 0; }
 
  protected:
   uint64_t bytes_sent_ = 0;
+  double timeout_s_ = 0;
+};
+
+// Lifts the timeout for a scope (a wait that may rightly take long: the ranks waiting while rank 0 evaluates), and
+// puts it back after.
+class TimeoutScope {
+ public:
+  TimeoutScope(Communicator& comm, double seconds) : comm_(comm), saved_(comm.timeout()) { comm.set_timeout(seconds); }
+  ~TimeoutScope() { comm_.set_timeout(saved_); }
+  TimeoutScope(const TimeoutScope&) = delete;
+  TimeoutScope& operator=(const TimeoutScope&) = delete;
+
+ private:
+  Communicator& comm_;
+  double saved_;
 };
 
 // One process alone: size 1. all_reduce and broadcast leave t as it is; all_gather returns t; send_recv to and from

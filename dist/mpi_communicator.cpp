@@ -1,12 +1,18 @@
 // mpi_communicator.cpp: the Communicator over MPI_COMM_WORLD. CPU tensors are handed to MPI as they are
 // (contiguous); CUDA tensors are copied to host memory, communicated, and copied back (host staging).
 // Only the thread that made world() calls MPI (MPI_THREAD_FUNNELED).
+// Every operation is non-blocking (MPI_Iallreduce, MPI_Iallgatherv, MPI_Ireduce_scatter, MPI_Isend/MPI_Irecv,
+// MPI_Ibcast, MPI_Ibarrier) and completed by wait_for(): MPI_Waitall without a timeout, else MPI_Testall polled
+// until the deadline, past which this rank names the operation and calls MPI_Abort (Communicator::set_timeout).
 #include "dist/mpi_communicator.h"
 
 #include <mpi.h>
 
+#include <chrono>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 #include "base/error.h"
 
@@ -49,11 +55,49 @@ void write_back(Tensor& t, const Tensor& host) {
 
 uint64_t ring_all_reduce_bytes(uint64_t n, int D) { return D > 1 ? 2 * n * static_cast<uint64_t>(D - 1) / D : 0; }
 
+// Who waits, and for how long at most (Communicator::timeout(); 0: no limit).
+struct WaitLimit {
+  int rank = 0, size = 1;
+  double timeout_s = 0;
+};
+
+// Completes `n` requests of operation `op`. With a timeout: MPI_Testall (which also moves Open MPI's progress
+// engine) in a loop, yielding the core for the first millisecond and sleeping 100 us between polls after it; past
+// the deadline the rank says which operation it waited for, and for how long, and ends the run (MPI_Abort).
+void wait_for(MPI_Request* requests, int n, const char* op, const WaitLimit& limit) {
+  if (limit.timeout_s <= 0) {
+    check_mpi(MPI_Waitall(n, requests, MPI_STATUSES_IGNORE), op);
+    return;
+  }
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(limit.timeout_s));
+  for (;;) {
+    int done = 0;
+    check_mpi(MPI_Testall(n, requests, &done, MPI_STATUSES_IGNORE), op);
+    if (done) return;
+    const auto now = Clock::now();
+    if (now >= deadline) break;
+    if (now - start < std::chrono::milliseconds(1))
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  std::fprintf(stderr,
+               "rank %d of %d: %s did not complete within %g s (--comm-timeout): another rank has not reached it "
+               "(hung, or far slower); stopping all ranks\n",
+               limit.rank, limit.size, op, limit.timeout_s);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, 1);
+  std::exit(1);
+}
+
 class MpiPending final : public PendingReduce {
  public:
-  MpiPending(Tensor target, Tensor host, MPI_Request req) : target_(std::move(target)), host_(std::move(host)), req_(req) {}
+  MpiPending(Tensor target, Tensor host, MPI_Request req, WaitLimit limit)
+      : target_(std::move(target)), host_(std::move(host)), req_(req), limit_(limit) {}
   ~MpiPending() override {
-    if (!done_) MPI_Wait(&req_, MPI_STATUS_IGNORE);
+    if (!done_) wait_for(&req_, 1, "all-reduce (started, not waited for)", limit_);
   }
   bool test() override {
     if (done_) return true;
@@ -64,7 +108,7 @@ class MpiPending final : public PendingReduce {
   }
   void wait() override {
     if (done_) return;
-    check_mpi(MPI_Wait(&req_, MPI_STATUS_IGNORE), "MPI_Wait (all-reduce)");
+    wait_for(&req_, 1, "all-reduce", limit_);
     finish();
   }
 
@@ -75,19 +119,20 @@ class MpiPending final : public PendingReduce {
   }
   Tensor target_, host_;
   MPI_Request req_;
+  WaitLimit limit_;
   bool done_ = false;
 };
 
 // An Isend + Irecv pair; the received host tensor goes to `device` once both are complete.
 class MpiTransfer final : public PendingTransfer {
  public:
-  MpiTransfer(Tensor send_host, Tensor got_host, Device device) : send_(std::move(send_host)), got_(std::move(got_host)),
-                                                                  device_(device) {}
+  MpiTransfer(Tensor send_host, Tensor got_host, Device device, WaitLimit limit)
+      : send_(std::move(send_host)), got_(std::move(got_host)), device_(device), limit_(limit) {}
   ~MpiTransfer() override {
-    if (!done_) MPI_Waitall(2, requests, MPI_STATUSES_IGNORE);
+    if (!done_) wait_for(requests, 2, "send/receive (started, not waited for)", limit_);
   }
   Tensor wait() override {
-    if (!done_) check_mpi(MPI_Waitall(2, requests, MPI_STATUSES_IGNORE), "MPI_Waitall (send_recv)");
+    if (!done_) wait_for(requests, 2, "send/receive", limit_);
     done_ = true;
     return device_ == Device::CPU ? got_ : got_.to(device_);
   }
@@ -97,8 +142,12 @@ class MpiTransfer final : public PendingTransfer {
  private:
   Tensor send_, got_;
   Device device_;
+  WaitLimit limit_;
   bool done_ = false;
 };
+
+// The limit of the barrier before MPI_Finalize: the communicator's, recorded when it is destroyed at exit.
+WaitLimit g_exit_limit;
 
 class MpiCommunicator final : public Communicator {
  public:
@@ -106,15 +155,18 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
   }
+  ~MpiCommunicator() override { g_exit_limit = limit(); }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   std::string name() const override { return "mpi"; }
 
   void all_reduce_sum(Tensor& t) override {
     Tensor h = host_of(t);
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, h.data_ptr(), count_of(h.numel(), "all_reduce"),
-                            mpi_type(h.dtype(), "all_reduce"), MPI_SUM, MPI_COMM_WORLD),
-              "MPI_Allreduce");
+    MPI_Request req;
+    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, h.data_ptr(), count_of(h.numel(), "all_reduce"),
+                             mpi_type(h.dtype(), "all_reduce"), MPI_SUM, MPI_COMM_WORLD, &req),
+              "MPI_Iallreduce");
+    wait_for(&req, 1, "all-reduce", limit());
     bytes_sent_ += ring_all_reduce_bytes(h.numel() * dtype_size(h.dtype()), size_);
     write_back(t, h);
   }
@@ -126,7 +178,7 @@ class MpiCommunicator final : public Communicator {
                              mpi_type(h.dtype(), "all_reduce"), MPI_SUM, MPI_COMM_WORLD, &req),
               "MPI_Iallreduce");
     bytes_sent_ += ring_all_reduce_bytes(h.numel() * dtype_size(h.dtype()), size_);
-    return std::make_unique<MpiPending>(std::move(t), std::move(h), req);
+    return std::make_unique<MpiPending>(std::move(t), std::move(h), req, limit());
   }
 
   Tensor all_gather(const Tensor& t, const std::vector<int64_t>& rows) override {
@@ -147,9 +199,11 @@ class MpiCommunicator final : public Communicator {
     Shape shape = h.shape();
     shape[0] = total;
     Tensor out = Tensor::empty(shape, h.dtype(), Device::CPU);
-    check_mpi(MPI_Allgatherv(h.data_ptr(), counts[rank_], MPI_BYTE, out.data_ptr(), counts.data(), displs.data(),
-                             MPI_BYTE, MPI_COMM_WORLD),
-              "MPI_Allgatherv");
+    MPI_Request req;
+    check_mpi(MPI_Iallgatherv(h.data_ptr(), counts[rank_], MPI_BYTE, out.data_ptr(), counts.data(), displs.data(),
+                              MPI_BYTE, MPI_COMM_WORLD, &req),
+              "MPI_Iallgatherv");
+    wait_for(&req, 1, "all-gather", limit());
     // A ring forwards every block but the one of the next rank (which started the ring there).
     bytes_sent_ += static_cast<uint64_t>(total) * rb - static_cast<uint64_t>(counts[(rank_ + 1) % size_]);
     return t.device() == Device::CPU ? out : out.to(t.device());
@@ -169,26 +223,18 @@ class MpiCommunicator final : public Communicator {
     Shape shape = h.shape();
     shape[0] = rows[rank_];
     Tensor out = Tensor::empty(shape, h.dtype(), Device::CPU);
-    check_mpi(MPI_Reduce_scatter(h.data_ptr(), out.data_ptr(), counts.data(), mpi_type(h.dtype(), "reduce_scatter"),
-                                 MPI_SUM, MPI_COMM_WORLD),
-              "MPI_Reduce_scatter");
+    MPI_Request req;
+    check_mpi(MPI_Ireduce_scatter(h.data_ptr(), out.data_ptr(), counts.data(), mpi_type(h.dtype(), "reduce_scatter"),
+                                  MPI_SUM, MPI_COMM_WORLD, &req),
+              "MPI_Ireduce_scatter");
+    wait_for(&req, 1, "reduce-scatter", limit());
     // A ring passes on every block's partial sum but its own.
     bytes_sent_ += (static_cast<uint64_t>(total) - static_cast<uint64_t>(rows[rank_])) * row_elems * dtype_size(h.dtype());
     return t.device() == Device::CPU ? out : out.to(t.device());
   }
 
   Tensor send_recv(const Tensor& send, int to, const Shape& recv_shape, int from) override {
-    SG_CHECK(to >= 0 && to < size_ && from >= 0 && from < size_, "send_recv: rank {} of {}: to {} and from {}", rank_,
-             size_, to, from);
-    Tensor h = host_of(send);
-    Tensor got = Tensor::empty(recv_shape, h.dtype(), Device::CPU);
-    const size_t send_bytes = h.numel() * dtype_size(h.dtype());
-    check_mpi(MPI_Sendrecv(h.data_ptr(), count_of(send_bytes, "send_recv"), MPI_BYTE, to, 0, got.data_ptr(),
-                           count_of(got.numel() * dtype_size(got.dtype()), "send_recv"), MPI_BYTE, from, 0,
-                           MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-              "MPI_Sendrecv");
-    bytes_sent_ += send_bytes;
-    return send.device() == Device::CPU ? got : got.to(send.device());
+    return send_recv_async(send, to, recv_shape, from)->wait();
   }
 
   std::unique_ptr<PendingTransfer> send_recv_async(const Tensor& send, int to, const Shape& recv_shape,
@@ -196,7 +242,8 @@ class MpiCommunicator final : public Communicator {
     SG_CHECK(to >= 0 && to < size_ && from >= 0 && from < size_, "send_recv: rank {} of {}: to {} and from {}", rank_,
              size_, to, from);
     Tensor h = host_of(send);
-    auto t = std::make_unique<MpiTransfer>(h, Tensor::empty(recv_shape, h.dtype(), Device::CPU), send.device());
+    auto t = std::make_unique<MpiTransfer>(h, Tensor::empty(recv_shape, h.dtype(), Device::CPU), send.device(),
+                                           limit());
     Tensor got = t->wait_target();
     const size_t send_bytes = h.numel() * dtype_size(h.dtype());
     check_mpi(MPI_Irecv(got.data_ptr(), count_of(got.numel() * dtype_size(got.dtype()), "send_recv"), MPI_BYTE, from, 0,
@@ -212,12 +259,18 @@ class MpiCommunicator final : public Communicator {
   void broadcast(Tensor& t, int root) override {
     Tensor h = host_of(t);
     const size_t n = h.numel() * dtype_size(h.dtype());
-    check_mpi(MPI_Bcast(h.data_ptr(), count_of(n, "broadcast"), MPI_BYTE, root, MPI_COMM_WORLD), "MPI_Bcast");
+    MPI_Request req;
+    check_mpi(MPI_Ibcast(h.data_ptr(), count_of(n, "broadcast"), MPI_BYTE, root, MPI_COMM_WORLD, &req), "MPI_Ibcast");
+    wait_for(&req, 1, "broadcast", limit());
     if ((rank_ - root + size_) % size_ != size_ - 1) bytes_sent_ += n;  // a chain: all but its last rank pass it on
     write_back(t, h);
   }
 
-  void barrier() override { check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+  void barrier() override {
+    MPI_Request req;
+    check_mpi(MPI_Ibarrier(MPI_COMM_WORLD, &req), "MPI_Ibarrier");
+    wait_for(&req, 1, "barrier", limit());
+  }
 
   void abort(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);
@@ -225,13 +278,21 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  WaitLimit limit() const { return {rank_, size_, timeout_s_}; }
   int rank_ = 0, size_ = 1;
 };
 
+// MPI_Finalize waits for every rank without a limit; a timed barrier before it ends a run whose other rank hangs
+// instead of reaching the end.
 void finalize_at_exit() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
+  if (finalized) return;
+  if (g_exit_limit.timeout_s > 0 && g_exit_limit.size > 1) {
+    MPI_Request req;
+    if (MPI_Ibarrier(MPI_COMM_WORLD, &req) == MPI_SUCCESS) wait_for(&req, 1, "the barrier before MPI_Finalize", g_exit_limit);
+  }
+  MPI_Finalize();
 }
 
 }  // namespace

@@ -17,15 +17,18 @@ constexpr const char* kOp = "sigmoid_loss_ring";
 // z [b, b_o] of +-1: +1 where the row's group id equals the column's. Built on the host: group ids are few.
 Tensor signs_of(const Tensor& row_groups, const Tensor& col_groups, DType dtype, Device device) {
   const std::vector<int64_t> gr = row_groups.to_vector<int64_t>(), gc = col_groups.to_vector<int64_t>();
-  std::vector<double> z(gr.size() * gc.size());
+  std::vector<float> z(gr.size() * gc.size());  // +-1 is exact in float: half the host memory of double
   for (size_t i = 0; i < gr.size(); ++i)
-    for (size_t j = 0; j < gc.size(); ++j) z[i * gc.size() + j] = gr[i] == gc[j] ? 1.0 : -1.0;
+    for (size_t j = 0; j < gc.size(); ++j) z[i * gc.size() + j] = gr[i] == gc[j] ? 1.0f : -1.0f;
   return from_vector(z, {static_cast<int64_t>(gr.size()), static_cast<int64_t>(gc.size())}, dtype).to(device);
 }
 
-// The logits of one block: exp(t') x y^T + b, [b, b_o].
+// The logits of one block: exp(t') x y^T + b, [b, b_o]. One step per statement, each result replacing the last,
+// so that at most two [b, b_o] blocks are alive at a time (temporaries of one expression live to its end).
 Tensor block_logits(const Tensor& x, const Tensor& y, const Tensor& scale, const Tensor& bias) {
-  return add(mul(matmul(x, y, false, true), exp(scale)), bias);
+  Tensor l = matmul(x, y, false, true);
+  l = mul(l, exp(scale));
+  return add(l, bias);
 }
 
 void check_inputs(Communicator& comm, const Tensor& img, const Tensor& txt, const Tensor& scale, const Tensor& bias,
@@ -74,8 +77,11 @@ Tensor sigmoid_loss_ring(Communicator& comm, const Tensor& img_in, const Tensor&
         next_block = comm.send_recv_async(blocks[k], (r + 1) % D, {rows[owner], x.size(1)}, (r - 1 + D) % D);
         next_groups = comm.send_recv_async(block_groups[k], (r + 1) % D, {rows[owner]}, (r - 1 + D) % D);
       }
-      const Tensor z = signs_of(my_groups, block_groups[k], x.dtype(), x.device());  // [b, b_o]
-      const Tensor part = sum(log_sigmoid(mul(z, block_logits(x, blocks[k], scale, bias))));
+      Tensor terms = block_logits(x, blocks[k], scale, bias);                         // [b, b_o]
+      terms = mul(terms, signs_of(my_groups, block_groups[k], x.dtype(), x.device()));  // z * l
+      terms = log_sigmoid(terms);
+      const Tensor part = sum(terms);
+      terms = Tensor();
       total = total.defined() ? add(total, part) : part;
       if (k + 1 < D) {
         blocks[k + 1] = next_block->wait();
@@ -97,9 +103,19 @@ Tensor sigmoid_loss_ring(Communicator& comm, const Tensor& img_in, const Tensor&
                     // and goes on to rank r - 1; at k = 0 it is back at its owner, complete.
                     for (int k = D - 1; k >= 0; --k) {
                       const Tensor& y = blocks[k];
-                      const Tensor z = signs_of(my_groups, block_groups[k], x.dtype(), x.device());
-                      const Tensor l = block_logits(x, y, scale, bias);                   // [b, b_o]
-                      const Tensor G = mul(mul(z, sigmoid(neg(mul(z, l)))), coef);      // dL/dl
+                      // G = dL/dl = coef z sigmoid(-z l), one step per statement (at most four [b, b_o]
+                      // blocks alive: l, z and G before and after a step).
+                      Tensor z = signs_of(my_groups, block_groups[k], x.dtype(), x.device());  // [b, b_o]
+                      Tensor l = block_logits(x, y, scale, bias);                               // [b, b_o]
+                      Tensor G = mul(z, l);
+                      G = neg(G);
+                      G = sigmoid(G);
+                      G = mul(G, z);
+                      z = Tensor();
+                      G = mul(G, coef);
+                      const Tensor G_sum = sum(G);
+                      const Tensor d_scale = sum(mul(G, sub(l, bias)));  // dt' = sum(G (l - b))
+                      l = Tensor();
                       const Tensor contribution = mul(matmul(G, x, true, false), s);      // [b_o, D]
                       acc = k == D - 1 ? contribution : add(acc, contribution);
                       std::unique_ptr<PendingTransfer> next;  // travels while this rank's own gradients are made
@@ -108,8 +124,8 @@ Tensor sigmoid_loss_ring(Communicator& comm, const Tensor& img_in, const Tensor&
                         next = comm.send_recv_async(acc, (r - 1 + D) % D, {rows[next_owner], x.size(1)}, (r + 1) % D);
                       }
                       g_x = add(g_x, mul(matmul(G, y), s));                               // [b, D]
-                      g_scale = add(g_scale, sum(mul(G, sub(l, bias))).reshape(scale.shape()));
-                      g_bias = add(g_bias, sum(G).reshape(bias.shape()));
+                      g_scale = add(g_scale, d_scale.reshape(scale.shape()));
+                      g_bias = add(g_bias, G_sum.reshape(bias.shape()));
                       if (next) acc = next->wait();
                     }
                     return std::vector<Tensor>{g_x, acc, g_scale, g_bias};

@@ -28,6 +28,7 @@ TrainOptions merge_resumed_options(const TrainOptions& given, const TrainerState
   o.profile = given.profile;
   o.detect_anomaly = given.detect_anomaly;
   o.workers = given.workers;  // how many threads decode does not change the batches
+  o.comm_timeout = given.comm_timeout;
   return o;
 }
 
@@ -46,6 +47,8 @@ void validate(const TrainOptions& o, int64_t done_steps) {
            "paper starts at log 10 = 2.303)",
            o.init_temp, o.init_temp);
   check_device_available(o.device, "train");
+  SG_CHECK(o.comm_timeout >= 0 && std::isfinite(o.comm_timeout), "train: --comm-timeout {} must be 0 (no limit) or "
+           "a number of seconds", o.comm_timeout);
   LrMultipliers::parse(o.lr_mult);  // its errors now, before the data loads
   SG_CHECK(o.eval_every >= 0, "train: --eval-every must be 0 or more, got {}", o.eval_every);
   parse_crop_scale(o.crop_scale);  // its errors now, before the data loads
@@ -217,6 +220,12 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
     saved = TrainerState::load(resumed_from);
     opt = merge_resumed_options(opt, *saved);
     step = saved->step;
+    // Another world size keeps the global batch and the data position; every rank still needs a row of it.
+    const int ranks = dist::world().size();
+    SG_CHECK(saved->world_size == ranks || opt.batch >= ranks,
+             "train: {} was written by {} rank(s) and is resumed on {}: its global batch of {} cannot be split over "
+             "{} ranks (every rank needs at least one example; resume on at most {})",
+             resumed_from, saved->world_size, ranks, opt.batch, ranks, opt.batch);
   }
   validate(opt, step);
   // --init and --lock-image matter to a fresh run only: a resumed one has every weight and its config.json.
@@ -318,6 +327,10 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
       fmt::print("note: {} was saved when caption files were loaded whole; they are streamed now, in another order, "
                  "so the resumed run does not take the batches the original run would have\n", resumed_from);
     fmt::print("resumed {} at step {}\n", resumed_from, step);
+    if (saved->world_size != dist::world().size())
+      fmt::print("world size: the checkpoint was written by {} rank(s), this run has {}; the global batch of {} and "
+                 "the data position are the same, so the run continues with the same samples\n",
+                 saved->world_size, dist::world().size(), opt.batch);
   }
 }
 

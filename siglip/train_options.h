@@ -22,7 +22,7 @@ struct TrainOptions {
   std::string crop_scale;
   bool exact_decode;
   int64_t steps, batch, accum_steps, warmup;
-  double lr, weight_decay, beta2, clip, grad_bucket_mb;
+  double lr, weight_decay, beta2, clip, grad_bucket_mb, comm_timeout;
   Loss loss;
   Positives positives;
   InitBias init_bias;
@@ -124,6 +124,9 @@ void describe(TrainOptions& o, V& v) {
   v.option(o.grad_bucket_mb, "grad-bucket-mb", 4.0, "X",
            "under mpirun: the gradients are summed over the ranks in buckets of about X MB, each started during "
            "backward as soon as its gradients are complete");
+  v.option(o.comm_timeout, "comm-timeout", 600.0, "SECONDS",
+           "under mpirun: a rank that waits longer than this for one collective or message (another rank hangs) stops "
+           "the run, naming the operation (0: wait forever); waits while rank 0 evaluates are not limited");
   // output
   v.option(o.out, "out", "runs/default", "DIR", "run directory: step-N checkpoints, latest, metrics.jsonl, train.png");
   v.option(o.resume, "resume", "", "DIR", "continue the run in DIR from its latest checkpoint, with its saved options");

@@ -55,6 +55,7 @@ Trainer::Trainer(TrainOptions opt)
            "batch of {} on {} ranks (each micro-batch needs at least one pair)", opt_.accum_steps, fewest_rows,
            opt_.batch, comm_.size());
   if (comm_.size() > 1) {
+    comm_.set_timeout(opt_.comm_timeout);
     broadcast_parameters();
     SG_CHECK(opt_.grad_bucket_mb > 0, "train: --grad-bucket-mb {} must be positive", opt_.grad_bucket_mb);
     buckets_ = std::make_unique<dist::GradientBuckets>(comm_, trained_,
@@ -147,12 +148,16 @@ double Trainer::run() {
 }
 
 void Trainer::evaluate_at(int64_t step) {
-  if (!lead_) return;
-  if (run_.data.test.empty() && is_shard_spec(opt_.data)) {  // one shard and no --eval-data
-    fmt::print("no evaluation: the shards have no test split (give --eval-data)\n");
-    return;
+  if (lead_) {
+    if (run_.data.test.empty() && is_shard_spec(opt_.data))  // one shard and no --eval-data
+      fmt::print("no evaluation: the shards have no test split (give --eval-data)\n");
+    else
+      log_.evaluation(step, evaluate(*run_.model, run_.tokenizer, run_.data, static_cast<size_t>(opt_.eval_limit)));
   }
-  log_.evaluation(step, evaluate(*run_.model, run_.tokenizer, run_.data, static_cast<size_t>(opt_.eval_limit)));
+  if (comm_.size() > 1) {  // the other ranks wait for rank 0's evaluation here, as long as it takes
+    dist::TimeoutScope no_limit(comm_, 0);
+    comm_.barrier();
+  }
 }
 
 std::optional<DType> Trainer::compute_dtype() const {
@@ -272,7 +277,8 @@ bool Trainer::checkpoint_due() const {
 
 void Trainer::save_checkpoint(int64_t at_step) {
   if (!lead_) return;
-  const TrainerState state{at_step, run_.optimizer->steps(), run_.loader->position(), opt_};
+  TrainerState state{at_step, run_.optimizer->steps(), run_.loader->position(), opt_};
+  state.world_size = comm_.size();
   checkpoints_.save(at_step, [&](const std::string& dir) {
     save_model_files(dir, *run_.model, run_.tokenizer, &run_.image_processor);
     save_safetensors(dir + "/optimizer.safetensors", run_.optimizer->state(),

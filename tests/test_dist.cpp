@@ -148,3 +148,29 @@ TEST_CASE("dist: a rank that dies stops the others within seconds, and the rank 
   CHECK_MESSAGE(r.output.find("],1]") != std::string::npos, r.output);
   CHECK_MESSAGE(r.output.find("Exit code:    3") != std::string::npos, r.output);
 }
+
+TEST_CASE("dist: a rank that hangs stops the others after --comm-timeout, naming the operation, rank and timeout") {
+  const std::string mpirun = mpirun_command();
+  if (mpirun.empty()) {
+    MESSAGE("skipped: no mpirun, or a build without MPI");
+    return;
+  }
+  // Rank 1 sleeps 30 s before the operation; the others wait at most 1 s. -k: a wedged mpirun is killed too.
+  for (const char* op : {"all-reduce", "all-reduce-async", "send-recv", "barrier"}) {
+    CAPTURE(std::string(op));
+    const auto t0 = std::chrono::steady_clock::now();
+    const SiglipRun r =
+        run_shell(fmt::format("timeout -k 5 25 {} -np 2 {} rank-hangs {} 1", mpirun, dist_check_binary(), op));
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    MESSAGE(std::string(op) << ": the run ended after " << seconds << " s");
+    CHECK(r.status != 0);
+    CHECK(r.status != 124);  // not ended by `timeout`
+    CHECK(seconds < 15);
+    const std::string name = std::string(op) == "send-recv" ? "send/receive" : std::string(op) == "barrier" ? "barrier"
+                                                                                                          : "all-reduce";
+    CHECK_MESSAGE(r.output.find("rank 0 of 2: " + name + " did not complete within 1 s (--comm-timeout)") !=
+                      std::string::npos,
+                  r.output);
+    CHECK(r.output.find("completed") == std::string::npos);
+  }
+}
