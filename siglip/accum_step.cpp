@@ -1,6 +1,7 @@
 #include "siglip/accum_step.h"
 
 #include "autograd/node.h"
+#include "dist/communicator.h"
 #include "nn/module.h"
 #include "tensor/ops.h"
 
@@ -25,15 +26,8 @@ MicroBatches split_micro_batches(int64_t b, int64_t K) {
   SG_CHECK(K >= 1, "train: --accum-steps {} must be at least 1", K);
   SG_CHECK(K <= b, "train: --accum-steps {} is more than the {} pairs of a batch to cut into micro-batches (each "
            "needs at least one pair)", K, b);
-  MicroBatches m;
-  int64_t offset = 0;
-  for (int64_t k = 0; k < K; ++k) {
-    const int64_t n = b / K + (k < b % K ? 1 : 0);
-    m.rows.push_back(n);
-    m.offsets.push_back(offset);
-    offset += n;
-  }
-  return m;
+  dist::BatchSplit even = dist::split_batch(b, static_cast<int>(K));  // as ranks split a batch: the first b % K one more
+  return {std::move(even.rows), std::move(even.offsets)};
 }
 
 AccumulatedStep::AccumulatedStep(SiglipModel& model, const Tensor& images, const Tensor& ids, int64_t K,
