@@ -105,7 +105,11 @@ class Queued {
     check_cuda(cudaEventRecord(event_, c.stream), "cudaEventRecord");
   }
   ~Queued() {
-    if (!done_) wait();
+    try {
+      wait();
+    } catch (const std::exception& e) {  // a destructor does not throw: said, and the event is left
+      std::fprintf(stderr, "rank %d of %d: %s\n", c_.rank, c_.size, e.what());
+    }
     cudaEventDestroy(event_);
   }
   Queued(const Queued&) = delete;
