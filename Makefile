@@ -27,7 +27,10 @@ SAN_LD := -fsanitize=address,undefined
 LDFLAGS += -fopenmp $(if $(filter 1,$(SANITIZE)),$(SAN_LD))
 
 LIB_SRC := $(wildcard tensor/*.cpp tensor/ops/*.cpp autograd/*.cpp cpu/*.cpp nn/*.cpp dist/*.cpp siglip/*.cpp)
-LIB_SRC := $(filter-out siglip/main.cpp $(if $(filter 1,$(MPI)),,dist/mpi_communicator.cpp),$(LIB_SRC))
+# NCCL=1 (the default with CUDA=1 and MPI=1; NCCL ships in the CUDA toolkit here): dist/nccl_communicator.cpp.
+NCCL ?= $(if $(and $(filter 1,$(CUDA)),$(filter 1,$(MPI))),1,0)
+LIB_SRC := $(filter-out siglip/main.cpp $(if $(filter 1,$(MPI)),,dist/mpi_communicator.cpp) \
+  $(if $(filter 1,$(NCCL)),,dist/nccl_communicator.cpp),$(LIB_SRC))
 TEST_SRC := $(wildcard tests/*.cpp)
 CU_SRC := $(if $(filter 1,$(CUDA)),$(wildcard cuda/*.cu),)
 
@@ -43,6 +46,10 @@ endif
 ifeq ($(MPI),1)
   MPI_CXXFLAGS := -DSG_MPI -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX $(patsubst -I%,-isystem %,$(shell $(MPICXX) --showme:compile))
   LDLIBS += $(filter-out -lmpi_cxx,$(shell $(MPICXX) --showme:link))
+endif
+ifeq ($(NCCL),1)
+  MPI_CXXFLAGS += -DSG_NCCL
+  LDLIBS += -lnccl
 endif
 
 # Objects depend on the flags they were built with: switching CUDA=0/1, SANITIZE or ARCH rebuilds them. Programs

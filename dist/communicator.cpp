@@ -7,6 +7,9 @@
 #ifdef SG_MPI
 #include "dist/mpi_communicator.h"
 #endif
+#ifdef SG_NCCL
+#include "dist/nccl_communicator.h"
+#endif
 
 namespace sg::dist {
 namespace {
@@ -95,6 +98,45 @@ Communicator& world() {
 #endif
   }();
   return *comm;
+}
+
+bool built_with_nccl() {
+#ifdef SG_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+int nccl_gpus() {
+#ifdef SG_NCCL
+  return visible_gpu_count();
+#else
+  return 0;
+#endif
+}
+
+Communicator& communicator_for(Device device, Transport transport) {
+  Communicator& w = world();
+  if (device != Device::CUDA || w.size() == 1 || transport == Transport::Mpi) return w;
+#ifdef SG_NCCL
+  static std::unique_ptr<Communicator> nccl;
+  if (nccl) return *nccl;
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  const int ranks_here = local != nullptr ? std::atoi(local) : w.size();
+  if (transport == Transport::Auto && visible_gpu_count() < ranks_here) {
+    if (w.rank() == 0)
+      std::printf("communication: MPI with CUDA tensors staged through host memory: NCCL needs one GPU per rank, and "
+                  "this host has %d rank(s) and %d GPU(s)\n", ranks_here, visible_gpu_count());
+    return w;
+  }
+  nccl = make_nccl_communicator(w);
+  return *nccl;
+#else
+  SG_CHECK(transport == Transport::Auto, "this build has no NCCL (make CUDA=1 MPI=1 on a machine with CUDA, NCCL and "
+           "Open MPI); --comm mpi stages CUDA tensors through host memory");
+  return w;
+#endif
 }
 
 void abort_world_on_error(const std::string& message) {

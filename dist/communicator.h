@@ -118,6 +118,17 @@ bool launched_by_mpirun();
 // This process's communicator (made on first use): MPI under mpirun when built with MPI (an error if mpirun
 // started a build without MPI with more than one process), else Single.
 Communicator& world();
+// True when this build has the NCCL communicator (make CUDA=1 with MPI=1: dist/nccl_communicator.cpp).
+bool built_with_nccl();
+// The GPUs NCCL could give one rank each on this host (0 in a build without NCCL, or without a GPU).
+int nccl_gpus();
+// How the ranks exchange CUDA tensors: NCCL (GPU to GPU), MPI (copied through host memory), or Auto: NCCL where
+// the build has it and this host has a GPU per rank, else MPI.
+enum class Transport { Auto, Mpi, Nccl };
+// The communicator for tensors on `device`: world(), except on CUDA with more than one rank when `transport`
+// picks NCCL: the NCCL communicator over world() (made on the first call, which also picks this rank's GPU, so it
+// must come before any CUDA tensor exists). Nccl where the build or the host cannot: an error saying why.
+Communicator& communicator_for(Device device, Transport transport);
 // When world() is MPI with more than one process: abort them all (after `message` is printed on stderr). Else
 // nothing. For a command's top-level error handler: a rank that fails stops the others at once.
 void abort_world_on_error(const std::string& message);

@@ -92,12 +92,21 @@ void wait_for(MPI_Request* requests, int n, const char* op, const WaitLimit& lim
   std::exit(1);
 }
 
+// For destructors of operations nobody waited for: completes them, printing an error instead of throwing it.
+void wait_for_quietly(MPI_Request* requests, int n, const char* op, const WaitLimit& limit) {
+  try {
+    wait_for(requests, n, op, limit);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rank %d of %d: %s\n", limit.rank, limit.size, e.what());
+  }
+}
+
 class MpiPending final : public PendingReduce {
  public:
   MpiPending(Tensor target, Tensor host, MPI_Request req, WaitLimit limit)
       : target_(std::move(target)), host_(std::move(host)), req_(req), limit_(limit) {}
   ~MpiPending() override {
-    if (!done_) wait_for(&req_, 1, "all-reduce (started, not waited for)", limit_);
+    if (!done_) wait_for_quietly(&req_, 1, "all-reduce (started, not waited for)", limit_);
   }
   bool test() override {
     if (done_) return true;
@@ -129,7 +138,7 @@ class MpiTransfer final : public PendingTransfer {
   MpiTransfer(Tensor send_host, Tensor got_host, Device device, WaitLimit limit)
       : send_(std::move(send_host)), got_(std::move(got_host)), device_(device), limit_(limit) {}
   ~MpiTransfer() override {
-    if (!done_) wait_for(requests, 2, "send/receive (started, not waited for)", limit_);
+    if (!done_) wait_for_quietly(requests, 2, "send/receive (started, not waited for)", limit_);
   }
   Tensor wait() override {
     if (!done_) wait_for(requests, 2, "send/receive", limit_);

@@ -7,7 +7,7 @@
 #   4 ops        tensor/ops/, tensor/ops.h, tensor/op_registry.*, autograd/gradcheck.* and autograd/trace.* (they
 #                replay and differentiate ops)
 #   5 nn/        modules, optimisers, safetensors
-#   6 dist/      communicators between processes (MPI; one process alone), the distributed losses, gradient buckets
+#   6 dist/      communicators between processes (MPI, NCCL; one process alone), the distributed losses, gradient buckets
 #   7 siglip/    the model, data, trainer, command line
 # A file may include headers of its own layer or of layers below. tests/ and cuda/check/ (tools that compare
 # the backends) sit above everything and are not checked. Exceptions and their reasons: docs/design-notes.md.

@@ -145,6 +145,25 @@ else
   rows+=("HF transformers interop | skipped: no trained checkpoint or no transformers")
 fi
 
+# ---- 5b. data parallel on CUDA tensors under mpirun, 2 ranks: NCCL needs one GPU per rank, so on a card alone
+# the ranks share it through MPI with host staging (--comm mpi), and --comm nccl runs only where there are two GPUs.
+# The test suite's "dist: train --device cuda*" case (row 1) compares the two where both run.
+gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+if command -v mpirun >/dev/null && ldd $bin/siglip | grep -q libmpi; then
+  dp="train --device cuda --data shapes:512:16 --config tiny --steps 20 --batch 256 --log-every 10 --no-eval --threads 2"
+  rm -rf /tmp/dp-mpi /tmp/dp-nccl
+  run dp_mpi 90 env OMP_NUM_THREADS=2 mpirun --allow-run-as-root --oversubscribe -np 2 $bin/siglip $dp --comm mpi --out /tmp/dp-mpi
+  rows+=("2 ranks, --comm mpi (host staging, $gpus GPU(s)), tiny B=256 | exit $?, median $(median_step_ms /tmp/dp-mpi/metrics.jsonl 3) ms/step | $(grep -E '^communication' "$out/dp_mpi.log" | cut -c1-120)")
+  if [ "$gpus" -ge 2 ]; then
+    run dp_nccl 90 env OMP_NUM_THREADS=2 mpirun --allow-run-as-root -np 2 $bin/siglip $dp --comm nccl --out /tmp/dp-nccl
+    rows+=("2 ranks, --comm nccl (2 GPUs), tiny B=256 | exit $?, median $(median_step_ms /tmp/dp-nccl/metrics.jsonl 3) ms/step | $(grep -E '^communication' "$out/dp_nccl.log" | cut -c1-120)")
+  else
+    rows+=("2 ranks, --comm nccl | not run: NCCL needs one GPU per rank and this machine has $gpus")
+  fi
+else
+  rows+=("data parallel under mpirun | skipped: no mpirun, or $bin/siglip built without MPI")
+fi
+
 # ---- 6. if time is left: the attention rows again with the CUDA-core kernel (SG_ATTN_TC=0), to see what the
 # tensor-core path (bf16, cuda/attention_tc.cu) gains
 run bench_kernels_no_tc 60 env SG_ATTN_TC=0 $bin/siglip bench kernels --device cuda --reps 5 &&

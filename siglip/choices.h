@@ -28,6 +28,9 @@ enum class BadSample { Fail, Skip };
 enum class Augment { None, Crop };
 // `siglip data pack --format`: how generated images are encoded.
 enum class PackFormat { Png, Jpg };
+// `siglip train --comm`: how ranks exchange CUDA tensors under mpirun (dist::Transport): NCCL where there is a GPU
+// per rank, else MPI with host staging (auto), or one of them.
+enum class Comm { Auto, Mpi, Nccl };
 // `siglip graph --format`: one line per node, Graphviz DOT, or JSON.
 enum class GraphFormat { Text, Dot, Json };
 
@@ -59,6 +62,9 @@ constexpr std::array<Choice<PackFormat>, 2> choices(PackFormat) {
 }
 constexpr std::array<Choice<GraphFormat>, 3> choices(GraphFormat) {
   return {{{GraphFormat::Text, "text"}, {GraphFormat::Dot, "dot"}, {GraphFormat::Json, "json"}}};
+}
+constexpr std::array<Choice<Comm>, 3> choices(Comm) {
+  return {{{Comm::Auto, "auto"}, {Comm::Mpi, "mpi"}, {Comm::Nccl, "nccl"}}};
 }
 constexpr std::array<Choice<Device>, 2> choices(Device) { return {{{Device::CPU, "cpu"}, {Device::CUDA, "cuda"}}}; }
 

@@ -29,7 +29,15 @@ TrainOptions merge_resumed_options(const TrainOptions& given, const TrainerState
   o.detect_anomaly = given.detect_anomaly;
   o.workers = given.workers;  // how many threads decode does not change the batches
   o.comm_timeout = given.comm_timeout;
+  o.comm = given.comm;  // how this run's ranks talk does not change the numbers
   return o;
+}
+
+dist::Communicator& run_communicator(const TrainOptions& o) {
+  const dist::Transport t = o.comm == Comm::Nccl  ? dist::Transport::Nccl
+                            : o.comm == Comm::Mpi ? dist::Transport::Mpi
+                                                  : dist::Transport::Auto;
+  return dist::communicator_for(o.device, t);
 }
 
 namespace {
@@ -228,6 +236,7 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
              resumed_from, saved->world_size, ranks, opt.batch, ranks, opt.batch);
   }
   validate(opt, step);
+  run_communicator(opt);  // NCCL: this rank's GPU, before any CUDA tensor
   // --init and --lock-image matter to a fresh run only: a resumed one has every weight and its config.json.
   const std::string init_dir = opt.init.empty() || saved ? "" : resolve_checkpoint(opt.init);
   const std::string lock_dir = opt.lock_image.empty() || saved ? "" : resolve_checkpoint(opt.lock_image);

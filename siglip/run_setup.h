@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 
+#include "dist/communicator.h"
 #include "nn/optim.h"
 #include "siglip/config.h"
 #include "siglip/data.h"
@@ -19,6 +20,10 @@ namespace sg {
 // With --resume DIR: the options saved in DIR's latest checkpoint, except --steps when > 0 (the new total) and
 // this process's own settings (--threads, --profile); --out becomes DIR.
 TrainOptions merge_resumed_options(const TrainOptions& given, const TrainerState& saved);
+
+// The communicator of a run under mpirun for tensors on o.device, by --comm (dist::communicator_for); made before
+// the model, since NCCL picks this rank's GPU first.
+dist::Communicator& run_communicator(const TrainOptions& o);
 
 // The optimiser of a run over `params`: AdamW with the options' beta2 and weight decay, decay on matrices only.
 std::unique_ptr<nn::AdamW> make_adamw(std::vector<std::pair<std::string, Tensor*>> params, const TrainOptions& o);

@@ -29,6 +29,7 @@ struct TrainOptions {
   double init_temp;
   Device device;
   Precision precision;
+  Comm comm;
   uint64_t seed;
   std::string out, resume, init, lock_image, lr_mult, dump_grads;
   Freeze freeze;
@@ -124,6 +125,9 @@ void describe(TrainOptions& o, V& v) {
   v.option(o.grad_bucket_mb, "grad-bucket-mb", 4.0, "X",
            "under mpirun: the gradients are summed over the ranks in buckets of about X MB, each started during "
            "backward as soon as its gradients are complete");
+  v.option(o.comm, "comm", Comm::Auto, "",
+           "under mpirun with --device cuda: NCCL between GPUs, or MPI with CUDA tensors copied through host memory; "
+           "auto: NCCL where the build has it and the host has a GPU per rank");
   v.option(o.comm_timeout, "comm-timeout", 600.0, "SECONDS",
            "under mpirun: a rank that waits longer than this for one collective or message (another rank hangs) stops "
            "the run, naming the operation (0: wait forever); waits while rank 0 evaluates are not limited");

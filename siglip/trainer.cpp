@@ -41,7 +41,7 @@ Trainer::Trainer(TrainOptions opt)
     : threads_(opt.threads),
       run_(std::move(opt)),
       opt_(run_.opt),
-      comm_(dist::world()),
+      comm_(run_communicator(opt_)),
       split_(dist::split_batch(opt_.batch, comm_.size())),
       lead_(comm_.rank() == 0),
       trained_(trained_parameters(*run_.model)),
@@ -56,6 +56,7 @@ Trainer::Trainer(TrainOptions opt)
            opt_.batch, comm_.size());
   if (comm_.size() > 1) {
     comm_.set_timeout(opt_.comm_timeout);
+    dist::world().set_timeout(opt_.comm_timeout);  // NCCL's CPU tensors and the barrier at exit go through MPI
     broadcast_parameters();
     SG_CHECK(opt_.grad_bucket_mb > 0, "train: --grad-bucket-mb {} must be positive", opt_.grad_bucket_mb);
     buckets_ = std::make_unique<dist::GradientBuckets>(comm_, trained_,

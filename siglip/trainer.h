@@ -54,7 +54,7 @@ class Trainer {
   ThreadCountScope threads_;  // first: set-up runs with --threads too
   RunSetup run_;
   const TrainOptions& opt_;
-  dist::Communicator& comm_;      // dist::world(): one process, or the ranks of mpirun
+  dist::Communicator& comm_;      // one process, or the ranks of mpirun (MPI; NCCL for CUDA tensors)
   dist::BatchSplit split_;        // the global batch's rows per rank
   bool lead_;                     // rank 0: the only one that prints and writes files
   std::vector<Tensor*> trained_;  // parameters with requires_grad

@@ -1,7 +1,8 @@
 // test_dist.cpp: the communicators and the distributed losses (dist/). In this process (world size 1): the batch
 // split, the ring sigmoid loss and the all-gather softmax loss against siglip/loss.h's. Across processes:
 // `mpirun -np 2|3 build/dist_check ...` (tests/mpi/dist_check.cpp) for both losses, all three positives modes,
-// f32 and f64, with even and uneven splits; skipped, saying so, where mpirun is missing.
+// f32 and f64, with even and uneven splits; a rank that hangs stopped by the timeout; `train --device cuda` under
+// mpirun with NCCL or MPI host staging (needs a GPU). Each skipped, saying so, where mpirun (or the GPU) is missing.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -11,6 +12,7 @@
 
 #include "dist/communicator.h"
 #include "dist/losses.h"
+#include "nn/safetensors.h"
 #include "siglip/loss.h"
 #include "tensor/ops.h"
 #include "tests/error_of.h"
@@ -173,4 +175,59 @@ TEST_CASE("dist: a rank that hangs stops the others after --comm-timeout, naming
                   r.output);
     CHECK(r.output.find("completed") == std::string::npos);
   }
+}
+
+TEST_CASE("dist: train --device cuda under mpirun -np 2: NCCL with a GPU per rank, else MPI host staging, said so") {
+  const std::string mpirun = mpirun_command();
+  if (mpirun.empty()) {
+    MESSAGE("skipped: no mpirun, or a build without MPI");
+    return;
+  }
+  if (!dist::built_with_nccl()) {
+    MESSAGE("nccl: skipped, this build has no NCCL communicator (make CUDA=1 MPI=1)");
+    return;
+  }
+  if (dist::nccl_gpus() == 0) {
+    MESSAGE("nccl: skipped, no GPU present (the NCCL communicator is compiled in; run scripts/gpu-check.sh on a GPU)");
+    return;
+  }
+  const std::string args = " train --device cuda --data shapes:64:16 --config micro --image-size 16 --batch 8 --steps 3 "
+                           "--positives caption --no-eval --threads 1 --log-every 100";
+  auto train = [&](const std::string& comm, const std::string& out) {
+    return run_shell(fmt::format("timeout -k 5 300 {} -np 2 {} {} --comm {} --out {}", mpirun, siglip_binary(), args,
+                                 comm, out));
+  };
+  const std::string root = (std::filesystem::temp_directory_path() / "sg_test_nccl").string();
+  // MPI with CUDA tensors staged through host memory: two ranks may share a GPU.
+  const SiglipRun mpi = train("mpi", root + "_mpi");
+  REQUIRE_MESSAGE(mpi.status == 0, mpi.output);
+  CHECK_MESSAGE(mpi.output.find("data parallel: 2 ranks (mpi)") != std::string::npos, mpi.output);
+  if (dist::nccl_gpus() < 2) {
+    const SiglipRun automatic = train("auto", root + "_auto");
+    CHECK_MESSAGE(automatic.status == 0, automatic.output);
+    CHECK_MESSAGE(automatic.output.find("staged through host memory: NCCL needs one GPU per rank") != std::string::npos,
+                  automatic.output);
+    const SiglipRun nccl = train("nccl", root + "_nccl");
+    CHECK(nccl.status != 0);
+    CHECK_MESSAGE(nccl.output.find("2 ranks on this host but 1 GPU(s)") != std::string::npos, nccl.output);
+    MESSAGE("nccl: one GPU: MPI host staging checked, NCCL refused as it should be; NCCL itself needs 2 GPUs");
+  } else {
+    const SiglipRun nccl = train("nccl", root + "_nccl");
+    REQUIRE_MESSAGE(nccl.status == 0, nccl.output);
+    CHECK_MESSAGE(nccl.output.find("data parallel: 2 ranks (nccl)") != std::string::npos, nccl.output);
+    const auto a = load_safetensors(root + "_mpi/step-000003/model.safetensors");
+    const auto b = load_safetensors(root + "_nccl/step-000003/model.safetensors");
+    double scale = 0, diff = 0;
+    for (const auto& [name, ta] : a) {
+      const std::vector<double> x = ta.to_vector<double>(), y = b.at(name).to_vector<double>();
+      for (size_t i = 0; i < x.size(); ++i) {
+        scale = std::max(scale, std::abs(x[i]));
+        if (name.find("k_proj.bias") == std::string::npos && name.find("in_proj_bias") == std::string::npos)
+          diff = std::max(diff, std::abs(x[i] - y[i]));
+      }
+    }
+    MESSAGE("nccl vs mpi, 3 steps on 2 GPUs: parameters differ by " << diff / scale << " of the largest");
+    CHECK(diff / scale < 1e-5);
+  }
+  for (const char* s : {"_mpi", "_auto", "_nccl"}) std::filesystem::remove_all(root + s);
 }

@@ -2,7 +2,7 @@
 // same global batches, for the sigmoid ring and the softmax all-gather, with even and uneven splits: the summed
 // gradients of step 1 within 1e-5 of the largest gradient, and the parameters after ten steps close (see
 // gradient_is_exactly_zero for what cannot be compared); --check-params-every compares the ranks' parameters on the
-// way. Skipped, saying so, where mpirun is missing.
+// way; a 2-rank checkpoint resumed on 1 and 3 ranks. Skipped, saying so, where mpirun is missing.
 #include <doctest/doctest.h>
 
 #include <cmath>
