@@ -80,7 +80,7 @@ void describe(TrainOptions& o, V& v) {
   v.option(o.patch_size, "patch-size", 0, "N", "a new model's patch side in pixels (0: the config's)");
   v.option(o.channels, "channels", 0, "N", "image channels (0: the data set's own)");
   v.option(o.vocab, "vocab", 0, "N", "rows of the token table (0: the tokenizer's size; more: padded, for benchmarks)");
-  v.option(o.vocab_captions, "vocab-captions", 50000, "N",
+  v.option(o.vocab_captions, "vocab-captions", 20000, "N",
            "streamed data, a new model: its word tokenizer is counted over the first N training captions in file "
            "order (0: all; with shardindex.json, start-up then does not grow with the data set)");
   // the optimisation
