@@ -14,7 +14,8 @@ SANITIZE ?= 0
 
 ifeq ($(SANITIZE),1)
   BUILD := build-san
-  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  # -g1: line tables, enough for the sanitizers' stack traces, and a third less compile time than -g
+  OPT := -O1 -g1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   CUDA := 0
 else
   BUILD ?= build
@@ -130,7 +131,7 @@ run: deps
 FUZZ_BUILD := build-fuzz
 FUZZ_CXX ?= clang++
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CXXFLAGS := -std=c++20 -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -fopenmp -Wall -Wextra -Wshadow \
+FUZZ_CXXFLAGS := -std=c++20 -O1 -gline-tables-only -fno-omit-frame-pointer $(FUZZ_SAN) -fopenmp -Wall -Wextra -Wshadow \
   -Wno-unknown-pragmas -Wno-pass-failed -I. -MMD -MP
 FUZZ_SRC := $(wildcard fuzz/*.cpp)
 FUZZ_TARGETS := $(FUZZ_SRC:fuzz/%.cpp=$(FUZZ_BUILD)/%)
