@@ -244,9 +244,7 @@ void note_bad(ShardScan& scan, const std::string& what) {
   ++scan.bad;
   if (scan.bad_log.size() < 10) scan.bad_log.push_back(what);
 }
-}  // namespace
 
-namespace {
 // Reads one shard (images skipped) into its index entry; bad samples as scan_shards says. Captions are appended
 // while `captions` holds fewer than `caption_limit`.
 ShardIndexEntry read_shard_entry(const std::string& path, bool skip_bad, ShardScan& scan,

@@ -198,18 +198,6 @@ TEST_CASE("accum: training with --accum-steps 2 follows --accum-steps 1 and resu
   for (const TrainOptions* r : {&one, &two, &half}) fs::remove_all(r->out);
 }
 
-// The "logit_std" (the collapse probe's spread) of every line of a metrics.jsonl that has one, in order.
-std::vector<double> metric_logit_spreads(const std::string& path) {
-  std::vector<double> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    if (j.contains("logit_std")) out.push_back(j["logit_std"].get<double>());
-  }
-  return out;
-}
-
 TEST_CASE("accum: --init-bias auto from the first batch and the collapse probe see the whole batch") {
   const std::string args = " train --data shapes:64:16 --config micro --image-size 16 --batch 8 --steps 2 --no-eval "
                            "--positives caption --init-bias auto --log-every 100 --out ";
@@ -225,7 +213,7 @@ TEST_CASE("accum: --init-bias auto from the first batch and the collapse probe s
   };
   CHECK(bias_line(r1.output) != "(none)");
   CHECK(bias_line(r1.output) == bias_line(r2.output));
-  const std::vector<double> a = metric_logit_spreads(one + "/metrics.jsonl"), b = metric_logit_spreads(two + "/metrics.jsonl");
+  const std::vector<double> a = metric_values(one + "/metrics.jsonl", "logit_std"), b = metric_values(two + "/metrics.jsonl", "logit_std");
   REQUIRE(a.size() == 2);
   REQUIRE(b.size() == 2);
   for (size_t i = 0; i < 2; ++i) CHECK(std::abs(a[i] - b[i]) <= 1e-5 * std::abs(a[i]));

@@ -65,17 +65,20 @@ inline WholeAndResumed train_whole_and_resumed(sg::TrainOptions o, const std::st
           sg::read_file(dir + "/parts" + step_dir + "/model.safetensors")};
 }
 
-// The "loss" of every line of a metrics.jsonl that has one, in order.
-inline std::vector<double> metric_losses(const std::string& path) {
+// The value of `key` on every line of a metrics.jsonl that has it, in order.
+inline std::vector<double> metric_values(const std::string& path, const std::string& key) {
   std::vector<double> out;
   std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line);
-    if (j.contains("loss")) out.push_back(j["loss"].get<double>());
+    if (j.contains(key)) out.push_back(j[key].get<double>());
   }
   return out;
 }
+
+// The "loss" of every line of a metrics.jsonl that has one, in order.
+inline std::vector<double> metric_losses(const std::string& path) { return metric_values(path, "loss"); }
 
 // Tensors whose gradient is zero in exact arithmetic: the attention key biases (a softmax over keys does not see
 // them: k_proj.bias, and the key third of the MAP head's packed in_proj_bias) and, under the softmax loss, the logit
