@@ -11,6 +11,28 @@ namespace sg::cpu {
 
 #include "base/kernel_api.inc"
 
+// Where head (b, h) of an attention operand lies: element (b, h, i, c) at p[b * sb + h * sh + i * sn + c] (the
+// head dim is unit-stride). Packed [B, H, N, Dh] is {H*N*Dh, N*Dh, Dh}; a head view of a [B, N, H*Dh]
+// projection output is {N*H*Dh, Dh, H*Dh}.
+struct HeadStrides {
+  int64_t sb = 0, sh = 0, sn = 0;
+};
+// The layouts of every attention operand; H splits bh = b * H + h. go, gq, gk, gv are used by the backward.
+struct AttentionLayout {
+  int64_t H = 1;
+  HeadStrides q, k, v, o, go, gq, gk, gv;
+};
+// The CPU attention with strided heads (cpu/attention.cpp), f32 and f64: what scaled_dot_product_attention
+// runs on the CPU, so that splitting and merging heads costs no copies. attention_forward/backward above are
+// these with packed layouts.
+template <typename T>
+void attention_forward_strided(const T* q, const T* k, const T* v, const MaskView& mask, T* o, acc_t<T>* lse,
+                               const AttentionLayout& layout, int64_t BH, int64_t N, int64_t M, int64_t Dh, double scale);
+template <typename T>
+void attention_backward_strided(const T* q, const T* k, const T* v, const MaskView& mask, const T* o,
+                                const acc_t<T>* lse, const T* go, T* gq, T* gk, T* gv, const AttentionLayout& layout,
+                                int64_t BH, int64_t N, int64_t M, int64_t Dh, double scale);
+
 // Which library f32 GEMM uses ("onednn" or "openblas"); SG_GEMM=openblas|onednn overrides.
 const char* gemm_backend();
 void set_gemm_backend(const char* name);

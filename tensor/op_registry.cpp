@@ -477,6 +477,18 @@ void add_patch_and_attention(std::vector<OpCase>& cases) {
                    },
                    [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2], x[3]); },
                    attn_ref, {3}});
+  // Heads as the model makes them: views of [B, N, H*Dh] projection outputs (split: reshape + transpose), the
+  // output merged back; on the CPU the kernel reads and writes these layouts through strides, without copies.
+  auto split = [](const Tensor& t) { return t.reshape({t.size(0), t.size(1), 2, 4}).transpose(1, 2); };
+  auto merge = [](const Tensor& t) { return t.transpose(1, 2).reshape({t.size(0), t.size(2), 8}); };
+  cases.push_back({"scaled_dot_product_attention", "head_views", normals({{2, 5, 8}, {2, 6, 8}, {2, 6, 8}}),
+                   [split, merge](const std::vector<Tensor>& x) {
+                     return merge(scaled_dot_product_attention(split(x[0]), split(x[1]), split(x[2])));
+                   },
+                   [split, merge, attn_ref](const std::vector<Tensor>& x) {
+                     return merge(attn_ref({split(x[0]).contiguous(), split(x[1]).contiguous(), split(x[2]).contiguous()}));
+                   },
+                   {}});
   // Head dims 32 and 64, two 64-row query tiles (the second partial) and one partial key tile: on CUDA, bf16
   // takes the tensor-core kernels (cuda/attention_tc.cu) for these. Small B * H: the f64 gradient check
   // differentiates every input element.

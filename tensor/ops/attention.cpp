@@ -4,6 +4,10 @@
 #include "tensor/ops/common.h"
 
 namespace sg {
+namespace {
+// The strides of a [B, H, rows, Dh] tensor's heads (the last dim unit-stride), for cpu::AttentionLayout.
+cpu::HeadStrides heads_of(const Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
+}  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& mask_in,
                                     double scale) {
@@ -19,7 +23,17 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
            v_in.shape_str(), B, H, Dh);
   SG_CHECK(M > 0, "attention: no keys (k has shape {})", k_in.shape_str());
   if (scale == 0) scale = 1.0 / std::sqrt(static_cast<double>(Dh));
-  Tensor q = q_in.detach().contiguous(), k = k_in.detach().contiguous(), v = v_in.detach().contiguous();
+  // The CPU (f32, f64) reads and writes heads through strides: q, k, v stay views of the projections' outputs,
+  // o and the gradients are allocated as [B, N, H, Dh] (so merging heads is a free reshape). CUDA and bf16
+  // take packed [B, H, N, Dh] buffers.
+  const bool strided = q_in.device() == Device::CPU && q_in.dtype() != DType::BF16;
+  auto operand = [strided](const Tensor& t) { return strided && t.stride(3) == 1 ? t.detach() : t.detach().contiguous(); };
+  // A fresh [B, H, rows, Dh] buffer: on the strided path a [B, rows, H, Dh] tensor seen through transpose(1, 2).
+  auto heads_buffer = [strided, B, H, Dh](int64_t rows, const Tensor& like) {
+    if (!strided) return Tensor::empty({B, H, rows, Dh}, like.dtype(), like.device());
+    return Tensor::empty({B, rows, H, Dh}, like.dtype(), like.device()).transpose(1, 2);
+  };
+  Tensor q = operand(q_in), k = operand(k_in), v = operand(v_in);
   Tensor mask;
   MaskView mv;
   if (mask_in.defined()) {
@@ -33,32 +47,48 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
     mask = mask_in.detach().expand(full);
     mv = MaskView{mask.data_ptr(), H, mask.stride(0), mask.stride(1), mask.stride(2), mask.stride(3)};
   }
-  Tensor o = Tensor::empty({B, H, N, Dh}, q.dtype(), q.device());
+  Tensor o = heads_buffer(N, q);
   Tensor lse = Tensor::empty({B, H, N}, stat_dtype(q.dtype()), q.device());  // f32 for bf16
-  if (o.numel() > 0)
-    SG_FLOAT_TYPES(q.dtype(), op,
-                   SG_KERNEL(q.device(), attention_forward<T>, q.data<T>(), k.data<T>(), v.data<T>(), mv, o.data<T>(),
-                             lse.data<acc_t<T>>(), B * H, N, M, Dh, scale));
+  if (o.numel() > 0) {
+    if (strided) {
+      profile::KernelScope timed("attention_forward", Device::CPU);
+      const cpu::AttentionLayout L{H, heads_of(q), heads_of(k), heads_of(v), heads_of(o), {}, {}, {}, {}};
+      SG_F32_F64_TYPES(q.dtype(), op,
+                       cpu::attention_forward_strided<T>(q.data<T>(), k.data<T>(), v.data<T>(), mv, o.data<T>(),
+                                                         lse.data<T>(), L, B * H, N, M, Dh, scale));
+    } else {
+      SG_FLOAT_TYPES(q.dtype(), op,
+                     SG_KERNEL(q.device(), attention_forward<T>, q.data<T>(), k.data<T>(), v.data<T>(), mv,
+                               o.data<T>(), lse.data<acc_t<T>>(), B * H, N, M, Dh, scale));
+    }
+  }
   // replay: the same attention (resolved scale, the mask in the inputs' dtype and on their device)
   auto replay = [m = mask_in.defined() ? mask_in.detach() : Tensor(), scale](const std::vector<Tensor>& in) {
     return scaled_dot_product_attention(in[0], in[1], in[2], m.defined() ? m.to(in[0].device()).to(in[0].dtype()) : m,
                                         scale);
   };
-  return record(o, op, {q_in, k_in, v_in}, replay, [q, k, v, mask, mv, o, lse, B, H, N, M, Dh, scale](const Node&) {
+  return record(o, op, {q_in, k_in, v_in}, replay,
+                [q, k, v, mask, mv, o, lse, B, H, N, M, Dh, scale, strided, operand, heads_buffer](const Node&) {
     Tensor os = o.detach();
-    return [q, k, v, mask, mv, os, lse, B, H, N, M, Dh, scale](const Tensor& g_in) {
-      Tensor g = g_in.contiguous();
-      Tensor gq = Tensor::empty(q.shape(), q.dtype(), q.device());
-      Tensor gk = Tensor::empty(k.shape(), k.dtype(), k.device());
-      Tensor gv = Tensor::empty(v.shape(), v.dtype(), v.device());
-      if (g.numel() > 0) {
+    return [q, k, v, mask, mv, os, lse, B, H, N, M, Dh, scale, strided, operand, heads_buffer](const Tensor& g_in) {
+      Tensor g = operand(g_in);
+      Tensor gq = heads_buffer(N, q), gk = heads_buffer(M, k), gv = heads_buffer(M, v);
+      if (g.numel() == 0) {
+        gk.fill_(0);
+        gv.fill_(0);
+      } else if (strided) {
+        profile::KernelScope timed("attention_backward", Device::CPU);
+        const cpu::AttentionLayout L{H,           heads_of(q),  heads_of(k),  heads_of(v), heads_of(os),
+                                     heads_of(g), heads_of(gq), heads_of(gk), heads_of(gv)};
+        SG_F32_F64_TYPES(q.dtype(), "attention",
+                         cpu::attention_backward_strided<T>(q.data<T>(), k.data<T>(), v.data<T>(), mv, os.data<T>(),
+                                                            lse.data<T>(), g.data<T>(), gq.data<T>(), gk.data<T>(),
+                                                            gv.data<T>(), L, B * H, N, M, Dh, scale));
+      } else {
         SG_FLOAT_TYPES(q.dtype(), "attention",
                        SG_KERNEL(q.device(), attention_backward<T>, q.data<T>(), k.data<T>(), v.data<T>(), mv,
                                  os.data<T>(), lse.data<acc_t<T>>(), g.data<T>(), gq.data<T>(), gk.data<T>(), gv.data<T>(),
                                  B * H, N, M, Dh, scale));
-      } else {
-        gk.fill_(0);
-        gv.fill_(0);
       }
       return std::vector<Tensor>{gq, gk, gv};
     };
