@@ -47,12 +47,14 @@ Tensor MLP::forward(const Tensor& x) {
   ModuleScope scope(name());
   Tensor h;
   {
-    // fc1 without its bias, then bias + GELU in one kernel (bias_gelu): the same function as
-    // gelu(fc1.forward(x)) with one pass fewer over the [.., 4D] activation.
     ModuleScope fc1_scope(fc1.name());
-    h = bias_gelu(linear(x, compute(fc1.weight), Tensor()), compute(fc1.bias));
+    h = linear(x, compute(fc1.weight), Tensor());  // fc1 without its bias: h: [.., F]
   }
-  return fc2.forward(h);
+  if (unfused()) return fc2.forward(bias_gelu(h, compute(fc1.bias)));
+  // fc1's bias, GELU and fc2 as one op (bias_gelu_linear): the graph keeps h only, not gelu(h + b1) as well,
+  // and recomputes the GELU in the backward; the same function as fc2.forward(gelu(fc1.forward(x))).
+  ModuleScope fc2_scope(fc2.name());
+  return bias_gelu_linear(h, compute(fc1.bias), compute(fc2.weight), compute(fc2.bias));
 }
 
 Tensor split_heads(const Tensor& x, int64_t heads) {

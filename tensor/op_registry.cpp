@@ -162,6 +162,29 @@ void add_elementwise(std::vector<OpCase>& cases) {
   Fn bias_gelu_fwd = [](const std::vector<Tensor>& x) { return bias_gelu(x[0], x[1]); };
   cases.push_back({"bias_gelu", "rows", normals({{7, 6}, {6}}, 1.5), bias_gelu_fwd, bias_gelu_ref, {}});
   cases.push_back({"bias_gelu", "batched", normals({{2, 3, 5}, {5}}, 1.5), bias_gelu_fwd, bias_gelu_ref, {}});
+  // bias_gelu_linear(h, b1, w2, b2) = gelu(h + b1) @ w2^T + b2: the MLP's second half, GELU recomputed in backward.
+  Fn bgl_ref = [c](const std::vector<Tensor>& x) {
+    Ref h(x[0]), b1(x[1]), w2(x[2]);
+    const bool has_b2 = x.size() > 3;
+    Ref b2(has_b2 ? x[3] : x[1]);
+    Shape out = h.shape;
+    const int64_t F = out.back();
+    out.back() = w2.size(0);
+    return build(out, [&](const Shape& i) {
+      Shape row = i;
+      double s = has_b2 ? b2.at({i.back()}) : 0.0;
+      for (int64_t f = 0; f < F; ++f) {
+        row.back() = f;
+        const double u = h.at(row) + b1.at({f});
+        s += 0.5 * u * (1 + std::tanh(c * (u + 0.044715 * u * u * u))) * w2.at({i.back(), f});
+      }
+      return s;
+    });
+  };
+  cases.push_back({"bias_gelu_linear", "batched", normals({{2, 3, 6}, {6}, {4, 6}, {4}}, 1.5),
+                   [](const std::vector<Tensor>& x) { return bias_gelu_linear(x[0], x[1], x[2], x[3]); }, bgl_ref, {}});
+  cases.push_back({"bias_gelu_linear", "rows_no_b2", normals({{5, 7}, {7}, {3, 7}}, 1.5),
+                   [](const std::vector<Tensor>& x) { return bias_gelu_linear(x[0], x[1], x[2]); }, bgl_ref, {}});
 }
 
 void add_reductions(std::vector<OpCase>& cases) {
@@ -685,7 +708,7 @@ void add_sigmoid_loss_bad_inputs(std::vector<BadInputCase>& b) {
 std::vector<std::string> input_names(const std::string& op, size_t count) {
   static const std::map<std::string, std::vector<std::string>> named = {
       {"add", {"a", "b"}}, {"sub", {"a", "b"}}, {"mul", {"a", "b"}}, {"div", {"a", "b"}},
-      {"bias_gelu", {"x", "bias"}}, {"matmul", {"a", "b"}}, {"linear", {"x", "w", "bias"}},
+      {"bias_gelu", {"x", "bias"}}, {"bias_gelu_linear", {"h", "b1", "w2", "b2"}}, {"matmul", {"a", "b"}}, {"linear", {"x", "w", "bias"}},
       {"layer_norm", {"x", "weight", "bias"}}, {"l2_normalize", {"x"}}, {"embedding", {"ids", "weight"}},
       {"index_select", {"a", "index"}}, {"patch_embed", {"x", "weight", "bias"}},
       {"scaled_dot_product_attention", {"q", "k", "v", "mask"}},
@@ -745,6 +768,10 @@ std::vector<BadInputCase> make_bad_cases() {
   b.push_back({"softmax", "dim_out_of_range", [=] { softmax(f32({2, 3}), -3); }, {"softmax", "dim -3"}});
   b.push_back({"bias_gelu", "bias_shape", [=] { bias_gelu(f32({4, 6}), f32({5})); },
                {"bias_gelu", "[5]", "[4, 6]"}});
+  b.push_back({"bias_gelu_linear", "w2_width", [=] { bias_gelu_linear(f32({4, 6}), f32({6}), f32({3, 5}), f32({3})); },
+               {"bias_gelu_linear", "[4, 6]", "[6]", "[3, 5]"}});
+  b.push_back({"bias_gelu_linear", "b2_shape", [=] { bias_gelu_linear(f32({4, 6}), f32({6}), f32({3, 6}), f32({4})); },
+               {"bias_gelu_linear", "[4]", "[3, 6]"}});
   b.push_back({"layer_norm", "weight_shape", [=] { layer_norm(f32({2, 8}), f32({7}), f32({8})); },
                {"layer_norm", "[2, 8]", "[8]", "[7]"}});
   b.push_back({"embedding", "id_out_of_range", [=] { embedding(from_vector(std::vector<int64_t>{0, 7}, {2}), f32({5, 3})); },
