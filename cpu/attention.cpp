@@ -6,18 +6,32 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu/fast_math.h"
 #include "cpu/kernels.h"
+#include "cpu/small_gemm.h"
 
 namespace sg::cpu {
 namespace {
 
-// C[m, n] = alpha * op(A) op(B) + beta * C with leading dims: single-threaded, called inside the per-(b, h)
-// parallel loop. f32 uses oneDNN (serial inside an OpenMP region); f64 (gradient checks only) a plain loop.
+// C[m, n] = alpha * op(A) op(B) with leading dims: single-threaded, called inside the per-(b, h) parallel
+// loop. f32: a transposed operand is first copied out transposed (a few KB), then cpu/small_gemm.h's
+// register-blocked product runs; f64 (gradient checks only): a plain loop.
 template <typename T>
 void small_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
                 int64_t ldb, T* C, int64_t ldc) {
   if constexpr (std::is_same_v<T, float>) {
-    gemm<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.f, C, ldc);
+    thread_local std::vector<float> a_t, b_t;
+    if (ta) {  // A is stored [K, M]
+      a_t.resize(static_cast<size_t>(M * K));
+      transpose_into(A, K, M, lda, a_t.data());
+      A = a_t.data(), lda = K;
+    }
+    if (tb) {  // B is stored [N, K]
+      b_t.resize(static_cast<size_t>(K * N));
+      transpose_into(B, N, K, ldb, b_t.data());
+      B = b_t.data(), ldb = N;
+    }
+    small_matmul_nn(M, N, K, alpha, A, lda, B, ldb, C, ldc);
   } else {
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) {
@@ -66,14 +80,16 @@ void attention_forward_strided(const T* q, const T* k, const T* v, const MaskVie
         T* row = S.data() + i * M;
         T mx = row[0];
         for (int64_t j = 1; j < M; ++j) mx = std::max(mx, row[j]);
-        double s = 0;
+        T s = 0;
+#pragma omp simd reduction(+ : s)
         for (int64_t j = 0; j < M; ++j) {
-          row[j] = std::exp(row[j] - mx);
+          row[j] = fast_exp(row[j] - mx);
           s += row[j];
         }
-        const T inv = static_cast<T>(1.0 / s);
+        const T inv = T(1) / s;
+#pragma omp simd
         for (int64_t j = 0; j < M; ++j) row[j] *= inv;
-        lse[bh * N + i] = mx + static_cast<T>(std::log(s));
+        lse[bh * N + i] = mx + std::log(s);
       }
       small_gemm<T>(false, false, N, Dh, M, T(1), S.data(), M, head(v, L.v, bh, L.H), L.v.sn, head(o, L.o, bh, L.H),
                     L.o.sn);
@@ -97,13 +113,19 @@ void attention_backward_strided(const T* q, const T* k, const T* v, const MaskVi
       const T* ob = head(o, L.o, bh, H);
       const T* gob = head(go, L.go, bh, H);
       scores(qb, L.q.sn, kb, L.k.sn, mask, bh, N, M, Dh, scale, P.data());
-      for (int64_t i = 0; i < N; ++i)
-        for (int64_t j = 0; j < M; ++j) P[i * M + j] = std::exp(P[i * M + j] - lse[bh * N + i]);
+      for (int64_t i = 0; i < N; ++i) {
+        const T l = lse[bh * N + i];
+        T* row = P.data() + i * M;
+#pragma omp simd
+        for (int64_t j = 0; j < M; ++j) row[j] = fast_exp(row[j] - l);
+      }
       small_gemm<T>(true, false, M, Dh, N, T(1), P.data(), M, gob, L.go.sn, head(gv, L.gv, bh, H), L.gv.sn);  // gv = P^T go
       small_gemm<T>(false, true, N, M, Dh, T(1), gob, L.go.sn, vb, L.v.sn, gP.data(), M);                   // gP = go v^T
       for (int64_t i = 0; i < N; ++i) {
         T d = 0;
+#pragma omp simd reduction(+ : d)
         for (int64_t c = 0; c < Dh; ++c) d += gob[i * L.go.sn + c] * ob[i * L.o.sn + c];
+#pragma omp simd
         for (int64_t j = 0; j < M; ++j) gP[i * M + j] = P[i * M + j] * (gP[i * M + j] - d);  // gS
       }
       const T s = static_cast<T>(scale);
