@@ -6,7 +6,7 @@ Subcommands
 bench        Train-step speed of the same model in plain PyTorch (transformers' SiglipModel when importable,
              else an equivalent hand-written nn.Module with the same parameter names), same loss, same optimiser:
 
-               python3 scripts/torch_reference.py bench --config tiny|micro|b16 --batch 256 --steps 20 \
+               python3 scripts/torch_reference.py bench --config tiny|micro|small|b16 --batch 256 --steps 20 \
                    --dtype f32|bf16 --device cuda [--compile] [--impl auto|hf|torch] [--tf32]
 
              --dtype bf16: torch.autocast(bfloat16) around the forward and the loss, f32 master weights and f32
@@ -89,6 +89,11 @@ def _preset(name):
         t["projection_size"] = 96
         v.update(num_hidden_layers=3, image_size=24, patch_size=4)
         t.update(num_hidden_layers=2, max_position_embeddings=12)
+    elif name == "small":  # CPU benchmarks: 64 px, patch 8 (64 tokens), width 384, 6 + 6 layers
+        for c in (v, t):
+            c.update(hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=6)
+        t["projection_size"] = 384
+        v.update(image_size=64, patch_size=8)
     elif name == "b16":
         for c in (v, t):
             c.update(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12)
@@ -99,7 +104,7 @@ def _preset(name):
     return {"text_config": t, "vision_config": v}
 
 
-PRESETS = ("tiny", "micro", "b16")
+PRESETS = ("tiny", "micro", "small", "b16")
 INIT_TEMP = math.log(10.0)  # t' (SiglipConfig::init_temp)
 INIT_BIAS = -10.0  # b (SiglipConfig::init_bias)
 OUR_EXTRA_KEYS = ("pool", "init_temp", "init_bias")  # in our config.json, not part of HF's SiglipConfig

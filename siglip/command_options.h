@@ -92,7 +92,8 @@ void describe(GradcheckOptions& o, V& v) {
            "check the whole model's loss gradient for this parameter (Hugging Face name, e.g. logit_scale) in f64");
   v.option(o.checkpoint, "checkpoint", "", "DIR",
            "--param: a checkpoint or run directory; its run's data, loss and positives (default: a fresh --config)");
-  v.option(o.config, "config", "micro", "NAME|FILE", "--param: model size of a fresh model: tiny, micro, b16 or a config.json");
+  v.option(o.config, "config", "micro", "NAME|FILE",
+           "--param: model size of a fresh model: tiny, micro, small, b16 or a config.json");
   v.option(o.elements, "elements", 8, "K", "--param: elements checked, spread over the tensor (seeded)");
   v.option(o.step, "step", std::nullopt, "N",
            "--param: use the batch that training step N (1: the first) draws with this seed and --batch "
@@ -119,7 +120,8 @@ struct GraphOptions {
 template <class V>
 void describe(GraphOptions& o, V& v) {
   v.option(o.checkpoint, "checkpoint", "", "DIR", "a checkpoint, or a run directory (default: a fresh model of --config)");
-  v.option(o.config, "config", "micro", "NAME|FILE", "model size of a fresh model: tiny, micro, b16 or a config.json");
+  v.option(o.config, "config", "micro", "NAME|FILE",
+           "model size of a fresh model: tiny, micro, small, b16 or a config.json");
   v.option(o.batch, "batch", 4, "N", "pairs in the batch (built-in shapes data)");
   v.option(o.format, "format", GraphFormat::Text, "", "one line per node, Graphviz DOT (clusters by module), or JSON");
   v.option(o.module, "module", "", "PREFIX", "only the nodes made inside modules whose path starts with PREFIX");
@@ -191,7 +193,8 @@ struct TraceOptions {
 template <class V>
 void describe(TraceOptions& o, V& v) {
   v.option(o.checkpoint, "checkpoint", "", "DIR", "a checkpoint, or a run directory (default: a fresh model of --config)");
-  v.option(o.config, "config", "micro", "NAME|FILE", "model size of a fresh model: tiny, micro, b16 or a config.json");
+  v.option(o.config, "config", "micro", "NAME|FILE",
+           "model size of a fresh model: tiny, micro, small, b16 or a config.json");
   v.option(o.batch, "batch", 4, "N", "pairs in the batch (built-in shapes data; the same batch as `siglip graph`)");
   v.option(o.seed, "seed", 0, "N", "seed of the fresh model's weights, of the batch and of --check's samples");
   v.option(o.module, "module", "", "PREFIX", "only the nodes made inside modules (and the parameters) starting with PREFIX");
