@@ -299,6 +299,32 @@ void describe(BenchKernelsOptions& o, V& v) {
   v.option(o.batch, "batch", std::nullopt, "N", "ViT-B batch (default: 64 and 256 on the GPU, 2 on the CPU)");
 }
 
+struct BenchEmbedOptions {
+  static constexpr const char* command = "bench embed";
+  static constexpr const char* summary =
+      "images/s of the image tower (MAP head and L2 norm included) of a fresh model on random images, in batches";
+  std::string config;
+  int64_t images, batch;
+  int warmup, threads;
+  Precision precision;
+  Device device;
+  uint64_t seed;
+  BenchEmbedOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(BenchEmbedOptions& o, V& v) {
+  v.option(o.config, "config", "tiny", "NAME|FILE",
+           "model size: tiny, micro, small, b16 or a config.json (random weights)");
+  v.option(o.images, "images", 10000, "N", "random images embedded in the timed batches");
+  v.option(o.batch, "batch", 256, "N",
+           "images per forward pass (images/s comes from the median time of the full batches)");
+  v.option(o.warmup, "warmup", 2, "N", "batches run before the timed ones");
+  v.option(o.precision, "precision", Precision::F32, "", "bf16: bf16 activations and GEMM operands, as train's");
+  v.option(o.device, "device", Device::CPU, "", "where the model runs");
+  v.option(o.threads, "threads", 0, "N", "CPU threads (OpenMP, OpenBLAS, oneDNN; 0: as the environment sets)");
+  v.option(o.seed, "seed", 0, "N", "seed of the weights and the images");
+}
+
 struct DataPackOptions {
   static constexpr const char* command = "data pack";
   static constexpr const char* summary =

@@ -93,6 +93,24 @@ TEST_CASE("model: the presets are scripts/torch_reference.py's") {
                        Error);
 }
 
+TEST_CASE("model: `siglip bench embed` embeds random images with a fresh model in batches, a JSON line last") {
+  const SiglipRun r = run_siglip("bench embed --config micro --images 10 --batch 4 --warmup 1 --threads 1");
+  REQUIRE_MESSAGE(r.status == 0, r.output);
+  const size_t start = r.output.rfind('\n', r.output.size() - 2);
+  const nlohmann::json j = nlohmann::json::parse(r.output.substr(start == std::string::npos ? 0 : start + 1));
+  CHECK(j.at("images") == 10);
+  CHECK(j.at("batches") == 2);  // the median is over the full batches: 4 + 4, not the last 2
+  CHECK(j.at("precision") == "f32");
+  CHECK(j.at("images_per_s").get<double>() > 0);
+  CHECK(j.at("peak_rss_mib").get<double>() > 0);
+  CHECK(j.at("peak_tensor_mib").get<double>() > 0);
+  const SiglipRun bf16 = run_siglip("bench embed --config micro --images 4 --batch 4 --warmup 0 --precision bf16");
+  CHECK_MESSAGE(bf16.status == 0, bf16.output);
+  const SiglipRun few = run_siglip("bench embed --config micro --images 3 --batch 4");
+  CHECK(few.status != 0);
+  CHECK_MESSAGE(few.output.find("bench embed: --images 3 must be >= --batch 4") != std::string::npos, few.output);
+}
+
 TEST_CASE("model: whole-model loss and gradients agree with f64 central differences (MAP head, mean, class token)") {
   for (std::string pool : {"map", "mean", "tok"})
   for (std::string kind : {"sigmoid", "softmax"}) {
