@@ -6,7 +6,7 @@
 #   scripts/bench-cpu.sh --siglip build-cpu/siglip --steps 3 --rounds 1 --markdown /tmp/cpu.md
 #   SIGLIP=build-cpu/siglip scripts/bench-cpu.sh --torch-bf16
 # Options (after --siglip BIN, all passed to bench_cpu.py; --help lists them): --rounds R (2), --steps N (3),
-# --warmup W (1), --images N (10000), --small-images N (2560), --threads T (the CPUs), --no-small, --torch-bf16,
+# --warmup W (1), --images N (10000), --small-images N (1280), --threads T (the CPUs), --no-small, --torch-bf16,
 # --ghz X, --markdown FILE, --work DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."

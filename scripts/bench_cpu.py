@@ -175,7 +175,7 @@ def main():
     p.add_argument("--tiny-batch", type=int, default=256)
     p.add_argument("--small-batch", type=int, default=128)
     p.add_argument("--images", type=int, default=10000, help="images per inference run, tiny")
-    p.add_argument("--small-images", type=int, default=2560, help="images per inference run, small")
+    p.add_argument("--small-images", type=int, default=1280, help="images per inference run, small")
     p.add_argument("--infer-batch", type=int, default=256)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads of both programs")
     p.add_argument("--torch-bf16", action="store_true", help="also PyTorch's training step under bf16 autocast")
@@ -290,8 +290,9 @@ def main():
         f"(OMP_NUM_THREADS={a.threads}, --threads {a.threads})",
         f"PyTorch {v['torch']} (BLAS {v['blas']}, CPU capability {v['capability']}), transformers "
         f"{v['transformers']}: SiglipModel, sdpa attention",
-        f"{a.rounds} rounds (ours and PyTorch alternate; a cell is the median over the rounds); each training run: "
-        f"the median of {a.steps} steps after {a.warmup} warm-up; the benchmark took "
+        f"{a.rounds} round{'s' * (a.rounds != 1)} (ours and PyTorch alternate; a cell is the median over the rounds); "
+        f"each training run: the median of {a.steps} step{'s' * (a.steps != 1)} after {a.warmup} warm-up; the "
+        f"benchmark took "
         f"{(time.monotonic() - t_start) / 60:.1f} min",
     ]
     if peak:
