@@ -6,7 +6,7 @@ Subcommands
 bench        Train-step speed of the same model in plain PyTorch (transformers' SiglipModel when importable,
              else an equivalent hand-written nn.Module with the same parameter names), same loss, same optimiser:
 
-               python3 scripts/torch_reference.py bench --config tiny|micro|b16 --batch 256 --steps 20 \
+               python3 scripts/torch_reference.py bench --config tiny|micro|small|b16 --batch 256 --steps 20 \
                    --dtype f32|bf16 --device cuda [--compile] [--impl auto|hf|torch] [--tf32]
 
              --dtype bf16: torch.autocast(bfloat16) around the forward and the loss, f32 master weights and f32
@@ -15,6 +15,18 @@ bench        Train-step speed of the same model in plain PyTorch (transformers' 
              {"impl": "pytorch", "config", "batch", "dtype", "compile", "median_ms", "tflops", "flops_per_step",
              "params", "device_name", ...}. On CUDA out-of-memory it prints a message naming the config, batch and
              dtype, a JSON line with "error": "cuda_oom", and exits with status 3.
+
+infer        Image-tower throughput of the same model: L2-normalised get_image_features of --images random images in
+             batches of --batch under torch.inference_mode(), f32 (or --dtype bf16: autocast); images/s from the
+             median time of the full batches after --warmup batches (random pixels are made outside the timing):
+
+               python3 scripts/torch_reference.py infer --config tiny|small --images 10000 --batch 256 \
+                   --device cpu --threads 2
+
+             Prints a readable line, then, last, one JSON line {"bench": "infer", "images_per_s",
+             "images_per_s_overall", "median_batch_ms", "peak_rss_mib", "threads", ...}. bench and infer report
+             the process's peak RSS ("peak_rss_mib", ru_maxrss: Python, torch and transformers included) and the
+             threads used (--threads N sets torch.set_num_threads; 0: as OMP_NUM_THREADS or the cores say).
 
 check        Hugging Face interoperability: loads one of our checkpoints (DIR/config.json in SiglipConfig
              format plus our extra keys, DIR/model.safetensors with HF parameter names) into transformers'
@@ -89,6 +101,11 @@ def _preset(name):
         t["projection_size"] = 96
         v.update(num_hidden_layers=3, image_size=24, patch_size=4)
         t.update(num_hidden_layers=2, max_position_embeddings=12)
+    elif name == "small":  # CPU benchmarks: 64 px, patch 8 (64 tokens), width 384, 6 + 6 layers
+        for c in (v, t):
+            c.update(hidden_size=384, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=6)
+        t["projection_size"] = 384
+        v.update(image_size=64, patch_size=8)
     elif name == "b16":
         for c in (v, t):
             c.update(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12)
@@ -99,7 +116,7 @@ def _preset(name):
     return {"text_config": t, "vision_config": v}
 
 
-PRESETS = ("tiny", "micro", "b16")
+PRESETS = ("tiny", "micro", "small", "b16")
 INIT_TEMP = math.log(10.0)  # t' (SiglipConfig::init_temp)
 INIT_BIAS = -10.0  # b (SiglipConfig::init_bias)
 OUR_EXTRA_KEYS = ("pool", "init_temp", "init_bias")  # in our config.json, not part of HF's SiglipConfig
@@ -356,6 +373,32 @@ def is_cuda_oom(torch, e):
     return isinstance(e, RuntimeError) and "out of memory" in str(e).lower()
 
 
+def set_threads(torch, n):
+    """--threads N: PyTorch's intra-op threads (0: as the environment sets: OMP_NUM_THREADS, else the cores)."""
+    if n > 0:
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
+def peak_rss_mib():
+    """The peak resident memory of this process so far, in MiB (ru_maxrss is in KiB on Linux): the interpreter,
+    torch and transformers included, as our binary's includes its libraries."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def cpu_name():
+    """The CPU's model name from /proc/cpuinfo, else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def cmd_bench(args):
     torch = import_torch()
     try:
@@ -382,6 +425,7 @@ def run_bench(torch, args):
     torch.backends.cuda.matmul.allow_tf32 = args.tf32
     torch.backends.cudnn.allow_tf32 = args.tf32
     torch.manual_seed(args.seed)
+    threads = set_threads(torch, args.threads)
 
     cfg = _preset(args.config)
     model, is_hf, desc = build_model(torch, cfg, args.impl)
@@ -462,7 +506,7 @@ def run_bench(torch, args):
         device_name = torch.cuda.get_device_name(dev)
         peak_gib = torch.cuda.max_memory_allocated(dev) / 2**30
     else:
-        device_name = platform.processor() or platform.machine()
+        device_name = cpu_name()
         peak_gib = None
     out = {
         "impl": "pytorch",
@@ -487,12 +531,107 @@ def run_bench(torch, args):
         "loss_first": losses[0] if losses else None,
         "loss_last": losses[-1] if losses else None,
         "peak_mem_gib": round(peak_gib, 2) if peak_gib is not None else None,
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+        "threads": threads,
         "torch": torch.__version__,
     }
     if not all(math.isfinite(x) for x in losses):
         print("warning: non-finite loss during the benchmark", file=sys.stderr)
     print(f"pytorch {args.config} B={B} {args.dtype}: median {med * 1e3:.2f} ms/step over {args.steps} steps, "
-          f"model {flops / 1e12:.3f} TFLOP/step, {flops / med / 1e12:.1f} TFLOP/s ({desc}, {device_name})", flush=True)
+          f"model {flops / 1e12:.3f} TFLOP/step, {flops / med / 1e12:.1f} TFLOP/s ({desc}, {device_name}, "
+          f"{threads} threads), peak RSS {out['peak_rss_mib']:.0f} MiB", flush=True)
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------
+# infer
+# --------------------------------------------------------------------------------------------------------
+
+
+def cmd_infer(args):
+    """Image-tower throughput: L2-normalised get_image_features of --images random images in batches of --batch,
+    under inference_mode; images/s from the median time of the full batches after --warmup batches."""
+    torch = import_torch()
+    F = torch.nn.functional
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        die(f"--device {args.device}: torch {torch.__version__} sees no CUDA device", 2)
+    dev = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.manual_seed(args.seed)
+    threads = set_threads(torch, args.threads)
+
+    cfg = _preset(args.config)
+    model, is_hf, desc = build_model(torch, cfg, args.impl)
+    model.to(dev).eval()
+    v = cfg["vision_config"]
+    B, C, S = args.batch, v["num_channels"], v["image_size"]
+    gen = torch.Generator(device="cpu").manual_seed(args.seed)
+
+    if args.dtype == "bf16":
+        autocast = lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)  # noqa: E731
+    else:
+        import contextlib
+        autocast = contextlib.nullcontext
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    def image_embeds(pixels):
+        with autocast():
+            if is_hf:
+                out = model.get_image_features(pixel_values=pixels)
+                out = getattr(out, "pooler_output", out)  # transformers >= 5: the model output; before: the tensor
+            else:
+                out = model.vision_model(pixels)
+        return F.normalize(out.float(), dim=-1)
+
+    def pixels(n):  # random images, made outside the timed part
+        return torch.randn(n, C, S, S, generator=gen).to(dev)
+
+    times, total_s, done = [], 0.0, 0
+    with torch.inference_mode():
+        for _ in range(args.warmup):
+            image_embeds(pixels(B))
+        while done < args.images:
+            n = min(B, args.images - done)
+            x = pixels(n)
+            sync()
+            t0 = time.perf_counter()
+            y = image_embeds(x)
+            sync()
+            dt = time.perf_counter() - t0
+            if y.shape != (n, v["hidden_size"]) or not bool(torch.isfinite(y).all()):
+                die(f"infer: image embeddings of shape {list(y.shape)}, finite {bool(torch.isfinite(y).all())}", 1)
+            total_s += dt
+            done += n
+            if n == B:
+                times.append(dt)
+    med = statistics.median(times)
+    out = {
+        "impl": "pytorch",
+        "bench": "infer",
+        "config": args.config,
+        "batch": B,
+        "dtype": args.dtype,
+        "images": args.images,
+        "batches": len(times),
+        "warmup_batches": args.warmup,
+        "images_per_s": round(B / med, 1),
+        "images_per_s_overall": round(args.images / total_s, 1),
+        "median_batch_ms": round(med * 1e3, 3),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+        "threads": threads,
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(),
+        "model": desc,
+        "torch": torch.__version__,
+    }
+    print(f"pytorch infer {args.config} B={B} {args.dtype}: {B / med:.1f} images/s (median of {len(times)} batches; "
+          f"{args.images / total_s:.1f} images/s over all {args.images}), peak RSS {out['peak_rss_mib']:.0f} MiB "
+          f"({desc}, {out['device_name']}, {threads} threads)", flush=True)
     print(json.dumps(out), flush=True)
     return 0
 
@@ -737,6 +876,18 @@ def main(argv=None):
                    help="auto: transformers' SiglipModel if importable, else the hand-written module")
     b.add_argument("--tf32", action="store_true", help="allow TF32 for f32 matmuls/convs (off: true f32)")
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--threads", type=int, default=0, help="CPU threads (0: as the environment sets)")
+    i = sub.add_parser("infer", help="image-tower throughput (images/s) of the PyTorch reference")
+    i.add_argument("--config", choices=PRESETS, default="tiny")
+    i.add_argument("--images", type=int, default=10000)
+    i.add_argument("--batch", type=int, default=256)
+    i.add_argument("--warmup", type=int, default=2, help="batches run before the timed ones")
+    i.add_argument("--dtype", choices=("f32", "bf16"), default="f32")
+    i.add_argument("--device", default="cpu")
+    i.add_argument("--impl", choices=("auto", "hf", "torch"), default="auto",
+                   help="auto: transformers' SiglipModel if importable, else the hand-written module")
+    i.add_argument("--threads", type=int, default=0, help="CPU threads (0: as the environment sets)")
+    i.add_argument("--seed", type=int, default=0)
     c = sub.add_parser("check", help="load our checkpoint into transformers' SiglipModel and compare outputs")
     c.add_argument("--checkpoint", required=True)
     c.add_argument("--inputs", required=True)
@@ -757,6 +908,10 @@ def main(argv=None):
         if args.batch < 1 or args.steps < 1 or args.warmup < 0:
             die("bench: --batch and --steps must be >= 1, --warmup >= 0", 2)
         return cmd_bench(args)
+    if args.cmd == "infer":
+        if args.batch < 1 or args.images < args.batch or args.warmup < 0:
+            die("infer: --batch must be >= 1, --images >= --batch (the median is over full batches), --warmup >= 0", 2)
+        return cmd_infer(args)
     if args.cmd == "check":
         return cmd_check(args)
     if args.images < 1 or args.texts < 1:

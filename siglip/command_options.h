@@ -92,7 +92,8 @@ void describe(GradcheckOptions& o, V& v) {
            "check the whole model's loss gradient for this parameter (Hugging Face name, e.g. logit_scale) in f64");
   v.option(o.checkpoint, "checkpoint", "", "DIR",
            "--param: a checkpoint or run directory; its run's data, loss and positives (default: a fresh --config)");
-  v.option(o.config, "config", "micro", "NAME|FILE", "--param: model size of a fresh model: tiny, micro, b16 or a config.json");
+  v.option(o.config, "config", "micro", "NAME|FILE",
+           "--param: model size of a fresh model: tiny, micro, small, b16 or a config.json");
   v.option(o.elements, "elements", 8, "K", "--param: elements checked, spread over the tensor (seeded)");
   v.option(o.step, "step", std::nullopt, "N",
            "--param: use the batch that training step N (1: the first) draws with this seed and --batch "
@@ -119,7 +120,8 @@ struct GraphOptions {
 template <class V>
 void describe(GraphOptions& o, V& v) {
   v.option(o.checkpoint, "checkpoint", "", "DIR", "a checkpoint, or a run directory (default: a fresh model of --config)");
-  v.option(o.config, "config", "micro", "NAME|FILE", "model size of a fresh model: tiny, micro, b16 or a config.json");
+  v.option(o.config, "config", "micro", "NAME|FILE",
+           "model size of a fresh model: tiny, micro, small, b16 or a config.json");
   v.option(o.batch, "batch", 4, "N", "pairs in the batch (built-in shapes data)");
   v.option(o.format, "format", GraphFormat::Text, "", "one line per node, Graphviz DOT (clusters by module), or JSON");
   v.option(o.module, "module", "", "PREFIX", "only the nodes made inside modules whose path starts with PREFIX");
@@ -191,7 +193,8 @@ struct TraceOptions {
 template <class V>
 void describe(TraceOptions& o, V& v) {
   v.option(o.checkpoint, "checkpoint", "", "DIR", "a checkpoint, or a run directory (default: a fresh model of --config)");
-  v.option(o.config, "config", "micro", "NAME|FILE", "model size of a fresh model: tiny, micro, b16 or a config.json");
+  v.option(o.config, "config", "micro", "NAME|FILE",
+           "model size of a fresh model: tiny, micro, small, b16 or a config.json");
   v.option(o.batch, "batch", 4, "N", "pairs in the batch (built-in shapes data; the same batch as `siglip graph`)");
   v.option(o.seed, "seed", 0, "N", "seed of the fresh model's weights, of the batch and of --check's samples");
   v.option(o.module, "module", "", "PREFIX", "only the nodes made inside modules (and the parameters) starting with PREFIX");
@@ -294,6 +297,32 @@ void describe(BenchKernelsOptions& o, V& v) {
   v.option(o.reps, "reps", 9, "N", "runs per measurement (the median is shown)");
   v.option(o.device, "device", std::nullopt, "", "where to measure (default: cuda when a GPU is present, else cpu)");
   v.option(o.batch, "batch", std::nullopt, "N", "ViT-B batch (default: 64 and 256 on the GPU, 2 on the CPU)");
+}
+
+struct BenchEmbedOptions {
+  static constexpr const char* command = "bench embed";
+  static constexpr const char* summary =
+      "images/s of the image tower (MAP head and L2 norm included) of a fresh model on random images, in batches";
+  std::string config;
+  int64_t images, batch;
+  int warmup, threads;
+  Precision precision;
+  Device device;
+  uint64_t seed;
+  BenchEmbedOptions() { set_defaults(*this); }
+};
+template <class V>
+void describe(BenchEmbedOptions& o, V& v) {
+  v.option(o.config, "config", "tiny", "NAME|FILE",
+           "model size: tiny, micro, small, b16 or a config.json (random weights)");
+  v.option(o.images, "images", 10000, "N", "random images embedded in the timed batches");
+  v.option(o.batch, "batch", 256, "N",
+           "images per forward pass (images/s comes from the median time of the full batches)");
+  v.option(o.warmup, "warmup", 2, "N", "batches run before the timed ones");
+  v.option(o.precision, "precision", Precision::F32, "", "bf16: bf16 activations and GEMM operands, as train's");
+  v.option(o.device, "device", Device::CPU, "", "where the model runs");
+  v.option(o.threads, "threads", 0, "N", "CPU threads (OpenMP, OpenBLAS, oneDNN; 0: as the environment sets)");
+  v.option(o.seed, "seed", 0, "N", "seed of the weights and the images");
 }
 
 struct DataPackOptions {

@@ -123,6 +123,7 @@ const std::vector<Command>& commands() {
       make_command<ExportOptions>(run_export),
       make_command<BenchOpsOptions>(run_bench_ops),
       make_command<BenchKernelsOptions>(run_bench_kernels),
+      make_command<BenchEmbedOptions>(run_bench_embed),
       make_command<DataPackOptions>(run_data_pack),
       make_command<DataStatsOptions>(run_data_stats),
       make_command<DataIndexOptions>(run_data_index),

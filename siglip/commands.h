@@ -25,6 +25,7 @@ int run_preprocess(const PreprocessOptions& o);  // siglip/cmd_preprocess.cpp
 int run_export(const ExportOptions& o);        // siglip/cmd_export.cpp
 int run_bench_ops(const BenchOpsOptions& o);   // siglip/cmd_bench.cpp
 int run_bench_kernels(const BenchKernelsOptions& o);
+int run_bench_embed(const BenchEmbedOptions& o);  // siglip/cmd_bench_embed.cpp
 int run_data_pack(const DataPackOptions& o);    // siglip/cmd_data.cpp
 int run_data_stats(const DataStatsOptions& o);
 int run_data_index(const DataIndexOptions& o);

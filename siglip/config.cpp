@@ -152,6 +152,15 @@ SiglipConfig preset_config(const std::string& name) {
     c.text.max_position_embeddings = 12;
     return c;
   }
+  if (name == "small") {  // for CPU benchmarks: 64 px, patch 8 (64 tokens), width 384, 6 + 6 layers
+    c.vision.hidden_size = c.text.hidden_size = c.text.projection_size = 384;
+    c.vision.intermediate_size = c.text.intermediate_size = 1536;
+    c.vision.num_hidden_layers = c.text.num_hidden_layers = 6;
+    c.vision.num_attention_heads = c.text.num_attention_heads = 6;
+    c.vision.image_size = 64;
+    c.vision.patch_size = 8;
+    return c;
+  }
   if (name == "b16") {  // SigLIP-B/16 shapes
     c.vision.hidden_size = c.text.hidden_size = c.text.projection_size = 768;
     c.vision.intermediate_size = c.text.intermediate_size = 3072;
@@ -163,7 +172,7 @@ SiglipConfig preset_config(const std::string& name) {
     c.text.vocab_size = 32000;
     return c;
   }
-  fail("config: unknown preset '{}' (tiny, micro, b16)", name);
+  fail("config: unknown preset '{}' (tiny, micro, small, b16)", name);
 }
 
 }  // namespace sg

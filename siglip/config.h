@@ -49,7 +49,8 @@ struct SiglipConfig {
   void validate(const std::string& source) const;
 };
 
-// Named presets: "tiny" (32 px, patch 4, width 192, 6+4 layers), "micro" (for `make run` and tests), "b16".
+// Named presets: "tiny" (32 px, patch 4, width 192, 6+4 layers), "micro" (for `make run` and tests), "small"
+// (64 px, patch 8, width 384, 6+6 layers: CPU benchmarks), "b16".
 SiglipConfig preset_config(const std::string& name);
 
 }  // namespace sg

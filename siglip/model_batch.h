@@ -14,7 +14,7 @@ namespace sg {
 struct ModelBatchRequest {
   std::string command;     // for messages: "graph", "gradcheck"
   std::string checkpoint;  // a checkpoint or run directory; empty: a fresh model of `config`
-  std::string config;      // tiny, micro, b16 or a config.json
+  std::string config;      // tiny, micro, small, b16 or a config.json
   int64_t batch = 4;       // pairs in the batch
   std::optional<uint64_t> seed;  // weights of a fresh model, data order; default: the checkpoint run's seed, or 0
   int64_t step = 0;        // the batch of training step `step` (1: the first); 0: the checkpoint's next step, or 1

@@ -72,7 +72,7 @@ void describe(TrainOptions& o, V& v) {
   v.option(o.exact_decode, "exact-decode", false, "",
            "streamed data: decode JPEGs at full size, as SiglipImageProcessor does (default: at libjpeg's smallest "
            "scale 1/2, 1/4 or 1/8 that still covers the model's image size; faster on big photos)");
-  v.option(o.config, "config", "tiny", "NAME|FILE", "model size: tiny, micro, b16 or a config.json");
+  v.option(o.config, "config", "tiny", "NAME|FILE", "model size: tiny, micro, small, b16 or a config.json");
   v.option(o.init, "init", "", "DIR",
            "start from this checkpoint (ours or `siglip import`ed): its config, tokenizer and weights, with t' and b "
            "kept unless --init-temp/--init-bias are given, and a new optimizer");

@@ -72,7 +72,7 @@ TEST_CASE("cli: unknown options, options of another command and stray words are 
   CHECK(error_of([] { parse_train({"--foo=3"}); }).starts_with("train: unknown option --foo "));
   CHECK(error_of([] { command("eval").run({"--steps", "5"}); }) == "eval: unknown option --steps (an option of train)");
   CHECK(error_of([] { command("bench ops").run({"--device", "cuda"}); }) ==
-        "bench ops: unknown option --device (an option of train, bench kernels)");
+        "bench ops: unknown option --device (an option of train, bench kernels, bench embed)");
   CHECK(error_of([] { command("train").run({"--checkpoint", "x"}); }) ==
         "train: unknown option --checkpoint (an option of eval, classify, embed, gradcheck, graph, grad, trace, "
         "preprocess, export)");
@@ -133,7 +133,8 @@ TEST_CASE("cli: --help of every command, `siglip help`, and errors from the bina
   CHECK(bad.status != 0);
   CHECK(bad.output.find("--loss must be one of sigmoid, softmax; got 'hinge'") != std::string::npos);
   CHECK(siglip("frobnicate").status == 2);
-  CHECK(siglip("bench nothing").output.find("bench: unknown benchmark 'nothing' (known: ops, kernels)") != std::string::npos);
+  CHECK(siglip("bench nothing").output.find("bench: unknown benchmark 'nothing' (known: ops, kernels, embed)") !=
+        std::string::npos);
   CHECK(siglip("help train --markdown").output == command("train").markdown());
 }
 

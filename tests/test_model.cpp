@@ -15,6 +15,7 @@
 #include "siglip/loss.h"
 #include "siglip/model.h"
 #include "siglip/train.h"
+#include "tests/siglip_run.h"
 #include "tests/train_helpers.h"
 
 using namespace sg;
@@ -62,6 +63,52 @@ TEST_CASE("model: parameter names are Hugging Face SiglipModel's") {
     CHECK(names.count(n) == 1);
   }
   CHECK(names.size() == m.named_parameters().size());  // no duplicates
+}
+
+// scripts/torch_reference.py builds its benchmark models from its own copy of the presets: both must be the same
+// shapes, or the CPU and GPU benchmarks compare different models.
+TEST_CASE("model: the presets are scripts/torch_reference.py's") {
+  const SiglipRun r = run_shell(
+      "python3 -c 'import json, sys; sys.path.insert(0, \"scripts\"); import torch_reference as t; "
+      "print(json.dumps({n: t._preset(n) for n in t.PRESETS}))'");
+  if (r.status == 127) {
+    MESSAGE("SKIPPED: no python3: ", r.output);
+    return;
+  }
+  REQUIRE_MESSAGE(r.status == 0, r.output);
+  const nlohmann::json theirs = nlohmann::json::parse(r.output);
+  std::set<std::string> names;
+  for (const auto& [name, cfg] : theirs.items()) {
+    names.insert(name);
+    const nlohmann::json ours = preset_config(name).to_json();
+    for (const char* tower : {"text_config", "vision_config"})
+      for (const auto& [key, value] : cfg.at(tower).items()) {
+        INFO(name, " ", std::string(tower), ".", key);
+        REQUIRE(ours.at(tower).contains(key));
+        CHECK(ours.at(tower).at(key) == value);
+      }
+  }
+  CHECK(names == std::set<std::string>{"tiny", "micro", "small", "b16"});
+  CHECK_THROWS_WITH_AS(preset_config("large"), doctest::Contains("unknown preset 'large' (tiny, micro, small, b16)"),
+                       Error);
+}
+
+TEST_CASE("model: `siglip bench embed` embeds random images with a fresh model in batches, a JSON line last") {
+  const SiglipRun r = run_siglip("bench embed --config micro --images 10 --batch 4 --warmup 1 --threads 1");
+  REQUIRE_MESSAGE(r.status == 0, r.output);
+  const size_t start = r.output.rfind('\n', r.output.size() - 2);
+  const nlohmann::json j = nlohmann::json::parse(r.output.substr(start == std::string::npos ? 0 : start + 1));
+  CHECK(j.at("images") == 10);
+  CHECK(j.at("batches") == 2);  // the median is over the full batches: 4 + 4, not the last 2
+  CHECK(j.at("precision") == "f32");
+  CHECK(j.at("images_per_s").get<double>() > 0);
+  CHECK(j.at("peak_rss_mib").get<double>() > 0);
+  CHECK(j.at("peak_tensor_mib").get<double>() > 0);
+  const SiglipRun bf16 = run_siglip("bench embed --config micro --images 4 --batch 4 --warmup 0 --precision bf16");
+  CHECK_MESSAGE(bf16.status == 0, bf16.output);
+  const SiglipRun few = run_siglip("bench embed --config micro --images 3 --batch 4");
+  CHECK(few.status != 0);
+  CHECK_MESSAGE(few.output.find("bench embed: --images 3 must be >= --batch 4") != std::string::npos, few.output);
 }
 
 TEST_CASE("model: whole-model loss and gradients agree with f64 central differences (MAP head, mean, class token)") {
