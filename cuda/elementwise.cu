@@ -143,8 +143,8 @@ __global__ void bias_gelu_kernel(const T* __restrict__ x, const T* __restrict__ 
 }
 
 template <typename T, typename I, typename A = acc_t<T>>
-__global__ void bias_gelu_backward_kernel(const T* __restrict__ x, const T* __restrict__ b, const T* __restrict__ gy,
-                                          T* __restrict__ gx, I n, I D) {
+__global__ void bias_gelu_backward_kernel(const T* __restrict__ x, const T* __restrict__ b, const T* gy, T* gx, I n,
+                                          I D) {  // gx may be gy (in place): no __restrict__ on those two
   for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += static_cast<I>(gridDim.x) * blockDim.x)
     gx[i] = T(A(gy[i]) * ew_gelu_grad<A>(A(x[i]) + A(b[i % D])));
 }

@@ -42,12 +42,14 @@ Tensor bias_gelu_linear(const Tensor& h_in, const Tensor& b1, const Tensor& w2, 
       if (need_w2) gw2 = matmul(gy, bias_gelu(h, b1d).reshape({rows, F}), true, false);  // [D, F], a recomputed
       if (need_b2) gb2 = sum(gy, {0});                                                    // [D]
       if (need_h || need_b1) {
-        Tensor ga = matmul(gy, w2d);  // [R, F]
-        gh = Tensor::empty(h.shape(), h.dtype(), h.device());
-        if (gh.numel() > 0)
+        // ga = gy w2: [R, F], then gh = ga * gelu'(h + b1) written over ga (the kernel reads each element
+        // before writing it), so the backward holds one [R, F] buffer at a time besides h.
+        Tensor ga = matmul(gy, w2d);
+        if (ga.numel() > 0)
           SG_FLOAT_TYPES(h.dtype(), "bias_gelu_linear",
                          SG_KERNEL(h.device(), bias_gelu_backward<T>, h.data<T>(), b1d.data<T>(), ga.data<T>(),
-                                   gh.data<T>(), rows, F));
+                                   ga.data<T>(), rows, F));
+        gh = ga.reshape(h.shape());
         if (need_b1) gb1 = rows == 0 ? zeros_like(b1d) : sum(gh.reshape({rows, F}), {0});  // [F]
       }
       std::vector<Tensor> grads{need_h ? gh : Tensor(), gb1, gw2};
