@@ -43,14 +43,26 @@ MLP::MLP(int64_t dim, int64_t hidden, DType dtype) : fc1(dim, hidden, true, dtyp
   register_module("fc1", &fc1);
   register_module("fc2", &fc2);
 }
-Tensor MLP::forward(const Tensor& x) {
+namespace {
+// A projection of norm(x), the norm fused in (layer_norm_linear): the graph keeps x, which the residual stream
+// holds anyway, instead of norm(x). Without a norm, a plain Linear.
+Tensor normed_linear(const Tensor& x, LayerNorm* norm, Linear& proj, bool with_bias) {
+  ModuleScope scope(proj.name());
+  Tensor b = with_bias ? compute(proj.bias) : Tensor();
+  if (!norm) return linear(x, compute(proj.weight), b);
+  return layer_norm_linear(x, compute(norm->weight), compute(norm->bias), compute(proj.weight), b, norm->eps);
+}
+}  // namespace
+
+Tensor MLP::forward(const Tensor& x, LayerNorm* norm) {
   ModuleScope scope(name());
-  Tensor h;
-  {
+  if (unfused()) {
+    Tensor xn = norm ? norm->forward(x) : x;
     ModuleScope fc1_scope(fc1.name());
-    h = linear(x, compute(fc1.weight), Tensor());  // fc1 without its bias: h: [.., F]
+    Tensor h = linear(xn, compute(fc1.weight), Tensor());  // fc1 without its bias, then bias + GELU: [.., F]
+    return fc2.forward(bias_gelu(h, compute(fc1.bias)));
   }
-  if (unfused()) return fc2.forward(bias_gelu(h, compute(fc1.bias)));
+  Tensor h = normed_linear(x, norm, fc1, false);  // fc1 without its bias: h: [.., F]
   // fc1's bias, GELU and fc2 as one op (bias_gelu_linear): the graph keeps h only, not gelu(h + b1) as well,
   // and recomputes the GELU in the backward; the same function as fc2.forward(gelu(fc1.forward(x))).
   ModuleScope fc2_scope(fc2.name());
@@ -83,13 +95,24 @@ SelfAttention::SelfAttention(int64_t dim, int64_t heads_, DType dtype)
   register_module("q_proj", &q_proj);
   register_module("out_proj", &out_proj);
 }
-Tensor SelfAttention::forward(const Tensor& x) {
+Tensor SelfAttention::forward(const Tensor& x, LayerNorm* norm) {
   ModuleScope scope(name());
-  // x: [B, N, D] -> q, k, v: [B, H, N, Dh]
-  Tensor q = split_heads(q_proj.forward(x), heads);
-  Tensor k = split_heads(k_proj.forward(x), heads);
-  Tensor v = split_heads(v_proj.forward(x), heads);
-  return out_proj.forward(merge_heads(attention(q, k, v)));
+  if (unfused()) {
+    // x: [B, N, D] -> q, k, v: [B, H, N, Dh] (views of [B, N, D] projections)
+    Tensor xn = norm ? norm->forward(x) : x;
+    Tensor q = split_heads(q_proj.forward(xn), heads);
+    Tensor k = split_heads(k_proj.forward(xn), heads);
+    Tensor v = split_heads(v_proj.forward(xn), heads);
+    return out_proj.forward(merge_heads(attention(q, k, v)));
+  }
+  // q, k and v's projections as one GEMM of the stacked weights [3D, D] (with the layer norm fused in when
+  // there is one), then attention straight from the packed qkv: [B, N, 3D]; its backward hands the three
+  // projections one [B, N, 3D] gradient, so their input's gradient is one GEMM, not three summed.
+  Tensor w = concat({compute(q_proj.weight), compute(k_proj.weight), compute(v_proj.weight)}, 0);
+  Tensor b = concat({compute(q_proj.bias), compute(k_proj.bias), compute(v_proj.bias)}, 0);
+  Tensor qkv = norm ? layer_norm_linear(x, compute(norm->weight), compute(norm->bias), w, b, norm->eps)
+                    : linear(x, w, b);
+  return out_proj.forward(self_attention_qkv(qkv, heads));
 }
 
 MultiheadAttention::MultiheadAttention(int64_t dim, int64_t heads_, DType dtype)
@@ -122,8 +145,12 @@ EncoderLayer::EncoderLayer(int64_t dim, int64_t heads, int64_t mlp_dim, double e
 }
 Tensor EncoderLayer::forward(const Tensor& x) {
   ModuleScope scope(name());
-  Tensor h = add(x, self_attn.forward(layer_norm1.forward(x)));
-  return add(h, mlp.forward(layer_norm2.forward(h)));
+  if (unfused()) {  // the norms as their own ops (nn/unfused.h)
+    Tensor h = add(x, self_attn.forward(layer_norm1.forward(x)));
+    return add(h, mlp.forward(layer_norm2.forward(h)));
+  }
+  Tensor h = add(x, self_attn.forward(x, &layer_norm1));
+  return add(h, mlp.forward(h, &layer_norm2));
 }
 
 Encoder::Encoder(int64_t n, int64_t dim, int64_t heads, int64_t mlp_dim, double eps, DType dtype) {

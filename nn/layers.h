@@ -34,7 +34,8 @@ class Embedding : public Module {
 class MLP : public Module {
  public:
   MLP(int64_t dim, int64_t hidden, DType dtype = DType::F32);
-  Tensor forward(const Tensor& x);
+  // x: [.., D]; with `norm`, mlp(norm(x)), the layer norm fused into fc1 (layer_norm_linear).
+  Tensor forward(const Tensor& x, LayerNorm* norm = nullptr);
   Linear fc1, fc2;
 };
 
@@ -42,7 +43,8 @@ class MLP : public Module {
 class SelfAttention : public Module {
  public:
   SelfAttention(int64_t dim, int64_t heads, DType dtype = DType::F32);
-  Tensor forward(const Tensor& x);  // x: [B, N, D] -> [B, N, D]
+  // x: [B, N, D] -> [B, N, D]; with `norm`, attn(norm(x)), the layer norm fused into q, k and v's projections.
+  Tensor forward(const Tensor& x, LayerNorm* norm = nullptr);
   int64_t heads;
   Linear k_proj, v_proj, q_proj, out_proj;
 };

@@ -351,6 +351,32 @@ void add_norms(std::vector<OpCase>& cases) {
                                                 randn({16}, dt, &g)};
                    },
                    [](const std::vector<Tensor>& x) { return layer_norm(x[0], x[1], x[2], 1e-6); }, ln_ref, {}});
+  // layer_norm_linear(x, ln_w, ln_b, w, b) = layer_norm(x) @ w^T + b: the normalisation recomputed in backward.
+  Fn lnl_ref = [ln_ref](const std::vector<Tensor>& x) {
+    Tensor normed = ln_ref({x[0], x[1], x[2]});
+    Ref n(normed), w(x[3]);
+    const bool has_b = x.size() > 4;
+    Ref b(has_b ? x[4] : x[1]);
+    Shape out = n.shape;
+    const int64_t D = out.back();
+    out.back() = w.size(0);
+    return build(out, [&](const Shape& i) {
+      Shape row = i;
+      double s = has_b ? b.at({i.back()}) : 0.0;
+      for (int64_t t = 0; t < D; ++t) row.back() = t, s += n.at(row) * w.at({i.back(), t});
+      return s;
+    });
+  };
+  cases.push_back({"layer_norm_linear", "batched", normals({{2, 3, 8}, {8}, {8}, {5, 8}, {5}}),
+                   [](const std::vector<Tensor>& x) { return layer_norm_linear(x[0], x[1], x[2], x[3], x[4], 1e-6); },
+                   lnl_ref, {}});
+  cases.push_back({"layer_norm_linear", "offset_rows_no_bias",
+                   [](DType dt, Generator& g) {
+                     return std::vector<Tensor>{add(mul(randn({4, 6}, dt, &g), 3.0), 5.0), randn({6}, dt, &g),
+                                                randn({6}, dt, &g), randn({7, 6}, dt, &g)};
+                   },
+                   [](const std::vector<Tensor>& x) { return layer_norm_linear(x[0], x[1], x[2], x[3], Tensor(), 1e-6); },
+                   lnl_ref, {}});
   for (int64_t dim : {-1, 0}) {
     cases.push_back({"l2_normalize", fmt::format("dim{}", dim), normals({{4, 6}}),
                      [dim](const std::vector<Tensor>& x) { return l2_normalize(x[0], dim); },
@@ -510,6 +536,14 @@ void add_patch_and_attention(std::vector<OpCase>& cases) {
                    },
                    [split, merge, attn_ref](const std::vector<Tensor>& x) {
                      return merge(attn_ref({split(x[0]).contiguous(), split(x[1]).contiguous(), split(x[2]).contiguous()}));
+                   },
+                   {}});
+  // Self-attention from one packed projection qkv: [B, N, 3D] (D = 8, 2 heads of 4): the reference splits it.
+  cases.push_back({"self_attention_qkv", "two_heads", normals({{2, 5, 24}}),
+                   [](const std::vector<Tensor>& x) { return self_attention_qkv(x[0], 2); },
+                   [split, merge, attn_ref](const std::vector<Tensor>& x) {
+                     auto part = [&](int64_t i) { return split(x[0].narrow(2, 8 * i, 8).contiguous()).contiguous(); };
+                     return merge(attn_ref({part(0), part(1), part(2)}));
                    },
                    {}});
   // Head dims 32 and 64, two 64-row query tiles (the second partial) and one partial key tile: on CUDA, bf16
@@ -709,9 +743,10 @@ std::vector<std::string> input_names(const std::string& op, size_t count) {
   static const std::map<std::string, std::vector<std::string>> named = {
       {"add", {"a", "b"}}, {"sub", {"a", "b"}}, {"mul", {"a", "b"}}, {"div", {"a", "b"}},
       {"bias_gelu", {"x", "bias"}}, {"bias_gelu_linear", {"h", "b1", "w2", "b2"}}, {"matmul", {"a", "b"}}, {"linear", {"x", "w", "bias"}},
-      {"layer_norm", {"x", "weight", "bias"}}, {"l2_normalize", {"x"}}, {"embedding", {"ids", "weight"}},
+      {"layer_norm", {"x", "weight", "bias"}},
+      {"layer_norm_linear", {"x", "ln_weight", "ln_bias", "w", "b"}}, {"l2_normalize", {"x"}}, {"embedding", {"ids", "weight"}},
       {"index_select", {"a", "index"}}, {"patch_embed", {"x", "weight", "bias"}},
-      {"scaled_dot_product_attention", {"q", "k", "v", "mask"}},
+      {"scaled_dot_product_attention", {"q", "k", "v", "mask"}}, {"self_attention_qkv", {"qkv"}},
       {"sigmoid_loss_fused", {"img", "txt", "logit_scale", "logit_bias", "groups"}}, {"sum_to", {"g"}},
   };
   // Tensor members (views and copies) act on the tensor itself, called x here.
@@ -772,6 +807,15 @@ std::vector<BadInputCase> make_bad_cases() {
                {"bias_gelu_linear", "[4, 6]", "[6]", "[3, 5]"}});
   b.push_back({"bias_gelu_linear", "b2_shape", [=] { bias_gelu_linear(f32({4, 6}), f32({6}), f32({3, 6}), f32({4})); },
                {"bias_gelu_linear", "[4]", "[3, 6]"}});
+  b.push_back({"self_attention_qkv", "not_3d", [=] { self_attention_qkv(f32({2, 5, 20}), 2); },
+               {"self_attention_qkv", "[2, 5, 20]", "2 heads"}});
+  b.push_back({"self_attention_qkv", "rank", [=] { self_attention_qkv(f32({5, 24}), 2); },
+               {"self_attention_qkv", "[5, 24]"}});
+  b.push_back({"layer_norm_linear", "w_width", [=] { layer_norm_linear(f32({2, 8}), f32({8}), f32({8}), f32({4, 7})); },
+               {"layer_norm_linear", "[2, 8]", "[4, 7]"}});
+  b.push_back({"layer_norm_linear", "ln_weight_shape",
+               [=] { layer_norm_linear(f32({2, 8}), f32({7}), f32({8}), f32({4, 8})); },
+               {"layer_norm_linear", "[2, 8]", "[7]"}});
   b.push_back({"layer_norm", "weight_shape", [=] { layer_norm(f32({2, 8}), f32({7}), f32({8})); },
                {"layer_norm", "[2, 8]", "[8]", "[7]"}});
   b.push_back({"embedding", "id_out_of_range", [=] { embedding(from_vector(std::vector<int64_t>{0, 7}, {2}), f32({5, 3})); },

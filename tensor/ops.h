@@ -63,6 +63,11 @@ Tensor log_softmax(const Tensor& a, int64_t dim = -1);
 // ---- normalisation (tensor/ops/norm.cpp) ----
 // x: [..., D], weight, bias: [D] -> [..., D]; statistics over the last dim.
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-6);
+// layer_norm(x, ln_weight, ln_bias) @ w^T + b in one op (tensor/ops/norm.cpp): x: [..., D], w: [out, D],
+// b: [out] (optional) -> [..., out]. Keeps x, not the normalised x, and recomputes the normalisation in the
+// backward: a pre-LN block's projections then store no activation of their own.
+Tensor layer_norm_linear(const Tensor& x, const Tensor& ln_weight, const Tensor& ln_bias, const Tensor& w,
+                         const Tensor& b = Tensor(), double eps = 1e-6);
 // x / max(||x||_2, eps) along `dim`.
 Tensor l2_normalize(const Tensor& x, int64_t dim = -1, double eps = 1e-12);
 
@@ -85,6 +90,11 @@ Tensor patch_embed(const Tensor& x, const Tensor& weight, const Tensor& bias);
 // [B, H, N, M]; scale defaults to 1/sqrt(Dh). Returns [B, H, N, Dh].
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask = Tensor(),
                                     double scale = 0);
+// Self-attention over one packed projection: qkv: [B, N, 3D] (q; k; v along the last dim, each D = H * Dh
+// split into `heads` heads) -> [B, N, D] (heads merged), scale 1/sqrt(Dh), no mask. The same function as
+// splitting q, k, v into heads, scaled_dot_product_attention and merging; on the CPU the kernels read and write
+// the packed layouts directly and the backward returns one [B, N, 3D] gradient.
+Tensor self_attention_qkv(const Tensor& qkv, int64_t heads);
 
 // ---- SigLIP sigmoid loss, fused (tensor/ops/sigmoid_loss.cpp) ----
 // img, txt: [B, D] (normalised by the caller), logit_scale t', logit_bias b: one element each, groups: int64 [B].
