@@ -15,6 +15,7 @@
 #include "nn/fileio.h"
 #include "nn/module.h"
 #include "siglip/commands.h"
+#include "tensor/profile.h"
 #include "siglip/config.h"
 #include "siglip/model.h"
 #include "siglip/threads.h"
@@ -70,6 +71,7 @@ int run_bench_embed(const BenchEmbedOptions& o) {
 
   for (int i = 0; i < o.warmup; ++i) check_embeddings(model.image_embeds(pixels(B)), B, vc.hidden_size);
   allocator_reset_peak(o.device);
+  profile::reset();  // SG_PROFILE=1: the kernel table of the timed batches, printed at the end
   std::vector<double> times;
   double total_s = 0;
   for (int64_t done = 0; done < o.images;) {
@@ -91,6 +93,9 @@ int run_bench_embed(const BenchEmbedOptions& o) {
   const double rss = peak_rss_mib();
   const double tensor_mib = static_cast<double>(allocator_stats(o.device).peak_bytes) / (1 << 20);
   const int nthreads = omp_get_max_threads();
+  if (profile::enabled())
+    fmt::print("profile over {} batches (every kernel synchronised):\n{}", times.size(),
+               profile::report(static_cast<int64_t>(times.size())));
   const std::string precision = o.precision == Precision::BF16 ? "bf16" : "f32";
   fmt::print("bench embed: {} B={} {} on {}, {} threads: {:.1f} images/s (median of {} batches; {:.1f} images/s over "
              "all {}), peak RSS {:.0f} MiB, peak tensor memory {:.0f} MiB\n",
