@@ -1,5 +1,6 @@
 // bf16.cpp: every CPU kernel for bfloat16 buffers, as "widen to f32, run the f32 kernel, round to bf16".
-// (Patches and row gathers only move elements: conv.cpp and gather_rows here take bf16 as it is.)
+// (GEMM is cpu/gemm_bf16.cpp. Patches and row gathers only move elements: conv.cpp and gather_rows here take
+// bf16 as it is.)
 // The CPU keeps no bf16 arithmetic of its own: these exist so that a bf16 tensor works on the CPU (slowly)
 // and so that the CUDA bf16 kernels, which also read bf16, compute in f32 and round once when storing, have
 // a reference with the same rounding points (the registry's CPU/CUDA bf16 parity, tests/test_cuda.cpp).
@@ -120,22 +121,6 @@ void layer_norm_backward<bf16>(const bf16* x, const bf16* w, const float* mean, 
   narrow(gxf, gx);
   narrow(gwf, gw);
   narrow(gbf, gb);
-}
-
-// C = alpha op(A) op(B) + beta C with f32 products summed in f32 (the CUDA path: cuBLAS, bf16 in, f32 compute).
-template <>
-void gemm<bf16>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A, int64_t lda,
-                const bf16* B, int64_t ldb, float beta, bf16* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
-  F af = widen(A, K > 0 ? (a_rows - 1) * lda + a_cols : 0), bf = widen(B, K > 0 ? (b_rows - 1) * ldb + b_cols : 0);
-  F cf(static_cast<size_t>(M * N), 0.0f);
-  if (beta != 0.0f)
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) cf[static_cast<size_t>(i * N + j)] = static_cast<float>(C[i * ldc + j]);
-  gemm<float>(ta, tb, M, N, K, alpha, af.data(), lda, bf.data(), ldb, beta, cf.data(), N);
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = bf16(cf[static_cast<size_t>(i * N + j)]);
 }
 
 namespace {

@@ -37,4 +37,8 @@ void attention_backward_strided(const T* q, const T* k, const T* v, const MaskVi
 const char* gemm_backend();
 void set_gemm_backend(const char* name);
 
+// Whether this CPU has bf16 dot products (AVX512_BF16 or AMX) as oneDNN reports them (ONEDNN_MAX_CPU_ISA can
+// lower the answer). With them gemm<bf16> is oneDNN's bf16 matmul; without, bf16 works but is widened to f32.
+bool cpu_has_bf16();
+
 }  // namespace sg::cpu
