@@ -9,9 +9,10 @@
 #include <algorithm>
 #include <vector>
 
+#include "cpu/bf16_convert.h"
+#include "cpu/gelu.h"
 #include "cpu/kernels.h"
-#include "base/error.h"
-#include "base/strided.h"
+#include "cpu/strided.h"
 
 namespace sg::cpu {
 namespace {
@@ -19,18 +20,8 @@ namespace {
 // Elements per block: three f32 blocks (two inputs, one output) take 192 KB, inside a core's L2.
 constexpr int64_t kBlock = 16384;
 
-// dst[i] = float(src[i]), dst[i] = bf16(src[i]) for i < n: base/dtype.h's conversions, which the compiler
-// vectorises (16 lanes with AVX-512: shift-widen; integer round-to-nearest-even with a NaN select).
-void widen(const bf16* src, float* dst, int64_t n) {
-  const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
-}
-void narrow(const float* src, bf16* dst, int64_t n) {
-  uint16_t* d = reinterpret_cast<uint16_t*>(dst);
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
-}
+void widen(const bf16* src, float* dst, int64_t n) { widen_bf16(reinterpret_cast<const uint16_t*>(src), dst, n); }
+void narrow(const float* src, bf16* dst, int64_t n) { narrow_bf16(src, reinterpret_cast<uint16_t*>(dst), n); }
 
 // This thread's f32 scratch, at least n floats; grows, never shrinks, so steady-state calls allocate nothing.
 float* scratch(int64_t n) {
@@ -49,37 +40,6 @@ void for_blocks(int64_t n, int64_t per_block, F f) {
 
 // Rows of `row_len` elements per block: about kBlock elements, at least one row.
 int64_t rows_per_block(int64_t row_len) { return std::max<int64_t>(1, kBlock / std::max<int64_t>(row_len, 1)); }
-
-// A strided view of a bf16 buffer read in flat (row-major) order: elements [begin, begin + n) widened to dst.
-struct StridedReader {
-  const bf16* p;
-  StridedLayout<1> L;  // dims contiguous in the view merged, size-1 dims dropped
-  StridedReader(const bf16* data, const Dims& shape, const Dims& strides)
-      : p(data), L(collapse<1>(shape, {strides.data()})) {}
-  void read(int64_t begin, int64_t n, float* dst) const {
-    const int64_t nd = static_cast<int64_t>(L.shape.size());
-    const std::vector<int64_t>& st = L.strides[0];
-    Dims idx(static_cast<size_t>(nd));
-    for (int64_t d = nd - 1, rem = begin; d >= 0; --d) idx[d] = rem % L.shape[d], rem /= L.shape[d];
-    const int64_t last = L.shape[nd - 1], s = st[nd - 1];
-    while (n > 0) {
-      int64_t off = 0;
-      for (int64_t d = 0; d < nd; ++d) off += idx[d] * st[d];
-      const int64_t run = std::min(n, last - idx[nd - 1]);
-      if (s == 1) {
-        widen(p + off, dst, run);
-      } else if (s == 0) {
-        std::fill(dst, dst + run, static_cast<float>(p[off]));
-      } else {
-        for (int64_t i = 0; i < run; ++i) dst[i] = static_cast<float>(p[off + i * s]);
-      }
-      dst += run;
-      n -= run;
-      idx[nd - 1] += run;
-      for (int64_t d = nd - 1; d > 0 && idx[d] == L.shape[d]; --d) idx[d] = 0, ++idx[d - 1];
-    }
-  }
-};
 
 }  // namespace
 
@@ -107,51 +67,94 @@ void unary_backward<bf16>(Unary op, const bf16* x, const bf16* y, const bf16* gy
   });
 }
 
-// out is contiguous: its flat blocks read each operand through its own strides (broadcast ones repeat).
+namespace {
+// Fused maps: each run of elements is computed in f32 into a small stack buffer, straight from the bf16 operands,
+// then rounded into the output: one pass over memory, the f32 kernel's arithmetic (the same table expressions
+// and formulas, cpu/gelu.h) on the same values.
+constexpr int64_t kRun = 512;
+
+const uint16_t* bits_of(const bf16* p) { return reinterpret_cast<const uint16_t*>(p); }
+
+template <typename F>
+void binary_map(const bf16* a, const Dims& as, const bf16* b, const Dims& bs, bf16* out, const Dims& shape, F f) {
+  Dims os(shape.size());
+  int64_t acc = 1;
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) os[d] = acc, acc *= shape[d];
+  for_each_strided<3>(shape, {as.data(), bs.data(), os.data()}, [&](auto off, int64_t n, auto inc) {
+    const uint16_t* pa = bits_of(a) + off[0];
+    const uint16_t* pb = bits_of(b) + off[1];
+    bf16* po = out + off[2];
+    const int64_t ia = inc[0], ib = inc[1];
+    float t[kRun];
+    for (int64_t c = 0; c < n; c += kRun) {
+      const int64_t len = std::min(kRun, n - c);
+      if (ia == 1 && ib == 1) {
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) t[i] = f(bf16_to_f32(pa[c + i]), bf16_to_f32(pb[c + i]));
+      } else if (ib == 0) {
+        const float v = bf16_to_f32(pb[0]);
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) t[i] = f(bf16_to_f32(pa[(c + i) * ia]), v);
+      } else if (ia == 0) {
+        const float u = bf16_to_f32(pa[0]);
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) t[i] = f(u, bf16_to_f32(pb[(c + i) * ib]));
+      } else {
+        for (int64_t i = 0; i < len; ++i) t[i] = f(bf16_to_f32(pa[(c + i) * ia]), bf16_to_f32(pb[(c + i) * ib]));
+      }
+      narrow(t, po + c, len);
+    }
+  });
+}
+}  // namespace
+
+// out is contiguous; a and b strided (stride 0 where broadcast).
 template <>
 void binary<bf16>(Binary op, const bf16* a, const Dims& as, const bf16* b, const Dims& bs, bf16* out, const Dims& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  if (n == 0) return;
-  const StridedReader ra(a, shape, as), rb(b, shape, bs);
-  for_blocks(n, kBlock, [&](int64_t begin, int64_t end) {
-    const int64_t len = end - begin;
-    float* af = scratch(3 * kBlock);
-    float *bf = af + kBlock, *of = bf + kBlock;
-    ra.read(begin, len, af);
-    rb.read(begin, len, bf);
-    const Dims flat{len}, unit{1};
-    binary<float>(op, af, unit, bf, unit, of, flat);
-    narrow(of, out + begin, len);
-  });
+#define SG_BF16_BINARY(ID, NAME, EXPR) \
+  case Binary::ID:                      \
+    return binary_map(a, as, b, bs, out, shape, [](float u, float v) { return (EXPR); });
+  switch (op) { SG_BINARY_OPS(SG_BF16_BINARY) }
+#undef SG_BF16_BINARY
 }
 
+// y = gelu(x + b), fused as above; b widened once per block of rows.
 template <>
 void bias_gelu_forward<bf16>(const bf16* x, const bf16* b, bf16* y, int64_t rows, int64_t D) {
-  const int64_t per = rows_per_block(D);
-  for_blocks(rows, per, [&](int64_t r0, int64_t r1) {
-    const int64_t n = (r1 - r0) * D;
-    float* bf = scratch(D + 2 * per * D);
-    float *xf = bf + D, *yf = xf + per * D;
+  for_blocks(rows, rows_per_block(D), [&](int64_t r0, int64_t r1) {
+    float* bf = scratch(D);
     widen(b, bf, D);
-    widen(x + r0 * D, xf, n);
-    bias_gelu_forward<float>(xf, bf, yf, r1 - r0, D);
-    narrow(yf, y + r0 * D, n);
+    float t[kRun];
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint16_t* xr = bits_of(x) + r * D;
+      for (int64_t c = 0; c < D; c += kRun) {
+        const int64_t len = std::min(kRun, D - c);
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) t[i] = ew_gelu(bf16_to_f32(xr[c + i]) + bf[c + i]);
+        narrow(t, y + r * D + c, len);
+      }
+    }
   });
 }
 
+// gx = gy * gelu'(x + b); gx may be gy (each run is read before it is written).
 template <>
 void bias_gelu_backward<bf16>(const bf16* x, const bf16* b, const bf16* gy, bf16* gx, int64_t rows, int64_t D) {
-  const int64_t per = rows_per_block(D);
-  for_blocks(rows, per, [&](int64_t r0, int64_t r1) {
-    const int64_t n = (r1 - r0) * D;
-    float* bf = scratch(D + 3 * per * D);
-    float *xf = bf + D, *gyf = xf + per * D, *gxf = gyf + per * D;
+  for_blocks(rows, rows_per_block(D), [&](int64_t r0, int64_t r1) {
+    float* bf = scratch(D);
     widen(b, bf, D);
-    widen(x + r0 * D, xf, n);
-    widen(gy + r0 * D, gyf, n);
-    bias_gelu_backward<float>(xf, bf, gyf, gxf, r1 - r0, D);
-    narrow(gxf, gx + r0 * D, n);
+    float t[kRun];
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint16_t* xr = bits_of(x) + r * D;
+      const uint16_t* gr = bits_of(gy) + r * D;
+      for (int64_t c = 0; c < D; c += kRun) {
+        const int64_t len = std::min(kRun, D - c);
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i)
+          t[i] = bf16_to_f32(gr[c + i]) * ew_gelu_grad(bf16_to_f32(xr[c + i]) + bf[c + i]);
+        narrow(t, gx + r * D + c, len);
+      }
+    }
   });
 }
 

@@ -143,6 +143,23 @@ TEST_CASE("bf16: the blocked CPU kernels equal the whole-buffer f32 kernel, roun
       CHECK(bit_differences(got, rounded(ref)) == 0);
     }
   }
+  SUBCASE("rounding: subnormal, infinite and NaN results round as bf16(float)") {
+    std::vector<bf16> in = x;
+    for (int64_t i = 0; i < n; i += 97) in[i] = bf16(i % 2 ? INFINITY : NAN);
+    for (double scale : {1e-39, 3e-41, 1e30}) {  // subnormal floats, deeper ones, overflow to infinity
+      INFO("scale ", scale);
+      std::vector<bf16> got(n);
+      std::vector<float> ref(n);
+      cpu::unary<bf16>(Unary::MulScalar, in.data(), got.data(), n, scale);
+      cpu::unary<float>(Unary::MulScalar, wide(in).data(), ref.data(), n, scale);
+      CHECK(bit_differences(got, rounded(ref)) == 0);
+      const Dims shape{n}, unit{1};
+      const std::vector<bf16> s{bf16(static_cast<float>(scale))};
+      cpu::binary<bf16>(Binary::Mul, in.data(), unit, s.data(), Dims{0}, got.data(), shape);
+      cpu::binary<float>(Binary::Mul, wide(in).data(), unit, wide(s).data(), Dims{0}, ref.data(), shape);
+      CHECK(bit_differences(got, rounded(ref)) == 0);
+    }
+  }
   SUBCASE("binary: contiguous, broadcast rows and columns, a transposed operand") {
     struct Case {
       Dims shape, as, bs;
@@ -281,6 +298,35 @@ TEST_CASE("bf16: the blocked CPU kernels equal the whole-buffer f32 kernel, roun
     cpu::scatter_add_rows<bf16>(x.data(), idx.data(), got.data(), rows_in, D, V);
     cpu::scatter_add_rows<float>(xf.data(), idx.data(), ref.data(), rows_in, D, V);
     CHECK(bit_differences(got, rounded(ref)) == 0);
+  }
+}
+
+TEST_CASE("bf16: copies between f32 and bf16 convert as bf16(float) and float(bf16), contiguous and strided") {
+  const int64_t rows = 300, cols = 250, n = rows * cols;
+  std::mt19937_64 g(30);
+  std::normal_distribution<float> normal;
+  std::vector<float> f(n);
+  for (int64_t i = 0; i < n; ++i) f[i] = normal(g) * (i % 3 == 0 ? 1e-39f : i % 3 == 1 ? 1.0f : 1e38f);
+  for (int64_t i = 0; i < n; i += 101) f[i] = i % 2 ? -INFINITY : NAN;
+  for (bool transposed : {false, true}) {
+    INFO("transposed ", transposed);
+    const Dims shape = transposed ? Dims{cols, rows} : Dims{rows, cols};
+    const Dims strides = transposed ? Dims{1, cols} : Dims{cols, 1};
+    std::vector<bf16> h(n);
+    cpu::copy_strided(f.data(), DType::F32, shape, strides, h.data(), DType::BF16);
+    std::vector<bf16> want(n);
+    for (int64_t i = 0; i < shape[0]; ++i)
+      for (int64_t j = 0; j < shape[1]; ++j) want[i * shape[1] + j] = bf16(f[i * strides[0] + j * strides[1]]);
+    CHECK(bit_differences(h, want) == 0);
+    std::vector<float> back(n);
+    cpu::copy_strided(want.data(), DType::BF16, shape, strides, back.data(), DType::F32);
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < shape[0]; ++i)
+      for (int64_t j = 0; j < shape[1]; ++j) {
+        const float w = static_cast<float>(want[i * strides[0] + j * strides[1]]);
+        wrong += std::memcmp(&back[i * shape[1] + j], &w, 4) != 0;
+      }
+    CHECK(wrong == 0);
   }
 }
 
