@@ -4,14 +4,11 @@
 // in f32, alpha is the output scale and beta C a sum post-op, and the f32 result is rounded to bf16 once when
 // stored (the rounding of the CUDA path, cuBLAS with bf16 in and f32 compute). Without them the operands are
 // widened to f32 for sgemm and the result rounded once: the same arithmetic, slowly.
-// Primitives are built once per (shape, leading dims, transposes, alpha, beta) and kept: building one costs
-// 20-50 us even with oneDNN's own primitive cache, against a few us to run a small product.
+// The primitive is described anew on every call: oneDNN's primitive cache returns the one built for the same
+// shapes, strides and attributes, and the lookup cost 1.5 us per call on top of 10 us for a 64^3 product (a map
+// of our own saved nothing measurable; `siglip bench ops` times matmul() against the primitive called directly).
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include <cstdlib>
-#include <map>
-#include <mutex>
-#include <tuple>
 #include <vector>
 
 #include "cpu/kernels.h"
@@ -37,29 +34,18 @@ dnnl::engine& cpu_engine() {
   return e;
 }
 
-struct GemmKey {
+struct GemmArgs {
   bool ta, tb;
   int64_t M, N, K, lda, ldb, ldc;
   float alpha, beta;
-  bool operator<(const GemmKey& o) const {
-    return std::tie(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta) <
-           std::tie(o.ta, o.tb, o.M, o.N, o.K, o.lda, o.ldb, o.ldc, o.alpha, o.beta);
-  }
-};
-
-// A primitive with the memory descriptions its buffers are wrapped in.
-struct Matmul {
-  dnnl::memory::desc a, b, c;
-  dnnl::matmul prim;
 };
 
 // A: [M, K] (stored [K, M] when ta), B: [K, N] (stored [N, K] when tb), C: [M, N], row-major with leading dims.
-Matmul make_matmul(const GemmKey& k) {
+void onednn_gemm(const GemmArgs& k, const bf16* A, const bf16* B, bf16* C) {
   using dims = dnnl::memory::dims;
-  Matmul m;
-  m.a = dnnl::memory::desc({k.M, k.K}, dt::bf16, k.ta ? dims{1, k.lda} : dims{k.lda, 1});
-  m.b = dnnl::memory::desc({k.K, k.N}, dt::bf16, k.tb ? dims{1, k.ldb} : dims{k.ldb, 1});
-  m.c = dnnl::memory::desc({k.M, k.N}, dt::bf16, dims{k.ldc, 1});
+  const dnnl::memory::desc a({k.M, k.K}, dt::bf16, k.ta ? dims{1, k.lda} : dims{k.lda, 1});
+  const dnnl::memory::desc b({k.K, k.N}, dt::bf16, k.tb ? dims{1, k.ldb} : dims{k.ldb, 1});
+  const dnnl::memory::desc c({k.M, k.N}, dt::bf16, dims{k.ldc, 1});
   dnnl::primitive_attr attr;
   if (k.alpha != 1.0f) attr.set_output_scales(0, {k.alpha});
   if (k.beta != 0.0f) {
@@ -67,31 +53,16 @@ Matmul make_matmul(const GemmKey& k) {
     po.append_sum(k.beta);
     attr.set_post_ops(po);
   }
-  m.prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(m.a, m.b, m.c), attr, cpu_engine()));
-  return m;
-}
-
-const Matmul& cached_matmul(const GemmKey& k) {
-  static std::mutex mu;
-  static std::map<GemmKey, Matmul> cache;  // std::map: references stay valid as it grows
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(k);
-  if (it == cache.end()) it = cache.emplace(k, make_matmul(k)).first;
-  return it->second;
-}
-
-void onednn_gemm(const GemmKey& k, const bf16* A, const bf16* B, bf16* C) {
-  const Matmul& mm = cached_matmul(k);
+  const dnnl::matmul mm(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), attr, cpu_engine()));
   thread_local dnnl::stream stream(cpu_engine());
-  dnnl::memory a(mm.a, cpu_engine(), const_cast<bf16*>(A));
-  dnnl::memory b(mm.b, cpu_engine(), const_cast<bf16*>(B));
-  dnnl::memory c(mm.c, cpu_engine(), C);
-  mm.prim.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+  dnnl::memory am(a, cpu_engine(), const_cast<bf16*>(A)), bm(b, cpu_engine(), const_cast<bf16*>(B)),
+      cm(c, cpu_engine(), C);
+  mm.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
   stream.wait();
 }
 
 // The same product through f32 sgemm: operands widened, C widened where beta reads it, rounded once.
-void widened_gemm(const GemmKey& k, const bf16* A, const bf16* B, bf16* C) {
+void widened_gemm(const GemmArgs& k, const bf16* A, const bf16* B, bf16* C) {
   const int64_t a_rows = k.ta ? k.K : k.M, a_cols = k.ta ? k.M : k.K;
   const int64_t b_rows = k.tb ? k.N : k.K, b_cols = k.tb ? k.K : k.N;
   auto widen = [](const bf16* p, int64_t n) { return std::vector<float>(p, p + n); };
@@ -119,7 +90,7 @@ void gemm<bf16>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, 
   SG_CHECK(lda >= (ta ? M : K) && ldb >= (tb ? K : N) && ldc >= N,
            "gemm<bf16>: leading dims (lda {}, ldb {}, ldc {}) below the widths of (M, N, K) = ({}, {}, {}), ta {}, tb {}",
            lda, ldb, ldc, M, N, K, ta, tb);
-  const GemmKey key{ta, tb, M, N, K, lda, ldb, ldc, alpha, beta};
+  const GemmArgs key{ta, tb, M, N, K, lda, ldb, ldc, alpha, beta};
   if (!cpu_has_bf16()) return widened_gemm(key, A, B, C);
   try {
     onednn_gemm(key, A, B, C);

@@ -108,7 +108,7 @@ TEST_CASE("bf16: gemm<bf16> is the f64 product rounded to bf16 (transposes, odd 
          c.pad_c, ", alpha ", c.alpha, ", beta ", c.beta);
     CHECK(gemm_error(c) < 1.0);
   }
-  // The same call twice (the primitive comes from the cache the second time): the same bits.
+  // The same call twice (the second primitive from oneDNN's cache): the same bits.
   const std::vector<bf16> A = random_bf16(50 * 70, 4), B = random_bf16(70 * 30, 5);
   std::vector<bf16> C1(50 * 30), C2(50 * 30);
   cpu::gemm<bf16>(false, false, 50, 30, 70, 1, A.data(), 70, B.data(), 30, 0, C1.data(), 30);
