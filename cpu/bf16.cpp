@@ -274,43 +274,77 @@ int64_t mask_span(const MaskView& m, int64_t N, int64_t M) {
 }
 }  // namespace
 
-// One (batch, head) pair per task, as the f32 kernel splits the work.
+namespace {
+// Head bh (= b * H + h) of an operand laid out as `s`: its `rows` rows of Dh widened into packed f32, or packed f32
+// rounded into it.
+void widen_head(const bf16* p, const HeadStrides& s, int64_t H, int64_t bh, int64_t rows, int64_t Dh, float* dst) {
+  const bf16* h = p + (bh / H) * s.sb + (bh % H) * s.sh;
+  for (int64_t i = 0; i < rows; ++i) widen(h + i * s.sn, dst + i * Dh, Dh);
+}
+void narrow_head(const float* src, bf16* p, const HeadStrides& s, int64_t H, int64_t bh, int64_t rows, int64_t Dh) {
+  bf16* h = p + (bh / H) * s.sb + (bh % H) * s.sh;
+  for (int64_t i = 0; i < rows; ++i) narrow(src + i * Dh, h + i * s.sn, Dh);
+}
+AttentionLayout packed_layout(int64_t N, int64_t M, int64_t Dh) {
+  const HeadStrides qs{N * Dh, 0, Dh}, ks{M * Dh, 0, Dh};  // H = 1: bh indexes the heads directly
+  return AttentionLayout{1, qs, ks, ks, qs, qs, qs, ks, ks};
+}
+}  // namespace
+
+// One (batch, head) pair per task, as the f32 kernel splits the work: the head gathered through its strides into
+// packed f32, the packed f32 kernel, the outputs rounded back through their strides.
 template <>
-void attention_forward<bf16>(const bf16* q, const bf16* k, const bf16* v, const MaskView& mask, bf16* o, float* lse,
-                             int64_t BH, int64_t N, int64_t M, int64_t Dh, double scale) {
+void attention_forward_strided<bf16>(const bf16* q, const bf16* k, const bf16* v, const MaskView& mask, bf16* o,
+                                     float* lse, const AttentionLayout& L, int64_t BH, int64_t N, int64_t M, int64_t Dh,
+                                     double scale) {
   const int64_t nq = N * Dh, nk = M * Dh;
   for_blocks(BH, 1, [&](int64_t bh, int64_t) {
     float* qf = scratch(2 * nq + 2 * nk + mask_span(mask, N, M));
     float *kf = qf + nq, *vf = kf + nk, *of = vf + nk, *mf = of + nq;
-    widen(q + bh * nq, qf, nq);
-    widen(k + bh * nk, kf, nk);
-    widen(v + bh * nk, vf, nk);
+    widen_head(q, L.q, L.H, bh, N, Dh, qf);
+    widen_head(k, L.k, L.H, bh, M, Dh, kf);
+    widen_head(v, L.v, L.H, bh, M, Dh, vf);
     const MaskView mv = widen_mask_slice(mask, bh, N, M, mf);
     attention_forward<float>(qf, kf, vf, mv, of, lse + bh * N, 1, N, M, Dh, scale);
-    narrow(of, o + bh * nq, nq);
+    narrow_head(of, o, L.o, L.H, bh, N, Dh);
   });
+}
+
+template <>
+void attention_backward_strided<bf16>(const bf16* q, const bf16* k, const bf16* v, const MaskView& mask, const bf16* o,
+                                      const float* lse, const bf16* go, bf16* gq, bf16* gk, bf16* gv,
+                                      const AttentionLayout& L, int64_t BH, int64_t N, int64_t M, int64_t Dh,
+                                      double scale) {
+  const int64_t nq = N * Dh, nk = M * Dh;
+  for_blocks(BH, 1, [&](int64_t bh, int64_t) {
+    float* qf = scratch(4 * nq + 4 * nk + mask_span(mask, N, M));
+    float *of = qf + nq, *gof = of + nq, *gqf = gof + nq, *kf = gqf + nq, *vf = kf + nk, *gkf = vf + nk,
+          *gvf = gkf + nk, *mf = gvf + nk;
+    widen_head(q, L.q, L.H, bh, N, Dh, qf);
+    widen_head(o, L.o, L.H, bh, N, Dh, of);
+    widen_head(go, L.go, L.H, bh, N, Dh, gof);
+    widen_head(k, L.k, L.H, bh, M, Dh, kf);
+    widen_head(v, L.v, L.H, bh, M, Dh, vf);
+    const MaskView mv = widen_mask_slice(mask, bh, N, M, mf);
+    attention_backward<float>(qf, kf, vf, mv, of, lse + bh * N, gof, gqf, gkf, gvf, 1, N, M, Dh, scale);
+    narrow_head(gqf, gq, L.gq, L.H, bh, N, Dh);
+    narrow_head(gkf, gk, L.gk, L.H, bh, M, Dh);
+    narrow_head(gvf, gv, L.gv, L.H, bh, M, Dh);
+  });
+}
+
+template <>
+void attention_forward<bf16>(const bf16* q, const bf16* k, const bf16* v, const MaskView& mask, bf16* o, float* lse,
+                             int64_t BH, int64_t N, int64_t M, int64_t Dh, double scale) {
+  attention_forward_strided<bf16>(q, k, v, mask, o, lse, packed_layout(N, M, Dh), BH, N, M, Dh, scale);
 }
 
 template <>
 void attention_backward<bf16>(const bf16* q, const bf16* k, const bf16* v, const MaskView& mask, const bf16* o,
                               const float* lse, const bf16* go, bf16* gq, bf16* gk, bf16* gv, int64_t BH, int64_t N,
                               int64_t M, int64_t Dh, double scale) {
-  const int64_t nq = N * Dh, nk = M * Dh;
-  for_blocks(BH, 1, [&](int64_t bh, int64_t) {
-    float* qf = scratch(4 * nq + 4 * nk + mask_span(mask, N, M));
-    float *of = qf + nq, *gof = of + nq, *gqf = gof + nq, *kf = gqf + nq, *vf = kf + nk, *gkf = vf + nk,
-          *gvf = gkf + nk, *mf = gvf + nk;
-    widen(q + bh * nq, qf, nq);
-    widen(o + bh * nq, of, nq);
-    widen(go + bh * nq, gof, nq);
-    widen(k + bh * nk, kf, nk);
-    widen(v + bh * nk, vf, nk);
-    const MaskView mv = widen_mask_slice(mask, bh, N, M, mf);
-    attention_backward<float>(qf, kf, vf, mv, of, lse + bh * N, gof, gqf, gkf, gvf, 1, N, M, Dh, scale);
-    narrow(gqf, gq + bh * nq, nq);
-    narrow(gkf, gk + bh * nk, nk);
-    narrow(gvf, gv + bh * nk, nk);
-  });
+  attention_backward_strided<bf16>(q, k, v, mask, o, lse, go, gq, gk, gv, packed_layout(N, M, Dh), BH, N, M, Dh,
+                                   scale);
 }
 
 template <>

@@ -22,7 +22,7 @@ struct AttentionLayout {
   int64_t H = 1;
   HeadStrides q, k, v, o, go, gq, gk, gv;
 };
-// The CPU attention with strided heads (cpu/attention.cpp), f32 and f64: what scaled_dot_product_attention
+// The CPU attention with strided heads (cpu/attention.cpp; bf16: cpu/bf16.cpp): what scaled_dot_product_attention
 // runs on the CPU, so that splitting and merging heads costs no copies. attention_forward/backward above are
 // these with packed layouts.
 template <typename T>

@@ -289,6 +289,29 @@ TEST_CASE("bf16: the blocked CPU kernels equal the whole-buffer f32 kernel, roun
       CHECK(bit_differences(gv, rounded(gv_ref)) == 0);
     }
   }
+  SUBCASE("attention with strided heads: q, k, v views of [B, rows, H * Dh], outputs [B, rows, H, Dh]") {
+    const int64_t B = 3, H = 4, N = 20, M = 24, Dh = 16, BH = B * H;
+    const cpu::HeadStrides sq{N * H * Dh, Dh, H * Dh}, sk{M * H * Dh, Dh, H * Dh};
+    const cpu::AttentionLayout L{H, sq, sk, sk, sq, sq, sq, sk, sk};
+    const std::vector<bf16> q = random_bf16(BH * N * Dh, 25), k = random_bf16(BH * M * Dh, 26),
+                            v = random_bf16(BH * M * Dh, 27), go = random_bf16(BH * N * Dh, 28);
+    const std::vector<float> qf = wide(q), kf = wide(k), vf = wide(v), gof = wide(go);
+    std::vector<bf16> o(q.size()), gq(q.size()), gk(k.size()), gv(v.size());
+    std::vector<float> o_ref(q.size()), gq_ref(q.size()), gk_ref(k.size()), gv_ref(v.size()), lse(BH * N),
+        lse_ref(BH * N);
+    cpu::attention_forward_strided<bf16>(q.data(), k.data(), v.data(), {}, o.data(), lse.data(), L, BH, N, M, Dh, 0.25);
+    cpu::attention_forward_strided<float>(qf.data(), kf.data(), vf.data(), {}, o_ref.data(), lse_ref.data(), L, BH, N,
+                                          M, Dh, 0.25);
+    CHECK(bit_differences(o, rounded(o_ref)) == 0);
+    CHECK(lse == lse_ref);
+    cpu::attention_backward_strided<bf16>(q.data(), k.data(), v.data(), {}, o.data(), lse.data(), go.data(), gq.data(),
+                                          gk.data(), gv.data(), L, BH, N, M, Dh, 0.25);
+    cpu::attention_backward_strided<float>(qf.data(), kf.data(), vf.data(), {}, wide(o).data(), lse.data(), gof.data(),
+                                           gq_ref.data(), gk_ref.data(), gv_ref.data(), L, BH, N, M, Dh, 0.25);
+    CHECK(bit_differences(gq, rounded(gq_ref)) == 0);
+    CHECK(bit_differences(gk, rounded(gk_ref)) == 0);
+    CHECK(bit_differences(gv, rounded(gv_ref)) == 0);
+  }
   SUBCASE("scatter_add_rows") {
     const int64_t V = 37, rows_in = 500;
     std::vector<int64_t> idx(rows_in);
