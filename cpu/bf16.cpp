@@ -1,11 +1,13 @@
-// bf16.cpp: the CPU kernels for bfloat16 buffers, as "widen to f32, run the f32 kernel, round to bf16".
-// (GEMM is cpu/gemm_bf16.cpp; sum_dim reads bf16 in reduce.cpp's template; patches and row gathers only move
-// elements: conv.cpp and gather_rows here take bf16 as it is.)
-// Each kernel walks its buffers in blocks of about kBlock elements, in parallel: a thread widens its block into
-// its own f32 scratch (kept between calls), runs the f32 kernel on it (serially, inside the parallel loop) and
-// rounds the outputs back. Every output is rounded once, from the f32 kernel's result: the rounding points of
-// the CUDA bf16 kernels, which also read bf16, compute in f32 and round when storing (the registry's CPU/CUDA
-// bf16 parity, tests/test_cuda.cpp).
+// bf16.cpp: the CPU kernels for bfloat16 buffers. Every one computes in f32 and rounds each output once, from
+// the f32 result: the rounding points of the CUDA bf16 kernels, which also read bf16, compute in f32 and round
+// when storing (the registry's CPU/CUDA bf16 parity, tests/test_cuda.cpp). Two shapes:
+//   fused (binary, bias_gelu): runs of elements computed in f32 straight from the bf16 operands with the f32
+//     kernel's expressions, into a stack buffer, then rounded: one pass over memory;
+//   blocked (the rest): blocks of about kBlock elements split over threads, each widened into the thread's own
+//     f32 scratch (kept between calls), run through the f32 kernel (serially, inside the parallel loop), rounded
+//     back. Attention goes one (batch, head) pair per block, read and written through the heads' strides.
+// (GEMM is cpu/gemm_bf16.cpp; sum_dim reads bf16 in reduce.cpp's template; conversions are cpu/bf16_convert.cpp;
+// patches and row gathers only move elements: conv.cpp and gather_rows here take bf16 as it is.)
 #include <algorithm>
 #include <vector>
 
