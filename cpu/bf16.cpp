@@ -1,181 +1,352 @@
-// bf16.cpp: every CPU kernel for bfloat16 buffers, as "widen to f32, run the f32 kernel, round to bf16".
-// (Patches and row gathers only move elements: conv.cpp and gather_rows here take bf16 as it is.)
-// The CPU keeps no bf16 arithmetic of its own: these exist so that a bf16 tensor works on the CPU (slowly)
-// and so that the CUDA bf16 kernels, which also read bf16, compute in f32 and round once when storing, have
-// a reference with the same rounding points (the registry's CPU/CUDA bf16 parity, tests/test_cuda.cpp).
+// bf16.cpp: the CPU kernels for bfloat16 buffers. Every one computes in f32 and rounds each output once, from
+// the f32 result: the rounding points of the CUDA bf16 kernels, which also read bf16, compute in f32 and round
+// when storing (the registry's CPU/CUDA bf16 parity, tests/test_cuda.cpp). Two shapes:
+//   fused (binary, bias_gelu): runs of elements computed in f32 straight from the bf16 operands with the f32
+//     kernel's expressions, into a stack buffer, then rounded: one pass over memory;
+//   blocked (the rest): blocks of about kBlock elements split over threads, each widened into the thread's own
+//     f32 scratch (kept between calls), run through the f32 kernel (serially, inside the parallel loop), rounded
+//     back. Attention goes one (batch, head) pair per block, read and written through the heads' strides.
+// (GEMM is cpu/gemm_bf16.cpp; sum_dim reads bf16 in reduce.cpp's template; conversions are cpu/bf16_convert.cpp;
+// patches and row gathers only move elements: conv.cpp and gather_rows here take bf16 as it is.)
 #include <algorithm>
 #include <vector>
 
+#include "cpu/bf16_convert.h"
+#include "cpu/gelu.h"
 #include "cpu/kernels.h"
 #include "cpu/strided.h"
-#include "base/error.h"
 
 namespace sg::cpu {
 namespace {
 
-using F = std::vector<float>;
+// Elements per block: three f32 blocks (two inputs, one output) take 192 KB, inside a core's L2.
+constexpr int64_t kBlock = 16384;
 
-F widen(const bf16* p, int64_t n) {
-  F out(static_cast<size_t>(std::max<int64_t>(n, 0)));
-  if (p == nullptr) return out;
-  for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = static_cast<float>(p[i]);
-  return out;
+void widen(const bf16* src, float* dst, int64_t n) { widen_bf16(reinterpret_cast<const uint16_t*>(src), dst, n); }
+void narrow(const float* src, bf16* dst, int64_t n) { narrow_bf16(src, reinterpret_cast<uint16_t*>(dst), n); }
+
+// This thread's f32 scratch, at least n floats; grows, never shrinks, so steady-state calls allocate nothing.
+float* scratch(int64_t n) {
+  thread_local std::vector<float> buf;
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
+  return buf.data();
 }
-void narrow(const F& v, bf16* p) {
-  for (size_t i = 0; i < v.size(); ++i) p[i] = bf16(v[i]);
+
+// f(begin, end) for consecutive ranges of `per_block` items covering [0, n), the ranges split over threads.
+template <typename F>
+void for_blocks(int64_t n, int64_t per_block, F f) {
+  const int64_t blocks = (n + per_block - 1) / per_block;
+#pragma omp parallel for schedule(static) if (blocks > 1)
+  for (int64_t i = 0; i < blocks; ++i) f(i * per_block, std::min(n, (i + 1) * per_block));
 }
-const float* data_or_null(const bf16* p, const F& v) { return p ? v.data() : nullptr; }
+
+// Rows of `row_len` elements per block: about kBlock elements, at least one row.
+int64_t rows_per_block(int64_t row_len) { return std::max<int64_t>(1, kBlock / std::max<int64_t>(row_len, 1)); }
 
 }  // namespace
 
 template <>
 void unary<bf16>(Unary op, const bf16* x, bf16* y, int64_t n, double param) {
-  F xf = widen(x, n), yf(xf.size());
-  unary<float>(op, xf.data(), yf.data(), n, param);
-  narrow(yf, y);
+  for_blocks(n, kBlock, [&](int64_t b, int64_t e) {
+    float* xf = scratch(2 * kBlock);
+    float* yf = xf + kBlock;
+    widen(x + b, xf, e - b);
+    unary<float>(op, xf, yf, e - b, param);
+    narrow(yf, y + b, e - b);
+  });
 }
 
 template <>
 void unary_backward<bf16>(Unary op, const bf16* x, const bf16* y, const bf16* gy, bf16* gx, int64_t n, double param) {
-  F xf = widen(x, x ? n : 0), yf = widen(y, y ? n : 0), gyf = widen(gy, n), gxf(gyf.size());
-  unary_backward<float>(op, data_or_null(x, xf), data_or_null(y, yf), gyf.data(), gxf.data(), n, param);
-  narrow(gxf, gx);
+  for_blocks(n, kBlock, [&](int64_t b, int64_t e) {
+    float* xf = scratch(4 * kBlock);
+    float *yf = xf + kBlock, *gyf = yf + kBlock, *gxf = gyf + kBlock;
+    if (x) widen(x + b, xf, e - b);
+    if (y) widen(y + b, yf, e - b);
+    widen(gy + b, gyf, e - b);
+    unary_backward<float>(op, x ? xf : nullptr, y ? yf : nullptr, gyf, gxf, e - b, param);
+    narrow(gxf, gx + b, e - b);
+  });
 }
 
+namespace {
+// Fused maps: each run of elements is computed in f32 into a small stack buffer, straight from the bf16 operands,
+// then rounded into the output: one pass over memory, the f32 kernel's arithmetic (the same table expressions
+// and formulas, cpu/gelu.h) on the same values.
+constexpr int64_t kRun = 512;
+
+const uint16_t* bits_of(const bf16* p) { return reinterpret_cast<const uint16_t*>(p); }
+
+template <typename F>
+void binary_map(const bf16* a, const Dims& as, const bf16* b, const Dims& bs, bf16* out, const Dims& shape, F f) {
+  Dims os(shape.size());
+  int64_t acc = 1;
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) os[d] = acc, acc *= shape[d];
+  for_each_strided<3>(shape, {as.data(), bs.data(), os.data()}, [&](auto off, int64_t n, auto inc) {
+    const uint16_t* pa = bits_of(a) + off[0];
+    const uint16_t* pb = bits_of(b) + off[1];
+    bf16* po = out + off[2];
+    const int64_t ia = inc[0], ib = inc[1];
+    float t[kRun];
+    for (int64_t c = 0; c < n; c += kRun) {
+      const int64_t len = std::min(kRun, n - c);
+      if (ia == 1 && ib == 1) {
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) t[i] = f(bf16_to_f32(pa[c + i]), bf16_to_f32(pb[c + i]));
+      } else if (ib == 0) {
+        const float v = bf16_to_f32(pb[0]);
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) t[i] = f(bf16_to_f32(pa[(c + i) * ia]), v);
+      } else if (ia == 0) {
+        const float u = bf16_to_f32(pa[0]);
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) t[i] = f(u, bf16_to_f32(pb[(c + i) * ib]));
+      } else {
+        for (int64_t i = 0; i < len; ++i) t[i] = f(bf16_to_f32(pa[(c + i) * ia]), bf16_to_f32(pb[(c + i) * ib]));
+      }
+      narrow(t, po + c, len);
+    }
+  });
+}
+}  // namespace
+
+// out is contiguous; a and b strided (stride 0 where broadcast).
 template <>
 void binary<bf16>(Binary op, const bf16* a, const Dims& as, const bf16* b, const Dims& bs, bf16* out, const Dims& shape) {
-  F af = widen(a, strided_span(shape.data(), as.data(), shape.size()));
-  F bf = widen(b, strided_span(shape.data(), bs.data(), shape.size()));
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  F of(static_cast<size_t>(n));
-  binary<float>(op, af.data(), as, bf.data(), bs, of.data(), shape);
-  narrow(of, out);
+#define SG_BF16_BINARY(ID, NAME, EXPR) \
+  case Binary::ID:                      \
+    return binary_map(a, as, b, bs, out, shape, [](float u, float v) { return (EXPR); });
+  switch (op) { SG_BINARY_OPS(SG_BF16_BINARY) }
+#undef SG_BF16_BINARY
 }
 
+// y = gelu(x + b), fused as above; b widened once per block of rows.
 template <>
 void bias_gelu_forward<bf16>(const bf16* x, const bf16* b, bf16* y, int64_t rows, int64_t D) {
-  F xf = widen(x, rows * D), bf = widen(b, D), yf(xf.size());
-  bias_gelu_forward<float>(xf.data(), bf.data(), yf.data(), rows, D);
-  narrow(yf, y);
+  for_blocks(rows, rows_per_block(D), [&](int64_t r0, int64_t r1) {
+    float* bf = scratch(D);
+    widen(b, bf, D);
+    float t[kRun];
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint16_t* xr = bits_of(x) + r * D;
+      for (int64_t c = 0; c < D; c += kRun) {
+        const int64_t len = std::min(kRun, D - c);
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i) t[i] = ew_gelu(bf16_to_f32(xr[c + i]) + bf[c + i]);
+        narrow(t, y + r * D + c, len);
+      }
+    }
+  });
 }
 
+// gx = gy * gelu'(x + b); gx may be gy (each run is read before it is written).
 template <>
 void bias_gelu_backward<bf16>(const bf16* x, const bf16* b, const bf16* gy, bf16* gx, int64_t rows, int64_t D) {
-  F xf = widen(x, rows * D), bf = widen(b, D), gyf = widen(gy, rows * D), gxf(xf.size());
-  bias_gelu_backward<float>(xf.data(), bf.data(), gyf.data(), gxf.data(), rows, D);
-  narrow(gxf, gx);
+  for_blocks(rows, rows_per_block(D), [&](int64_t r0, int64_t r1) {
+    float* bf = scratch(D);
+    widen(b, bf, D);
+    float t[kRun];
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint16_t* xr = bits_of(x) + r * D;
+      const uint16_t* gr = bits_of(gy) + r * D;
+      for (int64_t c = 0; c < D; c += kRun) {
+        const int64_t len = std::min(kRun, D - c);
+#pragma omp simd
+        for (int64_t i = 0; i < len; ++i)
+          t[i] = bf16_to_f32(gr[c + i]) * ew_gelu_grad(bf16_to_f32(xr[c + i]) + bf[c + i]);
+        narrow(t, gx + r * D + c, len);
+      }
+    }
+  });
 }
 
-template <>
-void sum_dim<bf16>(const bf16* x, bf16* y, int64_t outer, int64_t r, int64_t inner) {
-  F xf = widen(x, outer * r * inner), yf(static_cast<size_t>(outer * inner));
-  sum_dim<float>(xf.data(), yf.data(), outer, r, inner);
-  narrow(yf, y);
-}
-
+// [outer, r, inner] ops that reduce over r: blocks of whole outer slices.
 template <>
 void max_dim<bf16>(const bf16* x, bf16* y, int64_t* argmax, int64_t outer, int64_t r, int64_t inner) {
-  F xf = widen(x, outer * r * inner), yf(static_cast<size_t>(outer * inner));
-  max_dim<float>(xf.data(), yf.data(), argmax, outer, r, inner);
-  narrow(yf, y);
+  const int64_t slice = r * inner, per = rows_per_block(slice);
+  for_blocks(outer, per, [&](int64_t o0, int64_t o1) {
+    float* xf = scratch(per * slice + per * inner);
+    float* yf = xf + per * slice;
+    widen(x + o0 * slice, xf, (o1 - o0) * slice);
+    max_dim<float>(xf, yf, argmax + o0 * inner, o1 - o0, r, inner);
+    narrow(yf, y + o0 * inner, (o1 - o0) * inner);
+  });
 }
 
 template <>
 void max_dim_backward<bf16>(const bf16* gy, const int64_t* argmax, bf16* gx, int64_t outer, int64_t r, int64_t inner) {
-  F gyf = widen(gy, outer * inner), gxf(static_cast<size_t>(outer * r * inner));
-  max_dim_backward<float>(gyf.data(), argmax, gxf.data(), outer, r, inner);
-  narrow(gxf, gx);
+  const int64_t slice = r * inner, per = rows_per_block(slice);
+  for_blocks(outer, per, [&](int64_t o0, int64_t o1) {
+    float* gyf = scratch(per * inner + per * slice);
+    float* gxf = gyf + per * inner;
+    widen(gy + o0 * inner, gyf, (o1 - o0) * inner);
+    max_dim_backward<float>(gyf, argmax + o0 * inner, gxf, o1 - o0, r, inner);
+    narrow(gxf, gx + o0 * slice, (o1 - o0) * slice);
+  });
 }
 
 template <>
 void softmax_forward<bf16>(const bf16* x, bf16* y, int64_t outer, int64_t r, int64_t inner, bool log) {
-  F xf = widen(x, outer * r * inner), yf(xf.size());
-  softmax_forward<float>(xf.data(), yf.data(), outer, r, inner, log);
-  narrow(yf, y);
+  const int64_t slice = r * inner, per = rows_per_block(slice);
+  for_blocks(outer, per, [&](int64_t o0, int64_t o1) {
+    const int64_t n = (o1 - o0) * slice;
+    float* xf = scratch(2 * per * slice);
+    float* yf = xf + per * slice;
+    widen(x + o0 * slice, xf, n);
+    softmax_forward<float>(xf, yf, o1 - o0, r, inner, log);
+    narrow(yf, y + o0 * slice, n);
+  });
 }
 
 template <>
 void softmax_backward<bf16>(const bf16* y, const bf16* gy, bf16* gx, int64_t outer, int64_t r, int64_t inner, bool log) {
-  const int64_t n = outer * r * inner;
-  F yf = widen(y, n), gyf = widen(gy, n), gxf(yf.size());
-  softmax_backward<float>(yf.data(), gyf.data(), gxf.data(), outer, r, inner, log);
-  narrow(gxf, gx);
+  const int64_t slice = r * inner, per = rows_per_block(slice);
+  for_blocks(outer, per, [&](int64_t o0, int64_t o1) {
+    const int64_t n = (o1 - o0) * slice;
+    float* yf = scratch(3 * per * slice);
+    float *gyf = yf + per * slice, *gxf = gyf + per * slice;
+    widen(y + o0 * slice, yf, n);
+    widen(gy + o0 * slice, gyf, n);
+    softmax_backward<float>(yf, gyf, gxf, o1 - o0, r, inner, log);
+    narrow(gxf, gx + o0 * slice, n);
+  });
 }
 
 template <>
 void layer_norm_forward<bf16>(const bf16* x, const bf16* w, const bf16* b, bf16* y, float* mean, float* rstd,
                               int64_t rows, int64_t D, double eps) {
-  F xf = widen(x, rows * D), wf = widen(w, D), bf = widen(b, D), yf(xf.size());
-  layer_norm_forward<float>(xf.data(), wf.data(), bf.data(), yf.data(), mean, rstd, rows, D, eps);
-  narrow(yf, y);
+  const int64_t per = rows_per_block(D);
+  for_blocks(rows, per, [&](int64_t r0, int64_t r1) {
+    const int64_t n = (r1 - r0) * D;
+    float* wf = scratch(2 * D + 2 * per * D);
+    float *bf = wf + D, *xf = bf + D, *yf = xf + per * D;
+    widen(w, wf, D);
+    widen(b, bf, D);
+    widen(x + r0 * D, xf, n);
+    layer_norm_forward<float>(xf, wf, bf, yf, mean + r0, rstd + r0, r1 - r0, D, eps);
+    narrow(yf, y + r0 * D, n);
+  });
 }
 
+// gw and gb sum over all rows: each block's f32 sums are kept, then added in block order in f64 and rounded
+// once (the same blocks on any thread count: the same result).
 template <>
 void layer_norm_backward<bf16>(const bf16* x, const bf16* w, const float* mean, const float* rstd, const bf16* gy,
                                bf16* gx, bf16* gw, bf16* gb, int64_t rows, int64_t D) {
-  F xf = widen(x, rows * D), wf = widen(w, D), gyf = widen(gy, rows * D), gxf(xf.size()), gwf(wf.size()),
-    gbf(wf.size());
-  layer_norm_backward<float>(xf.data(), wf.data(), mean, rstd, gyf.data(), gxf.data(), gwf.data(), gbf.data(), rows, D);
-  narrow(gxf, gx);
-  narrow(gwf, gw);
-  narrow(gbf, gb);
-}
-
-// C = alpha op(A) op(B) + beta C with f32 products summed in f32 (the CUDA path: cuBLAS, bf16 in, f32 compute).
-template <>
-void gemm<bf16>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A, int64_t lda,
-                const bf16* B, int64_t ldb, float beta, bf16* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
-  F af = widen(A, K > 0 ? (a_rows - 1) * lda + a_cols : 0), bf = widen(B, K > 0 ? (b_rows - 1) * ldb + b_cols : 0);
-  F cf(static_cast<size_t>(M * N), 0.0f);
-  if (beta != 0.0f)
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) cf[static_cast<size_t>(i * N + j)] = static_cast<float>(C[i * ldc + j]);
-  gemm<float>(ta, tb, M, N, K, alpha, af.data(), lda, bf.data(), ldb, beta, cf.data(), N);
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = bf16(cf[static_cast<size_t>(i * N + j)]);
+  // Larger blocks than elsewhere: the f32 kernel sums gw and gb over up to 32 row chunks per call.
+  const int64_t per = std::max<int64_t>(rows_per_block(D), std::min<int64_t>(rows, 256));
+  const int64_t blocks = (rows + per - 1) / per;
+  thread_local std::vector<float> partial;  // [blocks, 2, D]: gw, gb of each block
+  partial.resize(static_cast<size_t>(blocks * 2 * D));
+  float* part = partial.data();
+  for_blocks(rows, per, [&](int64_t r0, int64_t r1) {
+    const int64_t n = (r1 - r0) * D;
+    float* wf = scratch(D + 3 * per * D);
+    float *xf = wf + D, *gyf = xf + per * D, *gxf = gyf + per * D;
+    widen(w, wf, D);
+    widen(x + r0 * D, xf, n);
+    widen(gy + r0 * D, gyf, n);
+    float* pw = part + (r0 / per) * 2 * D;
+    layer_norm_backward<float>(xf, wf, mean + r0, rstd + r0, gyf, gxf, pw, pw + D, r1 - r0, D);
+    narrow(gxf, gx + r0 * D, n);
+  });
+  for (int64_t i = 0; i < D; ++i) {
+    double sw = 0, sb = 0;
+    for (int64_t k = 0; k < blocks; ++k) sw += part[k * 2 * D + i], sb += part[k * 2 * D + D + i];
+    gw[i] = bf16(static_cast<float>(sw));
+    gb[i] = bf16(static_cast<float>(sb));
+  }
 }
 
 namespace {
-// The additive mask widened to f32, with the same strides (see MaskView).
-struct WideMask {
-  F values;
-  MaskView view;
-};
-WideMask widen_mask(const MaskView& m, int64_t BH, int64_t N, int64_t M) {
-  WideMask w;
-  w.view = m;
-  if (m.data == nullptr) return w;
-  const int64_t span = (BH / m.H - 1) * m.sb + (m.H - 1) * m.sh + (N - 1) * m.si + (M - 1) * m.sj + 1;
-  w.values = widen(static_cast<const bf16*>(m.data), span);
-  w.view.data = w.values.data();
-  return w;
+// One (batch, head) slice of the additive mask, widened to f32 with the same i, j strides (see MaskView).
+MaskView widen_mask_slice(const MaskView& m, int64_t bh, int64_t N, int64_t M, float* dst) {
+  if (m.data == nullptr) return m;
+  const bf16* src = static_cast<const bf16*>(m.data) + (bh / m.H) * m.sb + (bh % m.H) * m.sh;
+  const int64_t span = (N - 1) * m.si + (M - 1) * m.sj + 1;
+  widen(src, dst, span);
+  MaskView v;
+  v.data = dst;
+  v.si = m.si;
+  v.sj = m.sj;
+  return v;
+}
+int64_t mask_span(const MaskView& m, int64_t N, int64_t M) {
+  return m.data ? (N - 1) * m.si + (M - 1) * m.sj + 1 : 0;
 }
 }  // namespace
+
+namespace {
+// Head bh (= b * H + h) of an operand laid out as `s`: its `rows` rows of Dh widened into packed f32, or packed f32
+// rounded into it.
+void widen_head(const bf16* p, const HeadStrides& s, int64_t H, int64_t bh, int64_t rows, int64_t Dh, float* dst) {
+  const bf16* h = p + (bh / H) * s.sb + (bh % H) * s.sh;
+  for (int64_t i = 0; i < rows; ++i) widen(h + i * s.sn, dst + i * Dh, Dh);
+}
+void narrow_head(const float* src, bf16* p, const HeadStrides& s, int64_t H, int64_t bh, int64_t rows, int64_t Dh) {
+  bf16* h = p + (bh / H) * s.sb + (bh % H) * s.sh;
+  for (int64_t i = 0; i < rows; ++i) narrow(src + i * Dh, h + i * s.sn, Dh);
+}
+AttentionLayout packed_layout(int64_t N, int64_t M, int64_t Dh) {
+  const HeadStrides qs{N * Dh, 0, Dh}, ks{M * Dh, 0, Dh};  // H = 1: bh indexes the heads directly
+  return AttentionLayout{1, qs, ks, ks, qs, qs, qs, ks, ks};
+}
+}  // namespace
+
+// One (batch, head) pair per task, as the f32 kernel splits the work: the head gathered through its strides into
+// packed f32, the packed f32 kernel, the outputs rounded back through their strides.
+template <>
+void attention_forward_strided<bf16>(const bf16* q, const bf16* k, const bf16* v, const MaskView& mask, bf16* o,
+                                     float* lse, const AttentionLayout& L, int64_t BH, int64_t N, int64_t M, int64_t Dh,
+                                     double scale) {
+  const int64_t nq = N * Dh, nk = M * Dh;
+  for_blocks(BH, 1, [&](int64_t bh, int64_t) {
+    float* qf = scratch(2 * nq + 2 * nk + mask_span(mask, N, M));
+    float *kf = qf + nq, *vf = kf + nk, *of = vf + nk, *mf = of + nq;
+    widen_head(q, L.q, L.H, bh, N, Dh, qf);
+    widen_head(k, L.k, L.H, bh, M, Dh, kf);
+    widen_head(v, L.v, L.H, bh, M, Dh, vf);
+    const MaskView mv = widen_mask_slice(mask, bh, N, M, mf);
+    attention_forward<float>(qf, kf, vf, mv, of, lse + bh * N, 1, N, M, Dh, scale);
+    narrow_head(of, o, L.o, L.H, bh, N, Dh);
+  });
+}
+
+template <>
+void attention_backward_strided<bf16>(const bf16* q, const bf16* k, const bf16* v, const MaskView& mask, const bf16* o,
+                                      const float* lse, const bf16* go, bf16* gq, bf16* gk, bf16* gv,
+                                      const AttentionLayout& L, int64_t BH, int64_t N, int64_t M, int64_t Dh,
+                                      double scale) {
+  const int64_t nq = N * Dh, nk = M * Dh;
+  for_blocks(BH, 1, [&](int64_t bh, int64_t) {
+    float* qf = scratch(4 * nq + 4 * nk + mask_span(mask, N, M));
+    float *of = qf + nq, *gof = of + nq, *gqf = gof + nq, *kf = gqf + nq, *vf = kf + nk, *gkf = vf + nk,
+          *gvf = gkf + nk, *mf = gvf + nk;
+    widen_head(q, L.q, L.H, bh, N, Dh, qf);
+    widen_head(o, L.o, L.H, bh, N, Dh, of);
+    widen_head(go, L.go, L.H, bh, N, Dh, gof);
+    widen_head(k, L.k, L.H, bh, M, Dh, kf);
+    widen_head(v, L.v, L.H, bh, M, Dh, vf);
+    const MaskView mv = widen_mask_slice(mask, bh, N, M, mf);
+    attention_backward<float>(qf, kf, vf, mv, of, lse + bh * N, gof, gqf, gkf, gvf, 1, N, M, Dh, scale);
+    narrow_head(gqf, gq, L.gq, L.H, bh, N, Dh);
+    narrow_head(gkf, gk, L.gk, L.H, bh, M, Dh);
+    narrow_head(gvf, gv, L.gv, L.H, bh, M, Dh);
+  });
+}
 
 template <>
 void attention_forward<bf16>(const bf16* q, const bf16* k, const bf16* v, const MaskView& mask, bf16* o, float* lse,
                              int64_t BH, int64_t N, int64_t M, int64_t Dh, double scale) {
-  F qf = widen(q, BH * N * Dh), kf = widen(k, BH * M * Dh), vf = widen(v, BH * M * Dh), of(qf.size());
-  WideMask wm = widen_mask(mask, BH, N, M);
-  attention_forward<float>(qf.data(), kf.data(), vf.data(), wm.view, of.data(), lse, BH, N, M, Dh, scale);
-  narrow(of, o);
+  attention_forward_strided<bf16>(q, k, v, mask, o, lse, packed_layout(N, M, Dh), BH, N, M, Dh, scale);
 }
 
 template <>
 void attention_backward<bf16>(const bf16* q, const bf16* k, const bf16* v, const MaskView& mask, const bf16* o,
                               const float* lse, const bf16* go, bf16* gq, bf16* gk, bf16* gv, int64_t BH, int64_t N,
                               int64_t M, int64_t Dh, double scale) {
-  F qf = widen(q, BH * N * Dh), kf = widen(k, BH * M * Dh), vf = widen(v, BH * M * Dh), of = widen(o, BH * N * Dh),
-    gof = widen(go, BH * N * Dh), gqf(qf.size()), gkf(kf.size()), gvf(vf.size());
-  WideMask wm = widen_mask(mask, BH, N, M);
-  attention_backward<float>(qf.data(), kf.data(), vf.data(), wm.view, of.data(), lse, gof.data(), gqf.data(),
-                            gkf.data(), gvf.data(), BH, N, M, Dh, scale);
-  narrow(gqf, gq);
-  narrow(gkf, gk);
-  narrow(gvf, gv);
+  attention_backward_strided<bf16>(q, k, v, mask, o, lse, go, gq, gk, gv, packed_layout(N, M, Dh), BH, N, M, Dh,
+                                   scale);
 }
 
 template <>
@@ -183,12 +354,15 @@ void gather_rows<bf16>(const bf16* src, const int64_t* idx, bf16* out, int64_t n
   for (int64_t i = 0; i < n; ++i) std::copy(src + idx[i] * D, src + idx[i] * D + D, out + i * D);
 }
 
-// Sums in f32, rounded once per output row (the CUDA kernel does the same).
+// Sums in f32, rounded once per output row (the CUDA kernel does the same). Rows go to their index in order, so
+// the whole of gout is widened first (an embedding gradient: small).
 template <>
 void scatter_add_rows<bf16>(const bf16* gout, const int64_t* idx, bf16* gsrc, int64_t n, int64_t D, int64_t V) {
-  F gf = widen(gout, n * D), sf(static_cast<size_t>(V * D));
-  scatter_add_rows<float>(gf.data(), idx, sf.data(), n, D, V);
-  narrow(sf, gsrc);
+  float* gf = scratch(n * D + V * D);
+  float* sf = gf + n * D;
+  widen(gout, gf, n * D);
+  scatter_add_rows<float>(gf, idx, sf, n, D, V);
+  narrow(sf, gsrc, V * D);
 }
 
 }  // namespace sg::cpu

@@ -1,6 +1,7 @@
 // copy.cpp: strided copies with dtype conversion, and fill.
 #include <cstring>
 
+#include "cpu/bf16_convert.h"
 #include "cpu/kernels.h"
 #include "cpu/strided.h"
 #include "base/error.h"
@@ -29,13 +30,25 @@ void copy_typed(const void* src, const Dims& shape, const Dims& st, void* dst) {
   int64_t acc = 1;
   for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) dst_st[d] = acc, acc *= shape[d];
   for_each_strided<2>(shape, {st.data(), dst_st.data()}, [&](auto off, int64_t n, auto inc) {
-    if constexpr (std::is_same_v<S, D> && !std::is_same_v<S, uint16_t>) {
-      const S* s = static_cast<const S*>(src) + off[0];
-      D* d = static_cast<D*>(dst) + off[1];
+    const S* s = static_cast<const S*>(src) + off[0];
+    D* d = static_cast<D*>(dst) + off[1];
+    if constexpr (std::is_same_v<S, D>) {  // bf16 to bf16 too: bits copied
       if (inc[0] == 1) {
         std::memcpy(d, s, static_cast<size_t>(n) * sizeof(S));
       } else {
         for (int64_t i = 0; i < n; ++i) d[i] = s[i * inc[0]];
+      }
+    } else if constexpr (std::is_same_v<S, float> && std::is_same_v<D, uint16_t>) {  // f32 -> bf16
+      if (inc[0] == 1) {
+        narrow_bf16(s, d, n);
+      } else {
+        for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(s[i * inc[0]]);
+      }
+    } else if constexpr (std::is_same_v<S, uint16_t> && std::is_same_v<D, float>) {  // bf16 -> f32
+      if (inc[0] == 1) {
+        widen_bf16(s, d, n);
+      } else {
+        for (int64_t i = 0; i < n; ++i) d[i] = bf16_to_f32(s[i * inc[0]]);
       }
     } else {
       for (int64_t i = 0; i < n; ++i) store<D>(dst, off[1] + i * inc[1], load<S>(src, off[0] + i * inc[0]));

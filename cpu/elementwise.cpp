@@ -5,6 +5,7 @@
 
 #include "base/elementwise_ops.h"
 #include "cpu/fast_math.h"
+#include "cpu/gelu.h"  // ew_gelu, ew_gelu_grad
 #include "cpu/kernels.h"
 #include "cpu/strided.h"
 
@@ -37,19 +38,6 @@ inline T ew_sigmoid(T x) {
   if (x >= 0) return T(1) / (T(1) + std::exp(-x));
   T e = std::exp(x);
   return e / (T(1) + e);
-}
-
-// GELU, tanh form (PyTorch's approximate='tanh'), and its derivative: one definition for gelu and bias_gelu.
-template <typename T>
-inline T ew_gelu(T v) {
-  return T(0.5) * v * (T(1) + fast_tanh(T(kGeluC) * (v + T(kGeluA) * v * v * v)));
-}
-template <typename T>
-inline T ew_gelu_grad(T v) {
-  const T u = T(kGeluC) * (v + T(kGeluA) * v * v * v);
-  const T t = fast_tanh(u);
-  const T du = T(kGeluC) * (T(1) + T(3 * kGeluA) * v * v);
-  return T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du;
 }
 }  // namespace
 

@@ -22,7 +22,7 @@ struct AttentionLayout {
   int64_t H = 1;
   HeadStrides q, k, v, o, go, gq, gk, gv;
 };
-// The CPU attention with strided heads (cpu/attention.cpp), f32 and f64: what scaled_dot_product_attention
+// The CPU attention with strided heads (cpu/attention.cpp; bf16: cpu/bf16.cpp): what scaled_dot_product_attention
 // runs on the CPU, so that splitting and merging heads costs no copies. attention_forward/backward above are
 // these with packed layouts.
 template <typename T>
@@ -36,5 +36,9 @@ void attention_backward_strided(const T* q, const T* k, const T* v, const MaskVi
 // Which library f32 GEMM uses ("onednn" or "openblas"); SG_GEMM=openblas|onednn overrides.
 const char* gemm_backend();
 void set_gemm_backend(const char* name);
+
+// Whether this CPU has bf16 dot products (AVX512_BF16 or AMX) as oneDNN reports them (ONEDNN_MAX_CPU_ISA can
+// lower the answer). With them gemm<bf16> is oneDNN's bf16 matmul; without, bf16 works but is widened to f32.
+bool cpu_has_bf16();
 
 }  // namespace sg::cpu

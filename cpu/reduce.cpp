@@ -1,4 +1,6 @@
 // reduce.cpp: sum and max over the middle dim of [outer, r, inner]; f32 sums accumulate in f64.
+// sum_dim also reads bf16 directly: each element widened as it is read, f64 sums rounded to f32 and then once
+// to bf16 (max_dim for bf16 is in bf16.cpp).
 #include <algorithm>
 #include <limits>
 
@@ -76,6 +78,7 @@ template void max_dim_backward<float>(const float*, const int64_t*, float*, int6
 template void max_dim_backward<double>(const double*, const int64_t*, double*, int64_t, int64_t, int64_t);
 template void sum_dim<float>(const float*, float*, int64_t, int64_t, int64_t);
 template void sum_dim<double>(const double*, double*, int64_t, int64_t, int64_t);
+template void sum_dim<bf16>(const bf16*, bf16*, int64_t, int64_t, int64_t);
 template void max_dim<float>(const float*, float*, int64_t*, int64_t, int64_t, int64_t);
 template void max_dim<double>(const double*, double*, int64_t*, int64_t, int64_t, int64_t);
 

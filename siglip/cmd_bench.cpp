@@ -1,6 +1,7 @@
 // cmd_bench.cpp: `siglip bench ops` and `siglip bench kernels`.
 // ops (CPU): speed through the Tensor API next to the raw libraries, in one run.
-//   GEMM: GFLOP/s of matmul() at SigLIP-like shapes vs dnnl_sgemm and cblas_sgemm called directly.
+//   GEMM: GFLOP/s of matmul() at SigLIP's shapes (forward and the backward's transposed products), f32 vs
+//   dnnl_sgemm and cblas_sgemm called directly, bf16 vs oneDNN's bf16 matmul primitive called directly.
 //   Memory-bound ops: GB/s of layer_norm, softmax and gelu forward and backward vs a plain memcpy.
 // kernels (CUDA, or CPU with small shapes): the card's ceilings (device copy GB/s, cuBLAS bf16 and f32 GEMM
 //   TFLOP/s, cuda/bench.cu), then attention, matmul and layer norm through the Tensor API at ViT-B shapes,
@@ -8,6 +9,7 @@
 // Medians over repeated runs; ratios printed against the reference measured in the same run.
 #include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
 #include <algorithm>
@@ -36,30 +38,79 @@ double median_seconds(int reps, const std::function<void()>& f) {
   return t[t.size() / 2];
 }
 
+// One row of the GEMM table: C[M, N] = op(A) @ op(B), A stored [K, M] when ta, B stored [N, K] when tb.
+struct GemmShape {
+  int64_t M, N, K;
+  bool ta, tb;
+  const char* what;
+};
+
+// oneDNN's bf16 matmul called directly: bf16 A and B (strides express the transposes), f32 accumulation,
+// bf16 C. The primitive is built once, outside the timing: the library's own speed at this shape.
+double onednn_bf16_seconds(int reps, const GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c) {
+  using dims = dnnl::memory::dims;
+  using dt = dnnl::memory::data_type;
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(eng);
+  const int64_t lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
+  const dnnl::memory::desc ad({s.M, s.K}, dt::bf16, s.ta ? dims{1, lda} : dims{lda, 1});
+  const dnnl::memory::desc bd({s.K, s.N}, dt::bf16, s.tb ? dims{1, ldb} : dims{ldb, 1});
+  const dnnl::memory::desc cd({s.M, s.N}, dt::bf16, dims{s.N, 1});
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(ad, bd, cd), eng);
+  const dnnl::matmul mm(pd);
+  dnnl::memory am(ad, eng, a.data<bf16>()), bm(bd, eng, b.data<bf16>()), cm(cd, eng, c.data<bf16>());
+  return median_seconds(reps, [&] {
+    mm.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+    stream.wait();
+  });
+}
+
 void bench_gemm(int reps) {
-  fmt::print("\nGEMM, f32, C[M,N] = A[M,K] @ B[K,N], {} threads, median of {} (GFLOP/s)\n", omp_get_max_threads(), reps);
-  fmt::print("{:>24} {:>10} {:>10} {:>10} {:>10}  {}\n", "(M, N, K)", "matmul()", "onednn", "openblas", "api/best",
-             "matmul backend");
-  const int64_t shapes[][3] = {{16384, 192, 192}, {16384, 768, 192}, {16384, 192, 768}, {2048, 2048, 2048}};
-  for (auto& s : shapes) {
-    const int64_t M = s[0], N = s[1], K = s[2];
+  fmt::print("\nGEMM, C[M,N] = op(A) @ op(B), {} threads, median of {} (GFLOP/s)\n", omp_get_max_threads(), reps);
+  fmt::print("f32: matmul() (backend {}), dnnl_sgemm, cblas_sgemm; bf16: matmul(), oneDNN bf16 matmul (f32 "
+             "accumulation, bf16 out; CPU bf16 dot products: {})\n",
+             cpu::gemm_backend(), cpu::cpu_has_bf16() ? "yes" : "no");
+  fmt::print("{:>22} {:>5} {:>10} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}  {}\n", "(M, N, K)", "op", "f32 api",
+             "onednn", "openblas", "api/best", "bf16 api", "onednn", "bf16/f32", "where");
+  // tiny: 256 images x 64 tokens, width 192, MLP 768; small: 128 x 64 tokens, width 384, MLP 1536. The backward
+  // reads the same products transposed: gX = g W^T (B^T), gW = x^T g (A^T, K = tokens).
+  const GemmShape shapes[] = {
+      {16384, 192, 192, false, false, "tiny attn proj"}, {16384, 768, 192, false, false, "tiny MLP up"},
+      {16384, 192, 768, false, false, "tiny MLP down"},  {16384, 192, 768, false, true, "tiny gX MLP up"},
+      {192, 768, 16384, true, false, "tiny gW MLP up"},  {768, 192, 16384, true, false, "tiny gW MLP down"},
+      {8192, 384, 384, false, false, "small attn proj"}, {8192, 1536, 384, false, false, "small MLP up"},
+      {8192, 384, 1536, false, false, "small MLP down"}, {8192, 384, 1536, false, true, "small gX MLP up"},
+      {384, 1536, 8192, true, false, "small gW MLP up"}, {2048, 2048, 2048, false, false, "square"},
+  };
+  for (const GemmShape& s : shapes) {
+    const int64_t M = s.M, N = s.N, K = s.K;
+    const int64_t lda = s.ta ? M : K, ldb = s.tb ? K : N;
     Generator g(1);
-    Tensor a = randn({M, K}, DType::F32, &g), b = randn({K, N}, DType::F32, &g);
-    Tensor c = Tensor::empty({M, N});
+    Tensor a = randn(s.ta ? Shape{K, M} : Shape{M, K}, DType::F32, &g);
+    Tensor b = randn(s.tb ? Shape{N, K} : Shape{K, N}, DType::F32, &g);
+    Tensor a16 = a.to(DType::BF16), b16 = b.to(DType::BF16);
+    Tensor c = Tensor::empty({M, N}), c16 = Tensor::empty({M, N}, DType::BF16);
     const double flop = 2.0 * M * N * K;
-    double t_api = median_seconds(reps, [&] { Tensor y = matmul(a, b); });
+    double t_api = median_seconds(reps, [&] { Tensor y = matmul(a, b, s.ta, s.tb); });
     double t_dnnl = median_seconds(reps, [&] {
-      dnnl_sgemm('N', 'N', M, N, K, 1.f, a.data<float>(), K, b.data<float>(), N, 0.f, c.data<float>(), N);
+      dnnl_sgemm(s.ta ? 'T' : 'N', s.tb ? 'T' : 'N', M, N, K, 1.f, a.data<float>(), lda, b.data<float>(), ldb, 0.f,
+                 c.data<float>(), N);
     });
     double t_blas = median_seconds(reps, [&] {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(M), static_cast<int>(N),
-                  static_cast<int>(K), 1.f, a.data<float>(), static_cast<int>(K), b.data<float>(), static_cast<int>(N),
-                  0.f, c.data<float>(), static_cast<int>(N));
+      cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans,
+                  static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), 1.f, a.data<float>(),
+                  static_cast<int>(lda), b.data<float>(), static_cast<int>(ldb), 0.f, c.data<float>(),
+                  static_cast<int>(N));
     });
+    double t_api16 = median_seconds(reps, [&] { Tensor y = matmul(a16, b16, s.ta, s.tb); });
+    double t_dnnl16 = onednn_bf16_seconds(reps, s, a16, b16, c16);
     double best = std::min(t_dnnl, t_blas);
-    fmt::print("{:>24} {:>10.1f} {:>10.1f} {:>10.1f} {:>9.0f}%  {}\n", fmt::format("({}, {}, {})", M, N, K),
-               flop / t_api / 1e9, flop / t_dnnl / 1e9, flop / t_blas / 1e9, 100 * best / t_api, cpu::gemm_backend());
+    const std::string op = s.ta ? "A^T B" : s.tb ? "A B^T" : "A B";
+    fmt::print("{:>22} {:>5} {:>10.1f} {:>10.1f} {:>10.1f} {:>8.0f}% {:>10.1f} {:>10.1f} {:>8.2f}x  {}\n",
+               fmt::format("({}, {}, {})", M, N, K), op, flop / t_api / 1e9, flop / t_dnnl / 1e9, flop / t_blas / 1e9,
+               100 * best / t_api, flop / t_api16 / 1e9, flop / t_dnnl16 / 1e9, t_dnnl / t_dnnl16, s.what);
   }
+  fmt::print("api/best: f32 matmul() against the faster library; bf16/f32: oneDNN bf16 matmul against dnnl_sgemm\n");
 }
 
 void bench_memory_bound(int reps) {

@@ -274,7 +274,7 @@ void describe(ExportOptions& o, V& v) {
 struct BenchOpsOptions {
   static constexpr const char* command = "bench ops";
   static constexpr const char* summary =
-      "GEMM GFLOP/s through matmul() vs raw oneDNN/OpenBLAS; layer_norm/softmax/gelu GB/s vs memcpy (`bench` alone)";
+      "GEMM GFLOP/s (f32, bf16) through matmul() vs raw oneDNN/OpenBLAS; layer_norm/softmax/gelu GB/s vs memcpy (`bench` alone)";
   int reps;
   BenchOpsOptions() { set_defaults(*this); }
 };

@@ -6,6 +6,7 @@
 #include <set>
 #include <tuple>
 
+#include "cpu/kernels.h"
 #include "dist/communicator.h"
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
@@ -236,6 +237,11 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
              resumed_from, saved->world_size, ranks, opt.batch, ranks, opt.batch);
   }
   validate(opt, step);
+  // bf16 on a CPU without bf16 dot products would widen every GEMM to f32: slower than f32 itself.
+  if (opt.precision == Precision::BF16 && opt.device == Device::CPU && !cpu::cpu_has_bf16()) {
+    fmt::print("precision: this CPU has no bf16 dot products (AVX512_BF16 or AMX): --precision bf16 runs in f32\n");
+    opt.precision = Precision::F32;
+  }
   run_communicator(opt);  // NCCL: this rank's GPU, before any CUDA tensor
   // --init and --lock-image matter to a fresh run only: a resumed one has every weight and its config.json.
   const std::string init_dir = opt.init.empty() || saved ? "" : resolve_checkpoint(opt.init);

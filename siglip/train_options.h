@@ -113,7 +113,8 @@ void describe(TrainOptions& o, V& v) {
   // where and how it runs
   v.option(o.device, "device", Device::CPU, "", "where the model trains");
   v.option(o.precision, "precision", Precision::F32, "",
-           "bf16: bf16 activations and GEMM operands, f32 master weights and loss");
+           "bf16: bf16 activations and GEMM operands, f32 master weights and loss (CPU: f32 where it has no bf16 "
+           "dot products, AVX512_BF16 or AMX)");
   v.option(o.threads, "threads", 0, "N", "CPU threads (OpenMP, OpenBLAS, oneDNN; 0: as the environment sets)");
   v.option(o.profile, "profile", false, "",
            "per-kernel time table at the end (every kernel synchronised; also SG_PROFILE=1)");

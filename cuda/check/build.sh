@@ -11,7 +11,7 @@ mkdir -p "$OUT/obj"
 CXXF="-std=c++20 -O2 -march=x86-64-v2 -Wall -Wextra -Wno-unknown-pragmas -Wno-stringop-overflow -I."
 NVF="-std=c++20 -O3 -gencode=arch=compute_90,code=sm_90 -I. -DSG_CUDA --expt-relaxed-constexpr -Xcompiler -Wall,-Wno-unknown-pragmas"
 objs=()
-for f in cpu/runtime cpu/copy cpu/elementwise cpu/reduce cpu/softmax cpu/norm cpu/attention cpu/conv cpu/index cpu/optim; do
+for f in cpu/runtime cpu/copy cpu/bf16_convert cpu/elementwise cpu/reduce cpu/softmax cpu/norm cpu/attention cpu/conv cpu/index cpu/optim; do
   [ -f "$f.cpp" ] || continue
   o="$OUT/obj/$(basename "$f").cpu.o"; g++ $CXXF -c "$f.cpp" -o "$o" & objs+=("$o")
 done

@@ -23,10 +23,10 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
            v_in.shape_str(), B, H, Dh);
   SG_CHECK(M > 0, "attention: no keys (k has shape {})", k_in.shape_str());
   if (scale == 0) scale = 1.0 / std::sqrt(static_cast<double>(Dh));
-  // The CPU (f32, f64) reads and writes heads through strides: q, k, v stay views of the projections' outputs,
-  // o and the gradients are allocated as [B, N, H, Dh] (so merging heads is a free reshape). CUDA and bf16
-  // take packed [B, H, N, Dh] buffers.
-  const bool strided = q_in.device() == Device::CPU && q_in.dtype() != DType::BF16;
+  // The CPU reads and writes heads through strides: q, k, v stay views of the projections' outputs, o and the
+  // gradients are allocated as [B, N, H, Dh] (so merging heads is a free reshape). CUDA takes packed
+  // [B, H, N, Dh] buffers.
+  const bool strided = q_in.device() == Device::CPU;
   auto operand = [strided](const Tensor& t) { return strided && t.stride(3) == 1 ? t.detach() : t.detach().contiguous(); };
   // A fresh [B, H, rows, Dh] buffer: on the strided path a [B, rows, H, Dh] tensor seen through transpose(1, 2).
   auto heads_buffer = [strided, B, H, Dh](int64_t rows, const Tensor& like) {
@@ -53,9 +53,9 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
     if (strided) {
       profile::KernelScope timed("attention_forward", Device::CPU);
       const cpu::AttentionLayout L{H, heads_of(q), heads_of(k), heads_of(v), heads_of(o), {}, {}, {}, {}};
-      SG_F32_F64_TYPES(q.dtype(), op,
-                       cpu::attention_forward_strided<T>(q.data<T>(), k.data<T>(), v.data<T>(), mv, o.data<T>(),
-                                                         lse.data<T>(), L, B * H, N, M, Dh, scale));
+      SG_FLOAT_TYPES(q.dtype(), op,
+                     cpu::attention_forward_strided<T>(q.data<T>(), k.data<T>(), v.data<T>(), mv, o.data<T>(),
+                                                       lse.data<acc_t<T>>(), L, B * H, N, M, Dh, scale));
     } else {
       SG_FLOAT_TYPES(q.dtype(), op,
                      SG_KERNEL(q.device(), attention_forward<T>, q.data<T>(), k.data<T>(), v.data<T>(), mv,
@@ -80,10 +80,10 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
         profile::KernelScope timed("attention_backward", Device::CPU);
         const cpu::AttentionLayout L{H,           heads_of(q),  heads_of(k),  heads_of(v), heads_of(os),
                                      heads_of(g), heads_of(gq), heads_of(gk), heads_of(gv)};
-        SG_F32_F64_TYPES(q.dtype(), "attention",
-                         cpu::attention_backward_strided<T>(q.data<T>(), k.data<T>(), v.data<T>(), mv, os.data<T>(),
-                                                            lse.data<T>(), g.data<T>(), gq.data<T>(), gk.data<T>(),
-                                                            gv.data<T>(), L, B * H, N, M, Dh, scale));
+        SG_FLOAT_TYPES(q.dtype(), "attention",
+                       cpu::attention_backward_strided<T>(q.data<T>(), k.data<T>(), v.data<T>(), mv, os.data<T>(),
+                                                          lse.data<acc_t<T>>(), g.data<T>(), gq.data<T>(),
+                                                          gk.data<T>(), gv.data<T>(), L, B * H, N, M, Dh, scale));
       } else {
         SG_FLOAT_TYPES(q.dtype(), "attention",
                        SG_KERNEL(q.device(), attention_backward<T>, q.data<T>(), k.data<T>(), v.data<T>(), mv,
