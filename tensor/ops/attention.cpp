@@ -109,28 +109,28 @@ Tensor self_attention_qkv(const Tensor& qkv_in, int64_t heads) {
            "self_attention_qkv: qkv {} must be [B, N, 3D] with D divisible by {} heads", qkv_in.shape_str(), heads);
   SG_CHECK(N > 0, "self_attention_qkv: no tokens (qkv has shape {})", qkv_in.shape_str());
   const int64_t D = D3 / 3, H = heads, Dh = D / H;
-  if (qkv_in.device() != Device::CPU || qkv_in.dtype() == DType::BF16) {
-    // CUDA and bf16: the same function from differentiable views and the packed-head kernels.
+  if (qkv_in.device() != Device::CPU) {
+    // CUDA: the same function from differentiable views and the packed-head kernels.
     auto heads_of_part = [&](int64_t part) {
       return qkv_in.narrow(2, part * D, D).reshape({B, N, H, Dh}).transpose(1, 2);
     };
     Tensor o = scaled_dot_product_attention(heads_of_part(0), heads_of_part(1), heads_of_part(2));
     return o.transpose(1, 2).reshape({B, N, D});
   }
-  // CPU, f32 and f64: the strided kernels read q, k, v from qkv and write o as [B, N, H, Dh] = [B, N, D]; the
+  // CPU: the strided kernels read q, k, v from qkv and write o as [B, N, H, Dh] = [B, N, D]; the
   // backward writes gq, gk, gv into one [B, N, 3D] gradient, so the projection's backward gets it whole.
   const double scale = 1.0 / std::sqrt(static_cast<double>(Dh));
   Tensor qkv = qkv_in.detach().contiguous();
   Tensor o = Tensor::empty({B, N, D}, qkv.dtype(), qkv.device());
-  Tensor lse = Tensor::empty({B, H, N}, qkv.dtype(), qkv.device());
+  Tensor lse = Tensor::empty({B, H, N}, stat_dtype(qkv.dtype()), qkv.device());  // f32 for bf16
   const cpu::HeadStrides part{N * D3, Dh, D3}, merged{N * D, Dh, D};  // (b, h, i) strides
   {
     profile::KernelScope timed("attention_forward", Device::CPU);
     const cpu::AttentionLayout L{H, part, part, part, merged, {}, {}, {}, {}};
-    SG_F32_F64_TYPES(qkv.dtype(), op,
-                     cpu::attention_forward_strided<T>(qkv.data<T>(), qkv.data<T>() + D, qkv.data<T>() + 2 * D,
-                                                       MaskView{}, o.data<T>(), lse.data<T>(), L, B * H, N, N, Dh,
-                                                       scale));
+    SG_FLOAT_TYPES(qkv.dtype(), op,
+                   cpu::attention_forward_strided<T>(qkv.data<T>(), qkv.data<T>() + D, qkv.data<T>() + 2 * D,
+                                                     MaskView{}, o.data<T>(), lse.data<acc_t<T>>(), L, B * H, N, N,
+                                                     Dh, scale));
   }
   auto replay = [heads](const std::vector<Tensor>& in) { return self_attention_qkv(in[0], heads); };
   return record(o, op, {qkv_in}, replay, [qkv, o, lse, B, H, N, D, D3, Dh, scale, part, merged](const Node&) {
@@ -140,11 +140,11 @@ Tensor self_attention_qkv(const Tensor& qkv_in, int64_t heads) {
       Tensor gqkv = Tensor::empty({B, N, D3}, qkv.dtype(), qkv.device());
       profile::KernelScope timed("attention_backward", Device::CPU);
       const cpu::AttentionLayout L{H, part, part, part, merged, merged, part, part, part};
-      SG_F32_F64_TYPES(qkv.dtype(), "self_attention_qkv", {
+      SG_FLOAT_TYPES(qkv.dtype(), "self_attention_qkv", {
         const T* p = qkv.data<T>();
         T* gp = gqkv.data<T>();
-        cpu::attention_backward_strided<T>(p, p + D, p + 2 * D, MaskView{}, os.data<T>(), lse.data<T>(), g.data<T>(),
-                                           gp, gp + D, gp + 2 * D, L, B * H, N, N, Dh, scale);
+        cpu::attention_backward_strided<T>(p, p + D, p + 2 * D, MaskView{}, os.data<T>(), lse.data<acc_t<T>>(),
+                                           g.data<T>(), gp, gp + D, gp + 2 * D, L, B * H, N, N, Dh, scale);
       });
       return std::vector<Tensor>{gqkv};
     };
