@@ -399,6 +399,21 @@ def cpu_name():
     return platform.processor() or platform.machine()
 
 
+def autocast_and_sync(torch, dev, dtype):
+    """The context the timed work runs in (bf16: autocast on dev's type, else none) and dev's synchronise."""
+    if dtype == "bf16":
+        autocast = lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)  # noqa: E731
+    else:
+        import contextlib
+        autocast = contextlib.nullcontext
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    return autocast, sync
+
+
 def cmd_bench(args):
     torch = import_torch()
     try:
@@ -464,15 +479,7 @@ def run_bench(torch, args):
     pixels = torch.randn(B, v["num_channels"], v["image_size"], v["image_size"], generator=gen).to(dev)
     ids = torch.randint(0, t["vocab_size"], (B, t["max_position_embeddings"]), generator=gen).to(dev)
 
-    if args.dtype == "bf16":
-        autocast = lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)  # noqa: E731
-    else:
-        import contextlib
-        autocast = contextlib.nullcontext
-
-    def sync():
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
+    autocast, sync = autocast_and_sync(torch, dev, args.dtype)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -569,15 +576,7 @@ def cmd_infer(args):
     B, C, S = args.batch, v["num_channels"], v["image_size"]
     gen = torch.Generator(device="cpu").manual_seed(args.seed)
 
-    if args.dtype == "bf16":
-        autocast = lambda: torch.autocast(device_type=dev.type, dtype=torch.bfloat16)  # noqa: E731
-    else:
-        import contextlib
-        autocast = contextlib.nullcontext
-
-    def sync():
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
+    autocast, sync = autocast_and_sync(torch, dev, args.dtype)
 
     def image_embeds(pixels):
         with autocast():

@@ -49,6 +49,22 @@ Tensor build(const Shape& shape, const std::function<double(const Shape&)>& f) {
 
 Shape bshape(const Shape& a, const Shape& b) { return broadcast_shapes(a, b, "reference"); }
 
+// a @ w^T + b in f64: a: [..., K], w: [N, K], b: [N] or undefined -> [..., N] (the fused linear ops' references).
+Tensor linear_ref(const Tensor& a_in, const Tensor& w_in, const Tensor& b_in) {
+  Ref a(a_in), w(w_in);
+  const bool has_b = b_in.defined();
+  Ref b(has_b ? b_in : w_in);
+  Shape out = a.shape;
+  const int64_t K = out.back();
+  out.back() = w.size(0);
+  return build(out, [&](const Shape& i) {
+    Shape row = i;
+    double s = has_b ? b.at({i.back()}) : 0.0;
+    for (int64_t k = 0; k < K; ++k) row.back() = k, s += a.at(row) * w.at({i.back(), k});
+    return s;
+  });
+}
+
 // Random inputs: normal, or uniform in [lo, hi) (positive where the op needs it).
 using Maker = std::function<std::vector<Tensor>(DType, Generator&)>;
 Maker normals(std::vector<Shape> shapes, double scale = 1.0) {
@@ -163,23 +179,8 @@ void add_elementwise(std::vector<OpCase>& cases) {
   cases.push_back({"bias_gelu", "rows", normals({{7, 6}, {6}}, 1.5), bias_gelu_fwd, bias_gelu_ref, {}});
   cases.push_back({"bias_gelu", "batched", normals({{2, 3, 5}, {5}}, 1.5), bias_gelu_fwd, bias_gelu_ref, {}});
   // bias_gelu_linear(h, b1, w2, b2) = gelu(h + b1) @ w2^T + b2: the MLP's second half, GELU recomputed in backward.
-  Fn bgl_ref = [c](const std::vector<Tensor>& x) {
-    Ref h(x[0]), b1(x[1]), w2(x[2]);
-    const bool has_b2 = x.size() > 3;
-    Ref b2(has_b2 ? x[3] : x[1]);
-    Shape out = h.shape;
-    const int64_t F = out.back();
-    out.back() = w2.size(0);
-    return build(out, [&](const Shape& i) {
-      Shape row = i;
-      double s = has_b2 ? b2.at({i.back()}) : 0.0;
-      for (int64_t f = 0; f < F; ++f) {
-        row.back() = f;
-        const double u = h.at(row) + b1.at({f});
-        s += 0.5 * u * (1 + std::tanh(c * (u + 0.044715 * u * u * u))) * w2.at({i.back(), f});
-      }
-      return s;
-    });
+  Fn bgl_ref = [bias_gelu_ref](const std::vector<Tensor>& x) {
+    return linear_ref(bias_gelu_ref({x[0], x[1]}), x[2], x.size() > 3 ? x[3] : Tensor());
   };
   cases.push_back({"bias_gelu_linear", "batched", normals({{2, 3, 6}, {6}, {4, 6}, {4}}, 1.5),
                    [](const std::vector<Tensor>& x) { return bias_gelu_linear(x[0], x[1], x[2], x[3]); }, bgl_ref, {}});
@@ -353,19 +354,7 @@ void add_norms(std::vector<OpCase>& cases) {
                    [](const std::vector<Tensor>& x) { return layer_norm(x[0], x[1], x[2], 1e-6); }, ln_ref, {}});
   // layer_norm_linear(x, ln_w, ln_b, w, b) = layer_norm(x) @ w^T + b: the normalisation recomputed in backward.
   Fn lnl_ref = [ln_ref](const std::vector<Tensor>& x) {
-    Tensor normed = ln_ref({x[0], x[1], x[2]});
-    Ref n(normed), w(x[3]);
-    const bool has_b = x.size() > 4;
-    Ref b(has_b ? x[4] : x[1]);
-    Shape out = n.shape;
-    const int64_t D = out.back();
-    out.back() = w.size(0);
-    return build(out, [&](const Shape& i) {
-      Shape row = i;
-      double s = has_b ? b.at({i.back()}) : 0.0;
-      for (int64_t t = 0; t < D; ++t) row.back() = t, s += n.at(row) * w.at({i.back(), t});
-      return s;
-    });
+    return linear_ref(ln_ref({x[0], x[1], x[2]}), x[3], x.size() > 4 ? x[4] : Tensor());
   };
   cases.push_back({"layer_norm_linear", "batched", normals({{2, 3, 8}, {8}, {8}, {5, 8}, {5}}),
                    [](const std::vector<Tensor>& x) { return layer_norm_linear(x[0], x[1], x[2], x[3], x[4], 1e-6); },
