@@ -135,7 +135,9 @@ size_t pnm_pixel_offset(const uint8_t* data, size_t size) {
 }
 
 bool starts_with(const uint8_t* data, size_t size, std::string_view magic) {
-  return size >= magic.size() && std::equal(magic.begin(), magic.end(), data);
+  return size >= magic.size() && std::equal(magic.begin(), magic.end(), data, [](char m, uint8_t d) {
+           return static_cast<uint8_t>(m) == d;  // "\x89PNG": compared as bytes, not as a signed char
+         });
 }
 
 // The bytes of pixels an uncompressed true-colour or grey TGA file needs after its header, or -1 when the file is
@@ -150,6 +152,30 @@ int64_t tga_raw_pixel_bytes(const uint8_t* data, size_t size, int width, int hei
   const bool rgb16 = bits == 15 || (bits == 16 && byte(2) != 3);  // read pixel by pixel, zeros past the end
   if (rgb16 || bits % 8 != 0 || bits < 8 || bits > 32) return -1;
   return int64_t{width} * height * (bits / 8);
+}
+
+// For a PNG file, why a chunk claims more bytes than the file has left, or "". stb_image 2.27 grows its buffer of
+// compressed pixels to an IDAT chunk's claimed length (up to 2 GiB) before it finds the bytes missing: a 60-byte
+// file would cost a 2 GiB allocation. A chunk running past the end fails in stb_image anyway; chunks after IEND
+// are not read.
+std::string png_chunk_problem(const uint8_t* data, size_t size) {
+  if (!starts_with(data, size, std::string_view("\x89PNG\r\n\x1a\n", 8))) return {};
+  size_t pos = 8;
+  while (pos + 8 <= size) {
+    const uint32_t length = (uint32_t{data[pos]} << 24) | (uint32_t{data[pos + 1]} << 16) |
+                            (uint32_t{data[pos + 2]} << 8) | uint32_t{data[pos + 3]};
+    const std::string_view type(reinterpret_cast<const char*>(data + pos + 4), 4);
+    const size_t left = size - pos - 8;
+    if (length > left) {
+      std::string name;
+      for (char c : type) name += (c >= 33 && c <= 126) ? c : '?';
+      return fmt::format("PNG file truncated: the chunk '{}' at byte {} claims {} bytes of data, the file has {} left",
+                         name, pos, length, left);
+    }
+    if (type == "IEND") return {};
+    pos += size_t{8} + length + 4;  // length, type, data, CRC
+  }
+  return {};
 }
 
 // For a palette BMP (under 16 bits a pixel), why its palette cannot colour every pixel value, or "". stb_image 2.27
@@ -223,6 +249,7 @@ std::string decode_with_stb(const uint8_t* data, size_t size, Image8& out) {
       return fmt::format("TGA file truncated: {}x{} needs {} bytes of pixels, the file has {}", w, h, bytes,
                          std::max<int64_t>(has, 0));
   }
+  if (const std::string why = png_chunk_problem(data, size); !why.empty()) return why;
   if (known && starts_with(data, size, "BM"))
     if (const std::string why = bmp_palette_problem(data, size); !why.empty()) return why;
   if (known && is_pnm(data, size) && stbi_is_16_bit_from_memory(data, len)) return decode_pnm16(data, len, out);

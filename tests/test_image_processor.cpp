@@ -457,6 +457,22 @@ TEST_CASE("image decode: a file claiming far more pixels than its bytes can hold
   CHECK(std::all_of(im.pixels.begin(), im.pixels.end(), [](uint8_t v) { return v == 0x5a; }));
 }
 
+TEST_CASE("image decode: a PNG chunk claiming more bytes than the file has is refused before stb_image allocates them") {
+  // Found by fuzz_png (fuzz/corpus/fuzz_png/crash_png_idat_length_past_end): a 55-byte PNG whose IDAT claims
+  // 0x7ffffff0 bytes; stb_image 2.27 grew its compressed-data buffer to 2 GiB before finding the bytes missing.
+  const std::string found = read_file("fuzz/corpus/fuzz_png/crash_png_idat_length_past_end");
+  Image8 im;
+  CHECK(decode_image_bytes(reinterpret_cast<const uint8_t*>(found.data()), found.size(), im) ==
+        "PNG file truncated: the chunk 'IDAT' at byte 33 claims 2147483632 bytes of data, the file has 14 left");
+  CHECK(im.pixels.empty());
+  // The same file with the IDAT's true length and an IEND decodes: one grey pixel of 0x80.
+  std::string fixed = found.substr(0, 33) + std::string("\0\0\0\x0a", 4) + found.substr(37) +
+                      std::string("\0\0\0\0IEND\xae\x42\x60\x82", 12);
+  REQUIRE(decode_image_bytes(reinterpret_cast<const uint8_t*>(fixed.data()), fixed.size(), im) == "");
+  CHECK((im.width == 1 && im.height == 1 && im.bands == 3));
+  CHECK(im.pixels == std::vector<uint8_t>{0x80, 0x80, 0x80});
+}
+
 TEST_CASE("image decode: a 16-bit PGM / PPM decodes to the high bytes of its samples (read in bounds)") {
   // stb_image 2.27 converts a 16-bit PNM's bands with its 8-bit converter and reads past that buffer; the pixels
   // then changed from one decode to the next (found by fuzz_png: fuzz/corpus/fuzz_png/crash_pnm16_band_conversion).
