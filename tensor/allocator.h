@@ -1,6 +1,7 @@
 // allocator.h: a caching allocator for host (and, through cuda/, device) memory.
 // Measured here: a fresh 50 MB buffer costs 85-100 ms of page faults against ~1 ms for the add
-// that fills it, so freed blocks go to size-bucketed free lists and are reused, not returned.
+// that fills it, so freed blocks are kept and reused, not returned: blocks under 1 MiB in size-bucketed free lists,
+// larger host blocks in an arena of reserved address space carved best-fit (allocator.cpp).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +13,7 @@ struct AllocatorStats {
   size_t live_bytes = 0;    // handed out and not yet freed
   size_t peak_bytes = 0;    // max of live_bytes since the last reset_peak()
   size_t cached_bytes = 0;  // freed, kept for reuse
+  size_t peak_held_bytes = 0;  // max of live_bytes + cached_bytes since the last reset_peak(): the tensors' share of RSS
   uint64_t fresh_allocs = 0;  // calls that reached the system allocator
 };
 
