@@ -99,11 +99,12 @@ void MetricsLog::finish(double total_s, const std::string& checkpoint) {
   const double steps = static_cast<double>(total_steps_ - first_step_);
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);  // ru_maxrss: KiB on Linux; the whole process (tensors, data loader, libraries)
+  const AllocatorStats memory = allocator_stats(Device::CPU);
   fmt::print("trained {} steps in {} ({:.2f} s/step); peak host memory in tensors {:.0f} MB, peak RSS {:.0f} MB "
-             "(tensor blocks held at most {:.0f} MB); checkpoint {}\n", total_steps_ - first_step_, fmt_duration(total_s), total_s / std::max<double>(1, steps),
-             static_cast<double>(allocator_stats(Device::CPU).peak_bytes) / 1e6,
-             static_cast<double>(ru.ru_maxrss) * 1024.0 / 1e6,
-             static_cast<double>(allocator_stats(Device::CPU).peak_held_bytes) / 1e6, checkpoint);
+             "(tensor blocks held at most {:.0f} MB); checkpoint {}\n",
+             total_steps_ - first_step_, fmt_duration(total_s), total_s / std::max<double>(1, steps),
+             static_cast<double>(memory.peak_bytes) / 1e6, static_cast<double>(ru.ru_maxrss) * 1024.0 / 1e6,
+             static_cast<double>(memory.peak_held_bytes) / 1e6, checkpoint);
 }
 
 void MetricsLog::evaluation(int64_t step, const EvalResult& r) {

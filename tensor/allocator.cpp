@@ -41,6 +41,8 @@ void note_peaks(AllocatorStats& s) {
 constexpr size_t kArenaMin = size_t{1} << 20;
 constexpr size_t kArenaGrain = 4096;  // block sizes and offsets: whole pages
 
+size_t arena_size(size_t n) { return (n + kArenaGrain - 1) / kArenaGrain * kArenaGrain; }
+
 class Arena {
  public:
   // Reserves address space (no memory: pages are committed when first written) of the machine's physical memory;
@@ -175,7 +177,7 @@ void allocator_set_caching(bool on) { g_caching = on; }
 void* allocate(Device d, size_t nbytes) {
   Pool& P = pool(d);
   if (d == Device::CPU && g_caching && nbytes >= kArenaMin) {
-    const size_t n = (nbytes + kArenaGrain - 1) / kArenaGrain * kArenaGrain;
+    const size_t n = arena_size(nbytes);
     std::lock_guard<std::mutex> lock(P.mu);
     if (!P.arena_tried) P.arena_tried = true, P.arena.reserve();
     bool fresh = false;
@@ -214,7 +216,7 @@ void deallocate(Device d, void* p, size_t nbytes) {
   Pool& P = pool(d);
   std::lock_guard<std::mutex> lock(P.mu);
   if (d == Device::CPU && P.arena.owns(p)) {
-    const size_t n = (nbytes + kArenaGrain - 1) / kArenaGrain * kArenaGrain;
+    const size_t n = arena_size(nbytes);
     P.arena.give(p, n);
     P.stats.live_bytes -= n;
     P.update_cached();

@@ -107,8 +107,8 @@ TEST_CASE("tensor: large host blocks freed at one size serve requests of other s
   void* warm = allocate(Device::CPU, 16 * MiB);
   deallocate(Device::CPU, warm, 16 * MiB);
   const AllocatorStats before = allocator_stats(Device::CPU);
-  // Two 3 MiB blocks freed next to each other merge into one range that holds a 6 MiB block; a 6 MiB block freed
-  // splits into a 2 MiB and a 4 MiB block, all without touching new memory.
+  // Two freed 3 MiB blocks, then a 6 MiB block, then 2, 4 and 1 MiB blocks carved from what is free: every request
+  // is served from freed ranges (split, or merged with their neighbours), none touches new memory.
   std::vector<std::pair<void*, size_t>> blocks;
   for (size_t mib : {3, 3}) blocks.emplace_back(allocate(Device::CPU, mib * MiB), mib * MiB);
   for (auto [p, n] : blocks) deallocate(Device::CPU, p, n);
