@@ -5,13 +5,14 @@
 //     kernel's expressions, into a stack buffer, then rounded: one pass over memory;
 //   blocked (the rest): blocks of about kBlock elements split over threads, each widened into the thread's own
 //     f32 scratch (kept between calls), run through the f32 kernel (serially, inside the parallel loop), rounded
-//     back. Attention goes one (batch, head) pair per block, read and written through the heads' strides.
-// (GEMM is cpu/gemm_bf16.cpp; sum_dim reads bf16 in reduce.cpp's template; conversions are cpu/bf16_convert.cpp;
-// patches and row gathers only move elements: conv.cpp and gather_rows here take bf16 as it is.)
+//     back.
+// (GEMM is cpu/gemm_bf16.cpp; attention cpu/attention_bf16.cpp; sum_dim reads bf16 in reduce.cpp's template;
+// conversions are cpu/bf16_convert.cpp; patches and row gathers only move elements: conv.cpp and gather_rows here
+// take bf16 as it is.)
 #include <algorithm>
 #include <vector>
 
-#include "cpu/bf16_convert.h"
+#include "cpu/bf16_blocks.h"
 #include "cpu/gelu.h"
 #include "cpu/kernels.h"
 #include "cpu/strided.h"
@@ -21,24 +22,6 @@ namespace {
 
 // Elements per block: three f32 blocks (two inputs, one output) take 192 KB, inside a core's L2.
 constexpr int64_t kBlock = 16384;
-
-void widen(const bf16* src, float* dst, int64_t n) { widen_bf16(reinterpret_cast<const uint16_t*>(src), dst, n); }
-void narrow(const float* src, bf16* dst, int64_t n) { narrow_bf16(src, reinterpret_cast<uint16_t*>(dst), n); }
-
-// This thread's f32 scratch, at least n floats; grows, never shrinks, so steady-state calls allocate nothing.
-float* scratch(int64_t n) {
-  thread_local std::vector<float> buf;
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
-  return buf.data();
-}
-
-// f(begin, end) for consecutive ranges of `per_block` items covering [0, n), the ranges split over threads.
-template <typename F>
-void for_blocks(int64_t n, int64_t per_block, F f) {
-  const int64_t blocks = (n + per_block - 1) / per_block;
-#pragma omp parallel for schedule(static) if (blocks > 1)
-  for (int64_t i = 0; i < blocks; ++i) f(i * per_block, std::min(n, (i + 1) * per_block));
-}
 
 // Rows of `row_len` elements per block: about kBlock elements, at least one row.
 int64_t rows_per_block(int64_t row_len) { return std::max<int64_t>(1, kBlock / std::max<int64_t>(row_len, 1)); }
@@ -256,97 +239,6 @@ void layer_norm_backward<bf16>(const bf16* x, const bf16* w, const float* mean, 
     gw[i] = bf16(static_cast<float>(sw));
     gb[i] = bf16(static_cast<float>(sb));
   }
-}
-
-namespace {
-// One (batch, head) slice of the additive mask, widened to f32 with the same i, j strides (see MaskView).
-MaskView widen_mask_slice(const MaskView& m, int64_t bh, int64_t N, int64_t M, float* dst) {
-  if (m.data == nullptr) return m;
-  const bf16* src = static_cast<const bf16*>(m.data) + (bh / m.H) * m.sb + (bh % m.H) * m.sh;
-  const int64_t span = (N - 1) * m.si + (M - 1) * m.sj + 1;
-  widen(src, dst, span);
-  MaskView v;
-  v.data = dst;
-  v.si = m.si;
-  v.sj = m.sj;
-  return v;
-}
-int64_t mask_span(const MaskView& m, int64_t N, int64_t M) {
-  return m.data ? (N - 1) * m.si + (M - 1) * m.sj + 1 : 0;
-}
-}  // namespace
-
-namespace {
-// Head bh (= b * H + h) of an operand laid out as `s`: its `rows` rows of Dh widened into packed f32, or packed f32
-// rounded into it.
-void widen_head(const bf16* p, const HeadStrides& s, int64_t H, int64_t bh, int64_t rows, int64_t Dh, float* dst) {
-  const bf16* h = p + (bh / H) * s.sb + (bh % H) * s.sh;
-  for (int64_t i = 0; i < rows; ++i) widen(h + i * s.sn, dst + i * Dh, Dh);
-}
-void narrow_head(const float* src, bf16* p, const HeadStrides& s, int64_t H, int64_t bh, int64_t rows, int64_t Dh) {
-  bf16* h = p + (bh / H) * s.sb + (bh % H) * s.sh;
-  for (int64_t i = 0; i < rows; ++i) narrow(src + i * Dh, h + i * s.sn, Dh);
-}
-AttentionLayout packed_layout(int64_t N, int64_t M, int64_t Dh) {
-  const HeadStrides qs{N * Dh, 0, Dh}, ks{M * Dh, 0, Dh};  // H = 1: bh indexes the heads directly
-  return AttentionLayout{1, qs, ks, ks, qs, qs, qs, ks, ks};
-}
-}  // namespace
-
-// One (batch, head) pair per task, as the f32 kernel splits the work: the head gathered through its strides into
-// packed f32, the packed f32 kernel, the outputs rounded back through their strides.
-template <>
-void attention_forward_strided<bf16>(const bf16* q, const bf16* k, const bf16* v, const MaskView& mask, bf16* o,
-                                     float* lse, const AttentionLayout& L, int64_t BH, int64_t N, int64_t M, int64_t Dh,
-                                     double scale) {
-  const int64_t nq = N * Dh, nk = M * Dh;
-  for_blocks(BH, 1, [&](int64_t bh, int64_t) {
-    float* qf = scratch(2 * nq + 2 * nk + mask_span(mask, N, M));
-    float *kf = qf + nq, *vf = kf + nk, *of = vf + nk, *mf = of + nq;
-    widen_head(q, L.q, L.H, bh, N, Dh, qf);
-    widen_head(k, L.k, L.H, bh, M, Dh, kf);
-    widen_head(v, L.v, L.H, bh, M, Dh, vf);
-    const MaskView mv = widen_mask_slice(mask, bh, N, M, mf);
-    attention_forward<float>(qf, kf, vf, mv, of, lse + bh * N, 1, N, M, Dh, scale);
-    narrow_head(of, o, L.o, L.H, bh, N, Dh);
-  });
-}
-
-template <>
-void attention_backward_strided<bf16>(const bf16* q, const bf16* k, const bf16* v, const MaskView& mask, const bf16* o,
-                                      const float* lse, const bf16* go, bf16* gq, bf16* gk, bf16* gv,
-                                      const AttentionLayout& L, int64_t BH, int64_t N, int64_t M, int64_t Dh,
-                                      double scale) {
-  const int64_t nq = N * Dh, nk = M * Dh;
-  for_blocks(BH, 1, [&](int64_t bh, int64_t) {
-    float* qf = scratch(4 * nq + 4 * nk + mask_span(mask, N, M));
-    float *of = qf + nq, *gof = of + nq, *gqf = gof + nq, *kf = gqf + nq, *vf = kf + nk, *gkf = vf + nk,
-          *gvf = gkf + nk, *mf = gvf + nk;
-    widen_head(q, L.q, L.H, bh, N, Dh, qf);
-    widen_head(o, L.o, L.H, bh, N, Dh, of);
-    widen_head(go, L.go, L.H, bh, N, Dh, gof);
-    widen_head(k, L.k, L.H, bh, M, Dh, kf);
-    widen_head(v, L.v, L.H, bh, M, Dh, vf);
-    const MaskView mv = widen_mask_slice(mask, bh, N, M, mf);
-    attention_backward<float>(qf, kf, vf, mv, of, lse + bh * N, gof, gqf, gkf, gvf, 1, N, M, Dh, scale);
-    narrow_head(gqf, gq, L.gq, L.H, bh, N, Dh);
-    narrow_head(gkf, gk, L.gk, L.H, bh, M, Dh);
-    narrow_head(gvf, gv, L.gv, L.H, bh, M, Dh);
-  });
-}
-
-template <>
-void attention_forward<bf16>(const bf16* q, const bf16* k, const bf16* v, const MaskView& mask, bf16* o, float* lse,
-                             int64_t BH, int64_t N, int64_t M, int64_t Dh, double scale) {
-  attention_forward_strided<bf16>(q, k, v, mask, o, lse, packed_layout(N, M, Dh), BH, N, M, Dh, scale);
-}
-
-template <>
-void attention_backward<bf16>(const bf16* q, const bf16* k, const bf16* v, const MaskView& mask, const bf16* o,
-                              const float* lse, const bf16* go, bf16* gq, bf16* gk, bf16* gv, int64_t BH, int64_t N,
-                              int64_t M, int64_t Dh, double scale) {
-  attention_backward_strided<bf16>(q, k, v, mask, o, lse, go, gq, gk, gv, packed_layout(N, M, Dh), BH, N, M, Dh,
-                                   scale);
 }
 
 template <>

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/onednn.h"
 #include "base/error.h"
 
 namespace sg::cpu {
@@ -26,14 +27,14 @@ bool cpu_has_bf16() {
   return has;
 }
 
-namespace {
-
-using dt = dnnl::memory::data_type;
-
-dnnl::engine& cpu_engine() {
+dnnl::engine& onednn_engine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
 }
+
+namespace {
+
+using dt = dnnl::memory::data_type;
 
 struct GemmArgs {
   bool ta, tb;
@@ -56,12 +57,12 @@ bool onednn_gemm(const GemmArgs& k, const bf16* A, const bf16* B, bf16* C) {
     po.append_sum(k.beta);
     attr.set_post_ops(po);
   }
-  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, cpu_engine());
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, onednn_engine());
   if (std::strncmp(pd.impl_info_str(), "ref", 3) == 0) return false;
   const dnnl::matmul mm(pd);
-  thread_local dnnl::stream stream(cpu_engine());
-  dnnl::memory am(a, cpu_engine(), const_cast<bf16*>(A)), bm(b, cpu_engine(), const_cast<bf16*>(B)),
-      cm(c, cpu_engine(), C);
+  thread_local dnnl::stream stream(onednn_engine());
+  dnnl::memory am(a, onednn_engine(), const_cast<bf16*>(A)), bm(b, onednn_engine(), const_cast<bf16*>(B)),
+      cm(c, onednn_engine(), C);
   mm.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
   stream.wait();
   return true;

@@ -258,60 +258,6 @@ TEST_CASE("bf16: the blocked CPU kernels equal the whole-buffer f32 kernel, roun
       }
     }
   }
-  SUBCASE("attention forward and backward, with a mask broadcast over heads") {
-    const int64_t B = 3, H = 4, N = 20, M = 24, Dh = 16, BH = B * H;
-    const std::vector<bf16> q = random_bf16(BH * N * Dh, 20), k = random_bf16(BH * M * Dh, 21),
-                            v = random_bf16(BH * M * Dh, 22), go = random_bf16(BH * N * Dh, 23),
-                            mask = random_bf16(B * N * M, 24);
-    for (bool masked : {false, true}) {
-      INFO("mask ", masked);
-      MaskView mv, mv_ref;
-      std::vector<float> mask_f = wide(mask);
-      if (masked) {
-        mv = MaskView{mask.data(), H, N * M, 0, M, 1};
-        mv_ref = MaskView{mask_f.data(), H, N * M, 0, M, 1};
-      }
-      std::vector<bf16> o(BH * N * Dh), gq(q.size()), gk(k.size()), gv(v.size());
-      std::vector<float> o_ref(o.size()), gq_ref(q.size()), gk_ref(k.size()), gv_ref(v.size()), lse(BH * N),
-          lse_ref(BH * N);
-      const std::vector<float> qf = wide(q), kf = wide(k), vf = wide(v), gof = wide(go);
-      cpu::attention_forward<bf16>(q.data(), k.data(), v.data(), mv, o.data(), lse.data(), BH, N, M, Dh, 0.25);
-      cpu::attention_forward<float>(qf.data(), kf.data(), vf.data(), mv_ref, o_ref.data(), lse_ref.data(), BH, N, M,
-                                    Dh, 0.25);
-      CHECK(bit_differences(o, rounded(o_ref)) == 0);
-      CHECK(lse == lse_ref);
-      cpu::attention_backward<bf16>(q.data(), k.data(), v.data(), mv, o.data(), lse.data(), go.data(), gq.data(),
-                                    gk.data(), gv.data(), BH, N, M, Dh, 0.25);
-      cpu::attention_backward<float>(qf.data(), kf.data(), vf.data(), mv_ref, wide(o).data(), lse.data(), gof.data(),
-                                     gq_ref.data(), gk_ref.data(), gv_ref.data(), BH, N, M, Dh, 0.25);
-      CHECK(bit_differences(gq, rounded(gq_ref)) == 0);
-      CHECK(bit_differences(gk, rounded(gk_ref)) == 0);
-      CHECK(bit_differences(gv, rounded(gv_ref)) == 0);
-    }
-  }
-  SUBCASE("attention with strided heads: q, k, v views of [B, rows, H * Dh], outputs [B, rows, H, Dh]") {
-    const int64_t B = 3, H = 4, N = 20, M = 24, Dh = 16, BH = B * H;
-    const cpu::HeadStrides sq{N * H * Dh, Dh, H * Dh}, sk{M * H * Dh, Dh, H * Dh};
-    const cpu::AttentionLayout L{H, sq, sk, sk, sq, sq, sq, sk, sk};
-    const std::vector<bf16> q = random_bf16(BH * N * Dh, 25), k = random_bf16(BH * M * Dh, 26),
-                            v = random_bf16(BH * M * Dh, 27), go = random_bf16(BH * N * Dh, 28);
-    const std::vector<float> qf = wide(q), kf = wide(k), vf = wide(v), gof = wide(go);
-    std::vector<bf16> o(q.size()), gq(q.size()), gk(k.size()), gv(v.size());
-    std::vector<float> o_ref(q.size()), gq_ref(q.size()), gk_ref(k.size()), gv_ref(v.size()), lse(BH * N),
-        lse_ref(BH * N);
-    cpu::attention_forward_strided<bf16>(q.data(), k.data(), v.data(), {}, o.data(), lse.data(), L, BH, N, M, Dh, 0.25);
-    cpu::attention_forward_strided<float>(qf.data(), kf.data(), vf.data(), {}, o_ref.data(), lse_ref.data(), L, BH, N,
-                                          M, Dh, 0.25);
-    CHECK(bit_differences(o, rounded(o_ref)) == 0);
-    CHECK(lse == lse_ref);
-    cpu::attention_backward_strided<bf16>(q.data(), k.data(), v.data(), {}, o.data(), lse.data(), go.data(), gq.data(),
-                                          gk.data(), gv.data(), L, BH, N, M, Dh, 0.25);
-    cpu::attention_backward_strided<float>(qf.data(), kf.data(), vf.data(), {}, wide(o).data(), lse.data(), gof.data(),
-                                           gq_ref.data(), gk_ref.data(), gv_ref.data(), L, BH, N, M, Dh, 0.25);
-    CHECK(bit_differences(gq, rounded(gq_ref)) == 0);
-    CHECK(bit_differences(gk, rounded(gk_ref)) == 0);
-    CHECK(bit_differences(gv, rounded(gv_ref)) == 0);
-  }
   SUBCASE("scatter_add_rows") {
     const int64_t V = 37, rows_in = 500;
     std::vector<int64_t> idx(rows_in);
@@ -321,6 +267,152 @@ TEST_CASE("bf16: the blocked CPU kernels equal the whole-buffer f32 kernel, roun
     cpu::scatter_add_rows<bf16>(x.data(), idx.data(), got.data(), rows_in, D, V);
     cpu::scatter_add_rows<float>(xf.data(), idx.data(), ref.data(), rows_in, D, V);
     CHECK(bit_differences(got, rounded(ref)) == 0);
+  }
+}
+
+// ---- attention ----
+
+// The attention of cpu/attention_bf16.cpp in f64, with its bf16 rounding points: P and gS rounded to bf16 before
+// the products that read them, each output rounded once. Heads through the layout's strides; mask as MaskView.
+struct AttentionRef {
+  std::vector<float> o, lse, gq, gk, gv;  // unrounded; the kernel rounds each to bf16
+};
+AttentionRef attention_reference(const std::vector<bf16>& q, const std::vector<bf16>& k, const std::vector<bf16>& v,
+                                 const std::vector<bf16>* mask, const MaskView& mv, const std::vector<bf16>& go,
+                                 const std::vector<float>& lse_used, const cpu::AttentionLayout& L, int64_t BH,
+                                 int64_t N, int64_t M, int64_t Dh, double scale, const std::vector<bf16>& o_used) {
+  AttentionRef r{std::vector<float>(o_used.size()), std::vector<float>(BH * N), std::vector<float>(q.size()),
+                 std::vector<float>(k.size()), std::vector<float>(v.size())};
+  auto at = [&](const cpu::HeadStrides& st, int64_t bh, int64_t i, int64_t c) {
+    return (bh / L.H) * st.sb + (bh % L.H) * st.sh + i * st.sn + c;
+  };
+  auto round_bf16 = [](double x) { return static_cast<double>(static_cast<float>(bf16(static_cast<float>(x)))); };
+  for (int64_t bh = 0; bh < BH; ++bh) {
+    std::vector<double> S(N * M), P(N * M), Pb(N * M), gSb(N * M);
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t j = 0; j < M; ++j) {
+        double dot = 0;
+        for (int64_t c = 0; c < Dh; ++c) dot += double(q[at(L.q, bh, i, c)]) * double(k[at(L.k, bh, j, c)]);
+        S[i * M + j] = scale * dot;
+        if (mask) S[i * M + j] += double((*mask)[(bh / mv.H) * mv.sb + (bh % mv.H) * mv.sh + i * mv.si + j * mv.sj]);
+      }
+    for (int64_t i = 0; i < N; ++i) {  // forward: softmax, lse, o = bf16(P) v
+      double mx = S[i * M];
+      for (int64_t j = 1; j < M; ++j) mx = std::max(mx, S[i * M + j]);
+      double sum = 0;
+      for (int64_t j = 0; j < M; ++j) sum += std::exp(S[i * M + j] - mx);
+      r.lse[bh * N + i] = static_cast<float>(mx + std::log(sum));
+      for (int64_t c = 0; c < Dh; ++c) {
+        double acc = 0;
+        for (int64_t j = 0; j < M; ++j) acc += round_bf16(std::exp(S[i * M + j] - mx) / sum) * double(v[at(L.v, bh, j, c)]);
+        r.o[at(L.o, bh, i, c)] = static_cast<float>(acc);
+      }
+    }
+    for (int64_t i = 0; i < N; ++i) {  // backward from the kernel's lse and o
+      double d = 0;
+      for (int64_t c = 0; c < Dh; ++c) d += double(go[at(L.go, bh, i, c)]) * double(o_used[at(L.o, bh, i, c)]);
+      for (int64_t j = 0; j < M; ++j) {
+        P[i * M + j] = std::exp(S[i * M + j] - lse_used[bh * N + i]);
+        Pb[i * M + j] = round_bf16(P[i * M + j]);
+        double gP = 0;
+        for (int64_t c = 0; c < Dh; ++c) gP += double(go[at(L.go, bh, i, c)]) * double(v[at(L.v, bh, j, c)]);
+        gSb[i * M + j] = round_bf16(P[i * M + j] * (gP - d));
+      }
+    }
+    for (int64_t c = 0; c < Dh; ++c) {
+      for (int64_t j = 0; j < M; ++j) {
+        double gv = 0, gk = 0;
+        for (int64_t i = 0; i < N; ++i) {
+          gv += Pb[i * M + j] * double(go[at(L.go, bh, i, c)]);
+          gk += gSb[i * M + j] * double(q[at(L.q, bh, i, c)]);
+        }
+        r.gv[at(L.gv, bh, j, c)] = static_cast<float>(gv);
+        r.gk[at(L.gk, bh, j, c)] = static_cast<float>(scale * gk);
+      }
+      for (int64_t i = 0; i < N; ++i) {
+        double gq = 0;
+        for (int64_t j = 0; j < M; ++j) gq += gSb[i * M + j] * double(k[at(L.k, bh, j, c)]);
+        r.gq[at(L.gq, bh, i, c)] = static_cast<float>(scale * gq);
+      }
+    }
+  }
+  return r;
+}
+
+// Largest |got - ref| / (2^-7 |ref| + 2^-7 max|ref|): at most 1 when every element is within one bf16 rounding of
+// its own value plus a 2^-7 share of the largest (a P or gS element rounded the other way shifts a sum by about
+// that); a wrong product is off by the size of the values, far above 1.
+double attention_error(const std::vector<bf16>& got, const std::vector<float>& ref) {
+  REQUIRE(got.size() == ref.size());
+  double mag = 0, worst = 0;
+  for (float r : ref) mag = std::max(mag, std::abs(double(r)));
+  for (size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, std::abs(double(got[i]) - ref[i]) / (std::ldexp(std::abs(double(ref[i])), -7) + std::ldexp(mag, -7)));
+  return worst;
+}
+
+// With bf16 dot products the kernel rounds P and gS to bf16 (cuda/attention_tc.cu's points); without, it widens each
+// head to f32 and runs the f32 kernel, so its outputs are the f32 kernel's rounded once, bit for bit.
+void check_attention(const cpu::AttentionLayout& L, int64_t B, int64_t N, int64_t M, int64_t Dh, bool masked,
+                     uint64_t seed) {
+  const int64_t BH = B * L.H, nq = B * N * L.H * Dh, nk = B * M * L.H * Dh;
+  const std::vector<bf16> q = random_bf16(nq, seed), k = random_bf16(nk, seed + 1), v = random_bf16(nk, seed + 2),
+                          go = random_bf16(nq, seed + 3), mask = random_bf16(B * N * M, seed + 4);
+  const double scale = 0.25;
+  MaskView mv, mv_ref;
+  const std::vector<float> mask_f = wide(mask);
+  if (masked) {  // [B, 1, N, M], broadcast over heads
+    mv = MaskView{mask.data(), L.H, N * M, 0, M, 1};
+    mv_ref = MaskView{mask_f.data(), L.H, N * M, 0, M, 1};
+  }
+  std::vector<bf16> o(nq), gq(nq), gk(nk), gv(nk);
+  std::vector<float> lse(BH * N);
+  cpu::attention_forward_strided<bf16>(q.data(), k.data(), v.data(), mv, o.data(), lse.data(), L, BH, N, M, Dh, scale);
+  cpu::attention_backward_strided<bf16>(q.data(), k.data(), v.data(), mv, o.data(), lse.data(), go.data(), gq.data(),
+                                        gk.data(), gv.data(), L, BH, N, M, Dh, scale);
+  if (cpu::cpu_has_bf16()) {
+    const AttentionRef r = attention_reference(q, k, v, masked ? &mask : nullptr, mv, go, lse, L, BH, N, M, Dh, scale, o);
+    CHECK(attention_error(o, r.o) <= 1.0);
+    double lse_err = 0;
+    for (size_t i = 0; i < lse.size(); ++i) lse_err = std::max(lse_err, std::abs(double(lse[i]) - r.lse[i]));
+    CHECK(lse_err <= 1e-5);
+    CHECK(attention_error(gq, r.gq) <= 1.0);
+    CHECK(attention_error(gk, r.gk) <= 1.0);
+    CHECK(attention_error(gv, r.gv) <= 1.0);
+  } else {
+    std::vector<float> o_ref(nq), gq_ref(nq), gk_ref(nk), gv_ref(nk), lse_ref(BH * N);
+    const std::vector<float> qf = wide(q), kf = wide(k), vf = wide(v), gof = wide(go);
+    cpu::attention_forward_strided<float>(qf.data(), kf.data(), vf.data(), mv_ref, o_ref.data(), lse_ref.data(), L, BH,
+                                          N, M, Dh, scale);
+    CHECK(bit_differences(o, rounded(o_ref)) == 0);
+    CHECK(lse == lse_ref);
+    cpu::attention_backward_strided<float>(qf.data(), kf.data(), vf.data(), mv_ref, wide(o).data(), lse.data(),
+                                           gof.data(), gq_ref.data(), gk_ref.data(), gv_ref.data(), L, BH, N, M, Dh,
+                                           scale);
+    CHECK(bit_differences(gq, rounded(gq_ref)) == 0);
+    CHECK(bit_differences(gk, rounded(gk_ref)) == 0);
+    CHECK(bit_differences(gv, rounded(gv_ref)) == 0);
+  }
+}
+
+TEST_CASE("bf16: attention rounds P and gS to bf16 where the CPU has bf16 dot products (f64 reference), packed and strided") {
+  const int64_t B = 3, H = 4, N = 20, M = 24, Dh = 16;
+  SUBCASE("packed [B, H, rows, Dh], with and without a mask broadcast over heads") {
+    const cpu::HeadStrides sq{H * N * Dh, N * Dh, Dh}, sk{H * M * Dh, M * Dh, Dh};
+    const cpu::AttentionLayout L{H, sq, sk, sk, sq, sq, sq, sk, sk};
+    for (bool masked : {false, true}) {
+      INFO("mask ", masked);
+      check_attention(L, B, N, M, Dh, masked, masked ? 30 : 20);
+    }
+  }
+  SUBCASE("strided heads: q, k, v views of [B, rows, H * Dh], outputs [B, rows, H, Dh]") {
+    const cpu::HeadStrides sq{N * H * Dh, Dh, H * Dh}, sk{M * H * Dh, Dh, H * Dh};
+    check_attention(cpu::AttentionLayout{H, sq, sk, sk, sq, sq, sq, sk, sk}, B, N, M, Dh, true, 40);
+  }
+  SUBCASE("the tiny config's head size: 3 heads of 64 rows by 64") {
+    const int64_t Ht = 3, Nt = 64, Dt = 64;
+    const cpu::HeadStrides s{Ht * Nt * Dt, Nt * Dt, Dt};
+    check_attention(cpu::AttentionLayout{Ht, s, s, s, s, s, s, s, s}, 2, Nt, Nt, Dt, false, 50);
   }
 }
 
