@@ -20,9 +20,14 @@ Each round runs every row's two programs one after the other, ours first in odd 
 rounds; a cell is the median over the rounds. Ratios: time PyTorch/ours and images/s ours/PyTorch (> 1: ours
 faster), memory ours/PyTorch (< 1: ours smaller).
 
-The FMA peak: threads x GHz x FLOP/cycle, 64 with AVX-512 (16 f32 lanes x 2 FMA units x 2 FLOP), 32 with AVX2;
-GHz from lscpu's "CPU max MHz", else /proc/cpuinfo's "cpu MHz" (or --ghz). The achieved GFLOP/s of the tiny f32
-step is torch_reference.py's model FLOPs per step (matmul work, 6 N D plus attention) over the step time.
+The FMA peak, measured: `siglip bench ops --peak-only` (f32 FMAs on registers, every thread busy), the rate the
+cores reach at the clock they run at with the FMA units they have (a 2-core AMD EPYC of the Zen 4 generation
+splits each AVX-512 FMA over two 256-bit halves: 32 FLOP/cycle, not 64). Next to it the nominal peak: cores x GHz
+x FLOP/cycle, 64 with AVX-512 (16 f32 lanes x 2 FMA units x 2 FLOP), 32 with AVX2; GHz from lscpu's "CPU max MHz",
+else /proc/cpuinfo's "cpu MHz" (or --ghz). Percentages are of the measured peak. The achieved GFLOP/s of the tiny
+f32 step is torch_reference.py's model FLOPs per step (matmul work, 6 N D plus attention) over the step time; the
+"f32 ceiling" line is PyTorch's step time over the time those FLOPs take at the measured peak: the most any f32
+implementation could gain over PyTorch on this machine.
 """
 import argparse
 import datetime
@@ -70,6 +75,13 @@ def last_json(text, name):
 
 def mb_to_mib(mb):
     return mb * 1e6 / 2**20
+
+
+def measured_peak(a, work, env):
+    """GFLOP/s of `siglip bench ops --peak-only` with the benchmark's threads, or None where it is not measured."""
+    text = run("fma_peak", [a.siglip, "bench", "ops", "--peak-only", "--reps", "5"], work, env)
+    m = re.search(r"FMA peak: (.*?), median of \d+: ([0-9.]+) GFLOP/s", text)
+    return (float(m.group(2)), m.group(1)) if m else (None, text.strip())
 
 
 def ours_train(a, cfg, batch, precision, work, env, name):
@@ -227,6 +239,8 @@ def main():
 
     t_start = time.monotonic()
     print(f"bench-cpu: {a.rounds} rounds, {a.threads} threads, logs in {work}", flush=True)
+    measured, measured_how = measured_peak(a, work, env)
+    print(f"FMA peak, measured: {fmt(measured, 1)} GFLOP/s ({measured_how})", flush=True)
     results = {}  # (row, side) -> list of dicts over the rounds
     total = a.rounds * sum(1 + (t is not None) for _, _, t in jobs)
     done = 0
@@ -252,7 +266,8 @@ def main():
 
     tiny_b = a.tiny_batch
     flops = torch_reference.model_flops(torch_reference._preset("tiny"), tiny_b)[0]
-    peak = cores * ghz * fpc if ghz else None
+    nominal = cores * ghz * fpc if ghz else None
+    peak = measured or nominal
     rows = []  # (row, ours, pytorch, ratio, note)
     for cfg, batch, _ in configs:
         o, t = med(f"train {cfg} f32", "ours", "s_step"), med(f"train {cfg} f32", "pytorch", "s_step")
@@ -295,15 +310,24 @@ def main():
         f"benchmark took "
         f"{(time.monotonic() - t_start) / 60:.1f} min",
     ]
-    if peak:
-        head.append(f"FMA peak: {cores} cores x {ghz:.2f} GHz ({ghz_source}) x {fpc} FLOP/cycle ({fpc_why}) = "
-                    f"{peak:.0f} GFLOP/s")
+    if measured:
+        head.append(f"FMA peak, measured: {measured:.0f} GFLOP/s (siglip bench ops --peak-only: {measured_how})")
     else:
-        head.append(f"FMA peak: unknown, {ghz_source}")
+        head.append(f"FMA peak, measured: none ({measured_how[-200:]})")
+    if nominal:
+        head.append(f"FMA peak, nominal: {cores} cores x {ghz:.2f} GHz ({ghz_source}) x {fpc} FLOP/cycle ({fpc_why}) "
+                    f"= {nominal:.0f} GFLOP/s")
+    else:
+        head.append(f"FMA peak, nominal: unknown, {ghz_source}")
     gf = lambda s: flops / s / 1e9 if s else None  # noqa: E731
-    pct = lambda s: f" ({100 * gf(s) / peak:.0f}% of peak)" if s and peak else ""  # noqa: E731
+    which = "measured" if measured else "nominal"
+    pct = lambda s: f" ({100 * gf(s) / peak:.0f}% of the {which} peak)" if s and peak else ""  # noqa: E731
     head.append(f"tiny f32 step, B={tiny_b}: {flops / 1e9:.0f} GFLOP (model FLOPs, torch_reference.py); ours "
                 f"{fmt(gf(o), 1)} GFLOP/s{pct(o)}, PyTorch {fmt(gf(t), 1)} GFLOP/s{pct(t)}")
+    if peak and t:
+        floor = flops / (peak * 1e9)
+        head.append(f"f32 ceiling: those FLOPs take {floor:.3f} s at the peak, so no f32 step can beat PyTorch's "
+                    f"{t:.3f} s by more than {t / floor:.2f}x here")
 
     cols = ("row", "ours", "PyTorch", "ratio", "")
     widths = [max(len(str(r[i])) for r in rows + [cols]) for i in range(5)]

@@ -1,5 +1,7 @@
 // cmd_bench.cpp: `siglip bench ops` and `siglip bench kernels`.
 // ops (CPU): speed through the Tensor API next to the raw libraries, in one run.
+//   FMA peak: the f32 GFLOP/s of fused multiply-adds on registers, every thread busy: the ceiling the clock and
+//   the FMA units set, measured (turbo clocks, AVX-512 split over two 256-bit halves) rather than assumed.
 //   GEMM: GFLOP/s of matmul() at SigLIP's shapes (forward and the backward's transposed products), f32 vs
 //   dnnl_sgemm and cblas_sgemm called directly, bf16 vs oneDNN's bf16 matmul primitive called directly.
 //   Memory-bound ops: GB/s of layer_norm, softmax and gelu forward and backward vs a plain memcpy.
@@ -8,12 +10,14 @@
 //   each as a percentage of its ceiling.
 // Medians over repeated runs; ratios printed against the reference measured in the same run.
 #include <cblas.h>
+#include <immintrin.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <functional>
 
@@ -36,6 +40,71 @@ double median_seconds(int reps, const std::function<void()>& f) {
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+// Each thread updates kAccumulators independent vector accumulators with FMAs `iters` times: more chains than
+// FMA latency x units (4 x 2 on current x86 cores), so the units never wait. Returns GFLOP/s over all threads.
+constexpr int kAccumulators = 16;
+#if defined(__AVX512F__)
+using FmaVector = __m512;
+constexpr int kFmaLanes = 16;
+inline FmaVector fma_splat(float x) { return _mm512_set1_ps(x); }
+inline FmaVector fma_step(FmaVector a, FmaVector b, FmaVector c) { return _mm512_fmadd_ps(a, b, c); }
+inline float fma_sum(FmaVector v) {  // (_mm512_reduce_add_ps draws a false -Wuninitialized from GCC 12's header)
+  alignas(64) float t[16];
+  _mm512_store_ps(t, v);
+  float s = 0;
+  for (float x : t) s += x;
+  return s;
+}
+constexpr const char* kFmaIsa = "AVX-512";
+#elif defined(__FMA__)
+using FmaVector = __m256;
+constexpr int kFmaLanes = 8;
+inline FmaVector fma_splat(float x) { return _mm256_set1_ps(x); }
+inline FmaVector fma_step(FmaVector a, FmaVector b, FmaVector c) { return _mm256_fmadd_ps(a, b, c); }
+inline float fma_sum(FmaVector v) {
+  alignas(32) float t[8];
+  _mm256_store_ps(t, v);
+  return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+}
+constexpr const char* kFmaIsa = "AVX2/FMA";
+#endif
+
+double fma_peak_gflops(int reps) {
+#if defined(__AVX512F__) || defined(__FMA__)
+  const int64_t iters = 20'000'000;
+  std::vector<float> sink(static_cast<size_t>(omp_get_max_threads()));
+  const double s = median_seconds(reps, [&] {
+#pragma omp parallel
+    {
+      FmaVector acc[kAccumulators];
+      for (int i = 0; i < kAccumulators; ++i) acc[i] = fma_splat(1.0f + 1e-3f * i);
+      const FmaVector a = fma_splat(0.999999f), b = fma_splat(1e-7f);
+      for (int64_t it = 0; it < iters; ++it)
+        for (int i = 0; i < kAccumulators; ++i) acc[i] = fma_step(acc[i], a, b);
+      float t = 0;
+      for (int i = 0; i < kAccumulators; ++i) t += fma_sum(acc[i]);
+      sink[static_cast<size_t>(omp_get_thread_num())] = t;  // keeps the loop
+    }
+  });
+  const double flops = 2.0 * kFmaLanes * kAccumulators * static_cast<double>(iters) * omp_get_max_threads();
+  SG_CHECK(std::isfinite(sink[0]), "bench ops: FMA peak loop produced {}", sink[0]);
+  return flops / s / 1e9;
+#else
+  (void)reps;
+  return 0;
+#endif
+}
+
+void bench_fma_peak(int reps) {
+#if defined(__AVX512F__) || defined(__FMA__)
+  fmt::print("\nFMA peak: {} f32 FMAs on registers, {} threads, median of {}: {:.1f} GFLOP/s\n", kFmaIsa,
+             omp_get_max_threads(), reps, fma_peak_gflops(reps));
+#else
+  (void)reps;
+  fmt::print("\nFMA peak: not measured (built without AVX-512 or FMA)\n");
+#endif
 }
 
 // One row of the GEMM table: C[M, N] = op(A) @ op(B), A stored [K, M] when ta, B stored [N, K] when tb.
@@ -331,6 +400,8 @@ int run_bench_kernels(const BenchKernelsOptions& o) {
 
 int run_bench_ops(const BenchOpsOptions& o) {
   SG_CHECK(o.reps >= 1, "bench ops: --reps must be >= 1, got {}", o.reps);
+  bench_fma_peak(o.reps);
+  if (o.peak_only) return 0;
   bench_gemm(o.reps);
   bench_memory_bound(o.reps);
   return 0;

@@ -274,13 +274,16 @@ void describe(ExportOptions& o, V& v) {
 struct BenchOpsOptions {
   static constexpr const char* command = "bench ops";
   static constexpr const char* summary =
-      "GEMM GFLOP/s (f32, bf16) through matmul() vs raw oneDNN/OpenBLAS; layer_norm/softmax/gelu GB/s vs memcpy (`bench` alone)";
+      "the CPU's measured FMA peak; GEMM GFLOP/s (f32, bf16) through matmul() vs raw oneDNN/OpenBLAS; layer_norm/softmax/"
+      "gelu GB/s vs memcpy (`bench` alone)";
   int reps;
+  bool peak_only;
   BenchOpsOptions() { set_defaults(*this); }
 };
 template <class V>
 void describe(BenchOpsOptions& o, V& v) {
   v.option(o.reps, "reps", 9, "N", "runs per measurement (the median is shown)");
+  v.option(o.peak_only, "peak-only", false, "", "measure the FMA peak alone (scripts/bench-cpu.sh reads it)");
 }
 
 struct BenchKernelsOptions {
