@@ -64,21 +64,7 @@ void attention_forward_strided(const T* q, const T* k, const T* v, const MaskVie
 #pragma omp for schedule(static)
     for (int64_t bh = 0; bh < BH; ++bh) {
       scores(head(q, L.q, bh, L.H), L.q.sn, head(k, L.k, bh, L.H), L.k.sn, mask, bh, N, M, Dh, scale, S.data());
-      for (int64_t i = 0; i < N; ++i) {
-        T* row = S.data() + i * M;
-        T mx = row[0];
-        for (int64_t j = 1; j < M; ++j) mx = std::max(mx, row[j]);
-        T s = 0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < M; ++j) {
-          row[j] = fast_exp(row[j] - mx);
-          s += row[j];
-        }
-        const T inv = T(1) / s;
-#pragma omp simd
-        for (int64_t j = 0; j < M; ++j) row[j] *= inv;
-        lse[bh * N + i] = mx + std::log(s);
-      }
+      for (int64_t i = 0; i < N; ++i) lse[bh * N + i] = softmax_row_lse(S.data() + i * M, M);
       small_gemm<T>(false, false, N, Dh, M, T(1), S.data(), M, head(v, L.v, bh, L.H), L.v.sn, head(o, L.o, bh, L.H),
                     L.o.sn);
     }

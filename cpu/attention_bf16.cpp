@@ -130,20 +130,8 @@ bool forward_native(const bf16* q, const bf16* k, const bf16* v, const MaskView&
       qk_run.run(head_of(q, L.q, L.H, bh), head_of(k, L.k, L.H, bh), S.data());
       add_mask(mask, bh, N, M, S.data());
       for (int64_t i = 0; i < N; ++i) {
-        float* row = S.data() + i * M;
-        float mx = row[0];
-        for (int64_t j = 1; j < M; ++j) mx = std::max(mx, row[j]);
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t j = 0; j < M; ++j) {
-          row[j] = exp_f32(row[j] - mx);
-          sum += row[j];
-        }
-        const float inv = 1.0f / sum;
-#pragma omp simd
-        for (int64_t j = 0; j < M; ++j) row[j] *= inv;
-        narrow(row, P.data() + i * M, M);
-        lse[bh * N + i] = mx + std::log(sum);
+        lse[bh * N + i] = softmax_row_lse(S.data() + i * M, M);
+        narrow(S.data() + i * M, P.data() + i * M, M);
       }
       pv_run.run(P.data(), head_of(v, L.v, L.H, bh), head_of(o, L.o, L.H, bh));
     }

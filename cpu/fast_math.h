@@ -1,4 +1,4 @@
-// fast_math.h: exp and tanh in float that the compiler can vectorise (glibc's expf/tanhf are scalar calls
+// fast_math.h: exp and tanh in float that the compiler can vectorise, and the softmax of one row built on them (glibc's expf/tanhf are scalar calls
 // unless -ffast-math). Cephes' polynomials: exp within 2 ulp over the whole float range, tanh within 3 ulp.
 // For double, the standard library (these serve gradient checks, where accuracy is the point).
 #pragma once
@@ -53,6 +53,23 @@ template <typename T>
 inline T fast_tanh(T x) {
   if constexpr (std::is_same_v<T, float>) return tanh_f32(x);
   else return std::tanh(x);
+}
+
+// row[0..M) <- softmax(row) in place; returns the row's log-sum-exp (what attention's backward recomputes P from).
+template <typename T>
+inline T softmax_row_lse(T* row, int64_t M) {
+  T mx = row[0];
+  for (int64_t j = 1; j < M; ++j) mx = row[j] > mx ? row[j] : mx;
+  T s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t j = 0; j < M; ++j) {
+    row[j] = fast_exp(row[j] - mx);
+    s += row[j];
+  }
+  const T inv = T(1) / s;
+#pragma omp simd
+  for (int64_t j = 0; j < M; ++j) row[j] *= inv;
+  return mx + std::log(s);
 }
 
 }  // namespace sg::cpu
