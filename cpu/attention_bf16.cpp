@@ -24,32 +24,40 @@
 namespace sg::cpu {
 namespace {
 
+// Head bh (= b * H + h) of an operand laid out as `s`, and the (b, h) slice of the mask.
+const bf16* head_of(const bf16* p, const HeadStrides& s, int64_t H, int64_t bh) {
+  return p + (bh / H) * s.sb + (bh % H) * s.sh;
+}
+bf16* head_of(bf16* p, const HeadStrides& s, int64_t H, int64_t bh) { return p + (bh / H) * s.sb + (bh % H) * s.sh; }
+const bf16* mask_slice(const MaskView& m, int64_t bh) {
+  return static_cast<const bf16*>(m.data) + (bh / m.H) * m.sb + (bh % m.H) * m.sh;
+}
+
 // ---- widened to f32 --------------------------------------------------------------------------------------
+
+// The elements one (batch, head) slice of the mask spans, 0 without a mask.
+int64_t mask_span(const MaskView& m, int64_t N, int64_t M) {
+  return m.data ? (N - 1) * m.si + (M - 1) * m.sj + 1 : 0;
+}
 
 // One (batch, head) slice of the additive mask, widened to f32 with the same i, j strides (see MaskView).
 MaskView widen_mask_slice(const MaskView& m, int64_t bh, int64_t N, int64_t M, float* dst) {
   if (m.data == nullptr) return m;
-  const bf16* src = static_cast<const bf16*>(m.data) + (bh / m.H) * m.sb + (bh % m.H) * m.sh;
-  const int64_t span = (N - 1) * m.si + (M - 1) * m.sj + 1;
-  widen(src, dst, span);
+  widen(mask_slice(m, bh), dst, mask_span(m, N, M));
   MaskView v;
   v.data = dst;
   v.si = m.si;
   v.sj = m.sj;
   return v;
 }
-int64_t mask_span(const MaskView& m, int64_t N, int64_t M) {
-  return m.data ? (N - 1) * m.si + (M - 1) * m.sj + 1 : 0;
-}
 
-// Head bh (= b * H + h) of an operand laid out as `s`: its `rows` rows of Dh widened into packed f32, or packed f32
-// rounded into it.
+// Head bh of an operand laid out as `s`: its `rows` rows of Dh widened into packed f32, or packed f32 rounded into it.
 void widen_head(const bf16* p, const HeadStrides& s, int64_t H, int64_t bh, int64_t rows, int64_t Dh, float* dst) {
-  const bf16* h = p + (bh / H) * s.sb + (bh % H) * s.sh;
+  const bf16* h = head_of(p, s, H, bh);
   for (int64_t i = 0; i < rows; ++i) widen(h + i * s.sn, dst + i * Dh, Dh);
 }
 void narrow_head(const float* src, bf16* p, const HeadStrides& s, int64_t H, int64_t bh, int64_t rows, int64_t Dh) {
-  bf16* h = p + (bh / H) * s.sb + (bh % H) * s.sh;
+  bf16* h = head_of(p, s, H, bh);
   for (int64_t i = 0; i < rows; ++i) narrow(src + i * Dh, h + i * s.sn, Dh);
 }
 AttentionLayout packed_layout(int64_t N, int64_t M, int64_t Dh) {
@@ -99,15 +107,10 @@ void backward_widened(const bf16* q, const bf16* k, const bf16* v, const MaskVie
 
 using dt = dnnl::memory::data_type;
 
-const bf16* head_of(const bf16* p, const HeadStrides& s, int64_t H, int64_t bh) {
-  return p + (bh / H) * s.sb + (bh % H) * s.sh;
-}
-bf16* head_of(bf16* p, const HeadStrides& s, int64_t H, int64_t bh) { return p + (bh / H) * s.sb + (bh % H) * s.sh; }
-
 // S [N, M] += the (b, h) slice of the mask.
 void add_mask(const MaskView& m, int64_t bh, int64_t N, int64_t M, float* S) {
   if (m.data == nullptr) return;
-  const bf16* mb = static_cast<const bf16*>(m.data) + (bh / m.H) * m.sb + (bh % m.H) * m.sh;
+  const bf16* mb = mask_slice(m, bh);
   for (int64_t i = 0; i < N; ++i)
     for (int64_t j = 0; j < M; ++j) S[i * M + j] += static_cast<float>(mb[i * m.si + j * m.sj]);
 }

@@ -1,5 +1,6 @@
-// fast_math.h: exp and tanh in float that the compiler can vectorise, and the softmax of one row built on them (glibc's expf/tanhf are scalar calls
-// unless -ffast-math). Cephes' polynomials: exp within 2 ulp over the whole float range, tanh within 3 ulp.
+// fast_math.h: exp and tanh in float that the compiler can vectorise (glibc's expf/tanhf are scalar calls unless
+// -ffast-math), and the softmax of one row built on exp. Cephes' polynomials: exp within 2 ulp over the whole float
+// range, tanh within 3 ulp.
 // For double, the standard library (these serve gradient checks, where accuracy is the point).
 #pragma once
 #include <cmath>

@@ -267,7 +267,8 @@ def main():
     print(f"FMA peak, measured after: {fmt(after, 1)} GFLOP/s", flush=True)
     if after and (measured is None or after > measured):
         measured = after
-    measured_how += " (the higher of a measurement before and one after the rounds, each the best of 9 runs)"
+    if measured:
+        measured_how += " (the higher of a measurement before and one after the rounds, each the best of 9 runs)"
 
     def med(row, side, key):
         runs = results.get((row, side))
