@@ -451,8 +451,10 @@ std::string check_text(const BackwardCheck& c, const CheckSettings& s) {
     }
   }
   if (c.passed()) {
-    out += fmt::format("all {} nodes agree ({} not checked); largest kernel error {:.3e}, largest formula error {:.3e}\n",
-                       c.nodes.size() - static_cast<size_t>(c.skipped), c.skipped, worst_kernel, worst_formula);
+    const size_t agreed = c.nodes.size() - static_cast<size_t>(c.skipped);
+    out += fmt::format("{} ({} not checked); largest kernel error {:.3e}, largest formula error {:.3e}\n",
+                       agreed == 1 ? std::string("the 1 node agrees") : fmt::format("all {} nodes agree", agreed),
+                       c.skipped, worst_kernel, worst_formula);
   } else {
     const NodeCheck& b = c.nodes[static_cast<size_t>(c.first_bad)];
     out += fmt::format(

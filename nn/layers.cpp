@@ -14,9 +14,9 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, DType dtype) {
     register_parameter("bias", &bias);
   }
 }
-Tensor Linear::forward(const Tensor& x) {
+Tensor Linear::forward(const Tensor& x, const Tensor& residual) {
   ModuleScope scope(name());
-  return linear(x, compute(weight), compute(bias));
+  return linear(x, compute(weight), compute(bias), residual);
 }
 
 LayerNorm::LayerNorm(int64_t dim, double eps_, DType dtype) : eps(eps_) {
@@ -54,19 +54,20 @@ Tensor normed_linear(const Tensor& x, LayerNorm* norm, Linear& proj, bool with_b
 }
 }  // namespace
 
-Tensor MLP::forward(const Tensor& x, LayerNorm* norm) {
+Tensor MLP::forward(const Tensor& x, LayerNorm* norm, const Tensor& residual) {
   ModuleScope scope(name());
   if (unfused()) {
     Tensor xn = norm ? norm->forward(x) : x;
     ModuleScope fc1_scope(fc1.name());
     Tensor h = linear(xn, compute(fc1.weight), Tensor());  // fc1 without its bias, then bias + GELU: [.., F]
-    return fc2.forward(bias_gelu(h, compute(fc1.bias)));
+    Tensor y = fc2.forward(bias_gelu(h, compute(fc1.bias)));
+    return residual.defined() ? add(residual, y) : y;
   }
   Tensor h = normed_linear(x, norm, fc1, false);  // fc1 without its bias: h: [.., F]
   // fc1's bias, GELU and fc2 as one op (bias_gelu_linear): the graph keeps h only, not gelu(h + b1) as well,
   // and recomputes the GELU in the backward; the same function as fc2.forward(gelu(fc1.forward(x))).
   ModuleScope fc2_scope(fc2.name());
-  return bias_gelu_linear(h, compute(fc1.bias), compute(fc2.weight), compute(fc2.bias));
+  return bias_gelu_linear(h, compute(fc1.bias), compute(fc2.weight), compute(fc2.bias), residual);
 }
 
 Tensor split_heads(const Tensor& x, int64_t heads) {
@@ -95,7 +96,7 @@ SelfAttention::SelfAttention(int64_t dim, int64_t heads_, DType dtype)
   register_module("q_proj", &q_proj);
   register_module("out_proj", &out_proj);
 }
-Tensor SelfAttention::forward(const Tensor& x, LayerNorm* norm) {
+Tensor SelfAttention::forward(const Tensor& x, LayerNorm* norm, const Tensor& residual) {
   ModuleScope scope(name());
   if (unfused()) {
     // x: [B, N, D] -> q, k, v: [B, H, N, Dh] (views of [B, N, D] projections)
@@ -103,7 +104,8 @@ Tensor SelfAttention::forward(const Tensor& x, LayerNorm* norm) {
     Tensor q = split_heads(q_proj.forward(xn), heads);
     Tensor k = split_heads(k_proj.forward(xn), heads);
     Tensor v = split_heads(v_proj.forward(xn), heads);
-    return out_proj.forward(merge_heads(attention(q, k, v)));
+    Tensor y = out_proj.forward(merge_heads(attention(q, k, v)));
+    return residual.defined() ? add(residual, y) : y;
   }
   // q, k and v's projections as one GEMM of the stacked weights [3D, D] (with the layer norm fused in when
   // there is one), then attention straight from the packed qkv: [B, N, 3D]; its backward hands the three
@@ -112,7 +114,7 @@ Tensor SelfAttention::forward(const Tensor& x, LayerNorm* norm) {
   Tensor b = concat({compute(q_proj.bias), compute(k_proj.bias), compute(v_proj.bias)}, 0);
   Tensor qkv = norm ? layer_norm_linear(x, compute(norm->weight), compute(norm->bias), w, b, norm->eps)
                     : linear(x, w, b);
-  return out_proj.forward(self_attention_qkv(qkv, heads));
+  return out_proj.forward(self_attention_qkv(qkv, heads), residual);
 }
 
 MultiheadAttention::MultiheadAttention(int64_t dim, int64_t heads_, DType dtype)
@@ -149,8 +151,9 @@ Tensor EncoderLayer::forward(const Tensor& x) {
     Tensor h = add(x, self_attn.forward(layer_norm1.forward(x)));
     return add(h, mlp.forward(layer_norm2.forward(h)));
   }
-  Tensor h = add(x, self_attn.forward(x, &layer_norm1));
-  return add(h, mlp.forward(h, &layer_norm2));
+  // The residual adds are made by out_proj's and fc2's GEMMs (linear with a residual).
+  Tensor h = self_attn.forward(x, &layer_norm1, x);  // x + attn(ln1(x))
+  return mlp.forward(h, &layer_norm2, h);            // h + mlp(ln2(h))
 }
 
 Encoder::Encoder(int64_t n, int64_t dim, int64_t heads, int64_t mlp_dim, double eps, DType dtype) {

@@ -7,11 +7,12 @@
 
 namespace sg::nn {
 
-// y = x W^T + b;  weight: [out, in], bias: [out]
+// y = x W^T + b (+ residual);  weight: [out, in], bias: [out]
 class Linear : public Module {
  public:
   Linear(int64_t in, int64_t out, bool bias = true, DType dtype = DType::F32);
-  Tensor forward(const Tensor& x);
+  // x: [.., in] -> [.., out]; a residual [.., out] is added by the GEMM itself (one op, linear).
+  Tensor forward(const Tensor& x, const Tensor& residual = Tensor());
   Tensor weight, bias;
 };
 
@@ -34,8 +35,9 @@ class Embedding : public Module {
 class MLP : public Module {
  public:
   MLP(int64_t dim, int64_t hidden, DType dtype = DType::F32);
-  // x: [.., D]; with `norm`, mlp(norm(x)), the layer norm fused into fc1 (layer_norm_linear).
-  Tensor forward(const Tensor& x, LayerNorm* norm = nullptr);
+  // x: [.., D]; with `norm`, mlp(norm(x)), the layer norm fused into fc1 (layer_norm_linear); with a
+  // `residual`, residual + mlp(..), the sum made by fc2's GEMM.
+  Tensor forward(const Tensor& x, LayerNorm* norm = nullptr, const Tensor& residual = Tensor());
   Linear fc1, fc2;
 };
 
@@ -43,8 +45,9 @@ class MLP : public Module {
 class SelfAttention : public Module {
  public:
   SelfAttention(int64_t dim, int64_t heads, DType dtype = DType::F32);
-  // x: [B, N, D] -> [B, N, D]; with `norm`, attn(norm(x)), the layer norm fused into q, k and v's projections.
-  Tensor forward(const Tensor& x, LayerNorm* norm = nullptr);
+  // x: [B, N, D] -> [B, N, D]; with `norm`, attn(norm(x)), the layer norm fused into q, k and v's projections;
+  // with a `residual`, residual + attn(..), the sum made by out_proj's GEMM.
+  Tensor forward(const Tensor& x, LayerNorm* norm = nullptr, const Tensor& residual = Tensor());
   int64_t heads;
   Linear k_proj, v_proj, q_proj, out_proj;
 };

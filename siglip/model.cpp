@@ -50,7 +50,7 @@ Tensor MapHead::forward(const Tensor& x) {
   const int64_t B = x.size(0), D = x.size(2);
   Tensor q = nn::compute(probe).expand({B, 1, D});
   Tensor a = attention.forward(q, x);               // [B, 1, D]
-  Tensor h = add(a, nn::unfused() ? mlp.forward(layernorm.forward(a)) : mlp.forward(a, &layernorm));
+  Tensor h = nn::unfused() ? add(a, mlp.forward(layernorm.forward(a))) : mlp.forward(a, &layernorm, a);
   return h.select(1, 0);                            // token 0: [B, D]
 }
 

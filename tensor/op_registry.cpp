@@ -65,6 +65,12 @@ Tensor linear_ref(const Tensor& a_in, const Tensor& w_in, const Tensor& b_in) {
   });
 }
 
+// a + r in f64, both of one shape (the residual of the fused linear ops' references).
+Tensor add_ref(const Tensor& a_in, const Tensor& r_in) {
+  Ref a(a_in), r(r_in);
+  return build(a.shape, [&](const Shape& i) { return a.at(i) + r.at(i); });
+}
+
 // Random inputs: normal, or uniform in [lo, hi) (positive where the op needs it).
 using Maker = std::function<std::vector<Tensor>(DType, Generator&)>;
 Maker normals(std::vector<Shape> shapes, double scale = 1.0) {
@@ -186,6 +192,13 @@ void add_elementwise(std::vector<OpCase>& cases) {
                    [](const std::vector<Tensor>& x) { return bias_gelu_linear(x[0], x[1], x[2], x[3]); }, bgl_ref, {}});
   cases.push_back({"bias_gelu_linear", "rows_no_b2", normals({{5, 7}, {7}, {3, 7}}, 1.5),
                    [](const std::vector<Tensor>& x) { return bias_gelu_linear(x[0], x[1], x[2]); }, bgl_ref, {}});
+  // + residual (the pre-LN block's h + mlp(..)): the GEMM adds its product to b2 + residual.
+  cases.push_back({"bias_gelu_linear", "residual", normals({{2, 3, 6}, {6}, {4, 6}, {4}, {2, 3, 4}}, 1.5),
+                   [](const std::vector<Tensor>& x) { return bias_gelu_linear(x[0], x[1], x[2], x[3], x[4]); },
+                   [bgl_ref](const std::vector<Tensor>& x) {
+                     return add_ref(bgl_ref({x[0], x[1], x[2], x[3]}), x[4]);
+                   },
+                   {}});
 }
 
 void add_reductions(std::vector<OpCase>& cases) {
@@ -298,6 +311,14 @@ void add_matmul(std::vector<OpCase>& cases) {
                      return build(r.shape, [&](const Shape& i) { return r.at(i) + b.v[i.back()]; });
                    },
                    {}});
+  // linear with a residual (x + out_proj(a)): bias and residual written first, the GEMM adding to them.
+  cases.push_back({"linear", "bias_residual", normals({{2, 3, 4}, {5, 4}, {5}, {2, 3, 5}}),
+                   [](const std::vector<Tensor>& x) { return linear(x[0], x[1], x[2], x[3]); },
+                   [](const std::vector<Tensor>& x) { return add_ref(linear_ref(x[0], x[1], x[2]), x[3]); }, {}});
+  cases.push_back({"linear", "residual_no_bias", normals({{3, 4}, {5, 4}, {3, 5}}),
+                   [](const std::vector<Tensor>& x) { return linear(x[0], x[1], Tensor(), x[2]); },
+                   [](const std::vector<Tensor>& x) { return add_ref(linear_ref(x[0], x[1], Tensor()), x[2]); }, {},
+                   {"x", "w", "residual"}});
 }
 
 void add_softmax(std::vector<OpCase>& cases) {
@@ -731,7 +752,8 @@ void add_sigmoid_loss_bad_inputs(std::vector<BadInputCase>& b) {
 std::vector<std::string> input_names(const std::string& op, size_t count) {
   static const std::map<std::string, std::vector<std::string>> named = {
       {"add", {"a", "b"}}, {"sub", {"a", "b"}}, {"mul", {"a", "b"}}, {"div", {"a", "b"}},
-      {"bias_gelu", {"x", "bias"}}, {"bias_gelu_linear", {"h", "b1", "w2", "b2"}}, {"matmul", {"a", "b"}}, {"linear", {"x", "w", "bias"}},
+      {"bias_gelu", {"x", "bias"}}, {"bias_gelu_linear", {"h", "b1", "w2", "b2", "residual"}}, {"matmul", {"a", "b"}},
+      {"linear", {"x", "w", "bias", "residual"}},
       {"layer_norm", {"x", "weight", "bias"}},
       {"layer_norm_linear", {"x", "ln_weight", "ln_bias", "w", "b"}}, {"l2_normalize", {"x"}}, {"embedding", {"ids", "weight"}},
       {"index_select", {"a", "index"}}, {"patch_embed", {"x", "weight", "bias"}},
@@ -766,7 +788,7 @@ std::vector<OpCase> make_cases() {
   for (auto& c : cases) {
     Generator g(7);
     const size_t count = c.make_inputs(DType::F64, g).size();
-    c.input_names = input_names(c.op, count);
+    if (c.input_names.empty()) c.input_names = input_names(c.op, count);  // a case may name its own
     SG_CHECK(c.input_names.size() == count, "op registry: {} has {} inputs but {} names ({}); name them in input_names",
              c.full_name(), count, c.input_names.size(), fmt::join(c.input_names, ", "));
   }
@@ -796,6 +818,11 @@ std::vector<BadInputCase> make_bad_cases() {
                {"bias_gelu_linear", "[4, 6]", "[6]", "[3, 5]"}});
   b.push_back({"bias_gelu_linear", "b2_shape", [=] { bias_gelu_linear(f32({4, 6}), f32({6}), f32({3, 6}), f32({4})); },
                {"bias_gelu_linear", "[4]", "[3, 6]"}});
+  b.push_back({"linear", "residual_shape", [=] { linear(f32({4, 6}), f32({3, 6}), f32({3}), f32({4, 5})); },
+               {"linear", "residual [4, 5]", "[4, 3]"}});
+  b.push_back({"bias_gelu_linear", "residual_shape",
+               [=] { bias_gelu_linear(f32({4, 6}), f32({6}), f32({3, 6}), f32({3}), f32({3, 4})); },
+               {"bias_gelu_linear", "residual [3, 4]", "[4, 3]"}});
   b.push_back({"self_attention_qkv", "not_3d", [=] { self_attention_qkv(f32({2, 5, 20}), 2); },
                {"self_attention_qkv", "[2, 5, 20]", "2 heads"}});
   b.push_back({"self_attention_qkv", "rank", [=] { self_attention_qkv(f32({5, 24}), 2); },

@@ -22,7 +22,8 @@ struct OpCase {
   std::function<Tensor(const std::vector<Tensor>&)> reference;  // plain f64 loops; returns an f64 tensor
   std::vector<size_t> no_grad_inputs;  // float inputs that are not differentiated (masks)
   // The inputs' names, as the op's parameters in tensor/ops.h ("img", "txt", "logit_scale", ...; "x" for the
-  // tensor a view or copy is taken of; "ts.0", "ts.1", ... for the list of concat and stack). Set by the registry.
+  // tensor a view or copy is taken of; "ts.0", "ts.1", ... for the list of concat and stack). Set by the registry
+  // from the op's name unless the case sets them (a case that skips an optional input).
   std::vector<std::string> input_names = {};
   std::string full_name() const { return op + "/" + name; }
 };

@@ -49,12 +49,14 @@ Tensor argmax(const Tensor& a, int64_t dim);                      // int64 indic
 // a: [..., M, K] (or [..., K, M] with trans_a), b: [..., K, N] (or [..., N, K] with trans_b) -> [..., M, N].
 // Batch dims broadcast; a 2-D operand is shared across the batch.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
-// x: [..., in] @ w^T (w: [out, in], as nn.Linear stores it) + bias: [out] -> [..., out]
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
-// The MLP's second half, gelu(h + b1) @ w2^T + b2 (tensor/ops/mlp.cpp): h: [..., F], b1: [F], w2: [D, F],
-// b2: [D] (optional) -> [..., D]. Keeps only h for the backward and recomputes the GELU there, so a layer
+// x: [..., in] @ w^T (w: [out, in], as nn.Linear stores it) + bias: [out] + residual: [..., out] -> [..., out].
+// One node: bias and residual (both optional) are added by the GEMM itself (h = x + out_proj(a) in a pre-LN block).
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor(), const Tensor& residual = Tensor());
+// The MLP's second half, gelu(h + b1) @ w2^T + b2 + residual (tensor/ops/mlp.cpp): h: [..., F], b1: [F],
+// w2: [D, F], b2: [D] and residual: [..., D] (both optional) -> [..., D]. Keeps only h for the backward and recomputes the GELU there, so a layer
 // stores one [..., F] activation instead of two.
-Tensor bias_gelu_linear(const Tensor& h, const Tensor& b1, const Tensor& w2, const Tensor& b2 = Tensor());
+Tensor bias_gelu_linear(const Tensor& h, const Tensor& b1, const Tensor& w2, const Tensor& b2 = Tensor(),
+                        const Tensor& residual = Tensor());
 
 // ---- softmax family (tensor/ops/softmax.cpp) ----
 Tensor softmax(const Tensor& a, int64_t dim = -1);

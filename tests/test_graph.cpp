@@ -49,13 +49,17 @@ TEST_CASE("graph: a small graph by hand: ids in forward order, named leaves, inp
 
 TEST_CASE("graph: SigLIP micro, fixed seed: the text, every parameter as a leaf, topological ids") {
   const std::vector<std::string> lines = lines_of(graph_of({"--config", "micro", "--batch", "4", "--seed", "3"}));
-  REQUIRE(lines.size() == 120);
+  REQUIRE(lines.size() == 81);
   CHECK(lines[0] ==
         "#0 patch_embed vision_model.embeddings.patch_embedding [4, 36, 96] <- (no grad), "
         "vision_model.embeddings.patch_embedding.weight, vision_model.embeddings.patch_embedding.bias");
   CHECK(lines[1] == "#1 embedding vision_model.embeddings.position_embedding [36, 96] <- (no grad), "
                     "vision_model.embeddings.position_embedding.weight");
-  CHECK(lines.back() == "#119 sigmoid_loss_fused - [] <- #81, #118, logit_scale, logit_bias");
+  CHECK(lines.back() == "#80 sigmoid_loss_fused - [] <- #53, #79, logit_scale, logit_bias");
+  // An encoder layer is 7 nodes; out_proj takes the residual stream #2 as its fourth input (linear's residual).
+  CHECK(lines[7] == "#7 linear vision_model.encoder.layers.0.self_attn.out_proj [4, 36, 96] <- #6, "
+                    "vision_model.encoder.layers.0.self_attn.out_proj.weight, "
+                    "vision_model.encoder.layers.0.self_attn.out_proj.bias, #2");
   // Each input that is a node comes from an earlier line.
   for (size_t i = 0; i < lines.size(); ++i) {
     const std::string& l = lines[i];
@@ -67,7 +71,7 @@ TEST_CASE("graph: SigLIP micro, fixed seed: the text, every parameter as a leaf,
   // JSON: the same nodes; every parameter of the model feeds some node.
   nlohmann::json j = nlohmann::json::parse(graph_of({"--config", "micro", "--batch", "4", "--seed", "3",
                                                       "--format", "json"}));
-  REQUIRE(j.size() == 120);
+  REQUIRE(j.size() == 81);
   std::set<std::string> leaves;
   for (const auto& node : j)
     for (const auto& in : node["inputs"])

@@ -212,7 +212,7 @@ TEST_CASE("trace: siglip micro: a row per node and per parameter; a clean run pa
   const Session s = run_session(o);
   INFO(s.out.substr(s.out.size() > 3000 ? s.out.size() - 3000 : 0));
   CHECK(s.status == 0);
-  // The graph's node count (tests/test_graph.cpp: 120 for this model and batch) and every parameter.
+  // The graph's node count (tests/test_graph.cpp: 81 for this model and batch) and every parameter.
   ModelBatch b = model_batch({.command = "test", .checkpoint = "", .config = "micro", .batch = 4, .seed = 3, .step = 1});
   const size_t params = b.model().named_parameters().size();
   const std::vector<std::string> lines = lines_of(s.out);
@@ -225,24 +225,24 @@ TEST_CASE("trace: siglip micro: a row per node and per parameter; a clean run pa
     else if (in_params) param_rows += l.find(" ") != std::string::npos && l.rfind("parameter", 0) != 0 && !l.empty();
     else rows += is_node_row(l);
   }
-  CHECK(rows == 120);
+  CHECK(rows == 81);
   CHECK(param_rows == params);
-  CHECK(check_rows == 120);
-  CHECK(s.out.find("all 120 nodes agree (0 not checked)") != std::string::npos);
-  CHECK(s.out.find("#119 sigmoid_loss_fused") != std::string::npos);
+  CHECK(check_rows == 81);
+  CHECK(s.out.find("all 81 nodes agree (0 not checked)") != std::string::npos);
+  CHECK(s.out.find("#80 sigmoid_loss_fused") != std::string::npos);
   // The first row is the loss (the root runs first in backward order).
   const auto header = std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return l.find("grad norm") != std::string::npos; });
   REQUIRE(header != lines.end());
-  CHECK((header + 1)->find("#119 sigmoid_loss_fused") != std::string::npos);
+  CHECK((header + 1)->find("#80 sigmoid_loss_fused") != std::string::npos);
 
   const nlohmann::json j = nlohmann::json::parse(read_file(json_file));
   fs::remove(json_file);
-  CHECK(j["nodes"].size() == 120);
-  CHECK(j["nodes"][0]["id"] == 119);
+  CHECK(j["nodes"].size() == 81);
+  CHECK(j["nodes"][0]["id"] == 80);
   CHECK(j["nodes"][0]["grad"]["norm"].get<double>() == doctest::Approx(1.0));
   CHECK(j["parameters"].size() == params);
   CHECK(j["check"]["passed"] == true);
-  CHECK(j["check"]["nodes"].size() == 120);
+  CHECK(j["check"]["nodes"].size() == 81);
   for (const auto& p : j["parameters"]) {
     INFO(p["name"]);
     CHECK(p["update_norm"].get<double>() > 0);  // every parameter gets a gradient and moves
@@ -274,13 +274,13 @@ TEST_CASE("trace: --step driven through an istream: n, p grad, b layer_norm, c; 
   TraceOptions o = micro({"step"});
   const Session s = run_session(o, "n\np grad\nb layer_norm\nc\n");
   CHECK(s.status == 0);
-  CHECK(count_node_rows(s.out) == 120);  // every node's row, passed or paused at
+  CHECK(count_node_rows(s.out) == 81);  // every node's row, passed or paused at
   const std::vector<std::string> lines = lines_of(s.out);
   std::vector<size_t> prompts;
   for (size_t i = 0; i < lines.size(); ++i)
     if (lines[i].rfind("(trace) ", 0) == 0) prompts.push_back(i);
   REQUIRE(prompts.size() == 4);  // at the loss, at the next node (twice: after p), at the first layer_norm
-  CHECK(lines[prompts[0] - 1].find("#119 sigmoid_loss_fused") != std::string::npos);
+  CHECK(lines[prompts[0] - 1].find("#80 sigmoid_loss_fused") != std::string::npos);
   CHECK(lines[prompts[0]] == "(trace) n");  // commands from a stream are echoed
   CHECK(lines[prompts[1]] == "(trace) p grad");
   CHECK(lines[prompts[1] + 1].find("grad of #") != std::string::npos);

@@ -4,6 +4,8 @@
 //   gB = op(A)^T @ g          (or g^T @ op(A) when B is stored transposed)
 // then summed over broadcast batch dims. A matrix whose last two dims are column-major (e.g. x.transpose(-1,-2))
 // is passed to the GEMM with the flag flipped instead of being copied.
+#include <algorithm>
+
 #include "tensor/ops/common.h"
 
 namespace sg {
@@ -117,20 +119,74 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   });
 }
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
-  check_pair("linear", x, w);
-  check_dim("linear", w, 2, "weight");
+// linear: y = x @ w^T + bias + residual as one node, bias and residual optional. The bias (plus the residual)
+// is written into the output first and the GEMM adds its product to it (beta = 1): no pass over [.., out] and no
+// buffer of its own for either add, where matmul then add(bias) then add(residual) read and wrote the output
+// twice more. A pre-LN block's residual stream uses it: h = x + out_proj(a) is linear(a, W, b, x).
+// Backward, with gy: [R, out] and x as [R, in]:  gx = gy w,  gw = gy^T x,  gbias = sum_rows(gy),  gresidual = gy.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& residual) {
+  const char* op = "linear";
+  check_pair(op, x, w);
+  check_dim(op, w, 2, "weight");
   SG_CHECK(x.dim() >= 1 && x.size(-1) == w.size(1), "linear: input {} does not match weight {} (in_features {})",
            x.shape_str(), w.shape_str(), w.size(1));
-  Tensor x2 = x.dim() == 1 ? x.unsqueeze(0) : x;
-  Tensor y = matmul(x2, w, false, true);
+  const int64_t K = w.size(1), N = w.size(0);
+  Shape ys = x.shape();
+  ys.back() = N;  // y: [..., out]
   if (bias.defined()) {
-    check_pair("linear", x, bias);
-    SG_CHECK(bias.dim() == 1 && bias.size(0) == w.size(0), "linear: bias {} does not match weight {}",
-             bias.shape_str(), w.shape_str());
-    y = add(y, bias);
+    check_pair(op, x, bias);
+    SG_CHECK(bias.dim() == 1 && bias.size(0) == N, "linear: bias {} does not match weight {}", bias.shape_str(),
+             w.shape_str());
   }
-  return x.dim() == 1 ? y.squeeze(0) : y;
+  if (residual.defined()) {
+    check_pair(op, x, residual);
+    SG_CHECK(residual.shape() == ys, "linear: residual {} does not match the output {} of input {} and weight {}",
+             residual.shape_str(), shape_str(ys), x.shape_str(), w.shape_str());
+  }
+  const int64_t rows = shape_numel(ys) / std::max<int64_t>(N, 1);
+  Tensor x2 = x.detach().reshape({rows, K}), wd = w.detach();  // x2: [R, in], wd: [out, in]
+  Tensor y;  // y: [..., out], a fresh buffer holding bias + residual before the GEMM
+  if (residual.defined() && bias.defined()) {
+    NoGradGuard ng;
+    y = add(residual.detach(), bias.detach());
+  } else if (residual.defined()) {
+    y = residual.detach().clone();
+  } else if (bias.defined()) {
+    y = bias.detach().expand(ys).clone();  // one pass of row copies
+  } else {
+    y = Tensor::empty(ys, x.dtype(), x.device());
+  }
+  const bool prefilled = residual.defined() || bias.defined();
+  if (y.numel() > 0) {
+    if (K == 0) {
+      if (!prefilled) y.fill_(0);
+    } else {
+      MatOperand A = prepare(x2, false, {}), B = prepare(wd, true, {});
+      SG_FLOAT_TYPES(x.dtype(), "linear",
+                     SG_KERNEL(x.device(), gemm<T>, A.trans, B.trans, rows, N, K, acc_t<T>(1), A.t.template data<T>(),
+                               A.ld, B.t.template data<T>(), B.ld, acc_t<T>(prefilled ? 1 : 0), y.data<T>(), N));
+    }
+  }
+  auto replay = [](const std::vector<Tensor>& in) {
+    return linear(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), in.size() > 3 ? in[3] : Tensor());
+  };
+  std::vector<Tensor> inputs{x, w};  // bias and residual only where given; bias undefined when only residual is
+  if (bias.defined() || residual.defined()) inputs.push_back(bias);
+  if (residual.defined()) inputs.push_back(residual);
+  return record(y, op, inputs, replay, [x2, wd, x_shape = x.shape(), rows, N, n_in = inputs.size()](const Node& n) {
+    const bool need_x = n.needs_grad(0), need_w = n.needs_grad(1), need_b = n.needs_grad(2),
+               need_r = n.needs_grad(3);
+    return [x2, wd, x_shape, rows, N, n_in, need_x, need_w, need_b, need_r](const Tensor& gy_in) {
+      Tensor gy = gy_in.contiguous().reshape({rows, N});  // gy: [R, out]
+      Tensor gx, gw, gb;
+      if (need_x) gx = matmul(gy, wd).reshape(x_shape);   // [..., in]
+      if (need_w) gw = matmul(gy, x2, true, false);        // [out, in]
+      if (need_b) gb = sum(gy, {0});                       // [out]
+      std::vector<Tensor> grads{gx, gw, gb, need_r ? gy_in : Tensor()};
+      grads.resize(n_in);
+      return grads;
+    };
+  });
 }
 
 }  // namespace sg

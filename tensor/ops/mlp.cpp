@@ -1,5 +1,6 @@
 // mlp.cpp: the second half of a Transformer MLP as one op, to keep activation memory down:
-//   y = gelu(h + b1) @ w2^T + b2        h: [..., F] (fc1's output before its bias), b1: [F], w2: [D, F], b2: [D]
+//   y = gelu(h + b1) @ w2^T + b2 + r    h: [..., F] (fc1's output before its bias), b1: [F], w2: [D, F], b2: [D],
+//                                       r: [..., D] (the residual stream, optional; its gradient is gy)
 // As separate ops (bias_gelu, then linear) the graph keeps both h and a = gelu(h + b1), two [..., F] tensors
 // per layer; this op keeps only h and recomputes a in the backward (one GELU pass), as activation
 // checkpointing does for a whole layer:
@@ -8,7 +9,7 @@
 
 namespace sg {
 
-Tensor bias_gelu_linear(const Tensor& h_in, const Tensor& b1, const Tensor& w2, const Tensor& b2) {
+Tensor bias_gelu_linear(const Tensor& h_in, const Tensor& b1, const Tensor& w2, const Tensor& b2, const Tensor& residual) {
   const char* op = "bias_gelu_linear";
   check_pair(op, h_in, b1);
   check_pair(op, h_in, w2);
@@ -21,21 +22,30 @@ Tensor bias_gelu_linear(const Tensor& h_in, const Tensor& b1, const Tensor& w2, 
     SG_CHECK(b2.dim() == 1 && b2.size(0) == w2.size(0), "bias_gelu_linear: b2 {} does not match w2 {} (need [{}])",
              b2.shape_str(), w2.shape_str(), w2.size(0));
   }
+  if (residual.defined()) {
+    check_pair(op, h_in, residual);
+    Shape ys = h_in.shape();
+    ys.back() = w2.size(0);
+    SG_CHECK(residual.shape() == ys, "bias_gelu_linear: residual {} does not match the output {} of h {} and w2 {}",
+             residual.shape_str(), shape_str(ys), h_in.shape_str(), w2.shape_str());
+  }
   Tensor h = h_in.detach().contiguous(), b1d = b1.detach().contiguous(), w2d = w2.detach(), b2d = b2.defined() ? b2.detach() : b2;
   Tensor y;
   {
     NoGradGuard ng;
-    y = linear(bias_gelu(h, b1d), w2d, b2d);  // a = gelu(h + b1) lives only until the GEMM has read it
+    // a = gelu(h + b1) lives only until the GEMM has read it
+    y = linear(bias_gelu(h, b1d), w2d, b2d, residual.defined() ? residual.detach() : residual);
   }
   auto replay = [](const std::vector<Tensor>& in) {
-    return bias_gelu_linear(in[0], in[1], in[2], in.size() > 3 ? in[3] : Tensor());
+    return bias_gelu_linear(in[0], in[1], in[2], in.size() > 3 ? in[3] : Tensor(), in.size() > 4 ? in[4] : Tensor());
   };
-  std::vector<Tensor> inputs{h_in, b1, w2};
-  if (b2.defined()) inputs.push_back(b2);
-  return record(y, op, inputs, replay, [h, b1d, w2d, has_b2 = b2.defined()](const Node& n) {
+  std::vector<Tensor> inputs{h_in, b1, w2};  // b2 and the residual only where given (b2 undefined when only r is)
+  if (b2.defined() || residual.defined()) inputs.push_back(b2);
+  if (residual.defined()) inputs.push_back(residual);
+  return record(y, op, inputs, replay, [h, b1d, w2d, has_b2 = b2.defined(), n_in = inputs.size()](const Node& n) {
     const bool need_h = n.needs_grad(0), need_b1 = n.needs_grad(1), need_w2 = n.needs_grad(2);
-    const bool need_b2 = has_b2 && n.needs_grad(3);
-    return [h, b1d, w2d, has_b2, need_h, need_b1, need_w2, need_b2](const Tensor& gy_in) {
+    const bool need_b2 = has_b2 && n.needs_grad(3), need_r = n.needs_grad(4);
+    return [h, b1d, w2d, n_in, need_h, need_b1, need_w2, need_b2, need_r](const Tensor& gy_in) {
       const int64_t F = h.size(-1), D = w2d.size(0), rows = F == 0 ? 0 : h.numel() / F;
       Tensor gy = gy_in.contiguous().reshape({rows, D});  // gy: [R, D]
       Tensor gh, gb1, gw2, gb2;
@@ -52,8 +62,8 @@ Tensor bias_gelu_linear(const Tensor& h_in, const Tensor& b1, const Tensor& w2, 
         gh = ga.reshape(h.shape());
         if (need_b1) gb1 = rows == 0 ? zeros_like(b1d) : sum(gh.reshape({rows, F}), {0});  // [F]
       }
-      std::vector<Tensor> grads{need_h ? gh : Tensor(), gb1, gw2};
-      if (has_b2) grads.push_back(gb2);
+      std::vector<Tensor> grads{need_h ? gh : Tensor(), gb1, gw2, gb2, need_r ? gy_in : Tensor()};
+      grads.resize(n_in);
       return grads;
     };
   });
