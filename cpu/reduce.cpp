@@ -3,6 +3,7 @@
 // to bf16 (max_dim for bf16 is in bf16.cpp).
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 #include "cpu/kernels.h"
 
@@ -22,20 +23,25 @@ void sum_dim(const T* x, T* y, int64_t outer, int64_t r, int64_t inner) {
     return;
   }
   if (outer == 1 && inner >= 128) {
-    // [1, r, inner] (a bias gradient: rows of a [B*N, D] matrix): threads own column blocks, so the work is
-    // split although there is one output row. Each column still sums its r values in order: same result.
-    constexpr int64_t kCols = 64;
-    const int64_t blocks = (inner + kCols - 1) / kCols;
-#pragma omp parallel for if (r * inner > (1 << 15))
-    for (int64_t cb = 0; cb < blocks; ++cb) {
-      const int64_t c0 = cb * kCols, nc = std::min(kCols, inner - c0);
-      double acc[kCols] = {};
-      for (int64_t k = 0; k < r; ++k) {
-        const T* row = x + k * inner + c0;
+    // [1, r, inner] (a bias gradient: the rows of a [B*N, D] matrix). The rows are cut into chunks of a fixed
+    // size that the threads share (the work splits evenly whatever D is), each chunk summed over whole rows
+    // into its own partial sums, and the partials added in chunk order: the same result for any thread count.
+    constexpr int64_t kRows = 256;
+    const int64_t chunks = (r + kRows - 1) / kRows;
+    std::vector<double> partial(static_cast<size_t>(chunks * inner), 0.0);
+#pragma omp parallel for schedule(static) if (r * inner > (1 << 15))
+    for (int64_t c = 0; c < chunks; ++c) {
+      double* acc = partial.data() + c * inner;
+      for (int64_t k = c * kRows; k < std::min(r, (c + 1) * kRows); ++k) {
+        const T* row = x + k * inner;
 #pragma omp simd
-        for (int64_t i = 0; i < nc; ++i) acc[i] += static_cast<double>(row[i]);
+        for (int64_t i = 0; i < inner; ++i) acc[i] += static_cast<double>(row[i]);
       }
-      for (int64_t i = 0; i < nc; ++i) y[c0 + i] = static_cast<T>(acc[i]);
+    }
+    for (int64_t i = 0; i < inner; ++i) {
+      double total = 0;
+      for (int64_t c = 0; c < chunks; ++c) total += partial[static_cast<size_t>(c * inner + i)];
+      y[i] = static_cast<T>(total);
     }
     return;
   }

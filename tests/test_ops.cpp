@@ -2,6 +2,9 @@
 // Each op case is a SUBCASE named "<op>/<case>", so `build/tests -sc='matmul*'` runs one op's checks.
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -187,16 +190,28 @@ TEST_CASE("ops: argmax (int64 indices, not differentiable) against a loop") {
 }
 
 TEST_CASE("ops: column sums of a tall matrix (bias gradients) split over threads, same sums") {
-  // [r, inner] summed over dim 0 with inner >= 128 takes the column-block path of cpu/reduce.cpp.
+  // [r, inner] summed over dim 0 with inner >= 128 takes the row-chunk path of cpu/reduce.cpp: chunks of 256
+  // rows summed in order, then the chunks' sums added in chunk order, whatever the number of threads.
   Generator g(11);
   for (int64_t inner : {128, 200, 777}) {
-    Tensor x = randn({300, inner}, DType::F64, &g);
-    std::vector<double> v = x.to_vector<double>(), s = sum(x, {0}).to_vector<double>();
-    REQUIRE(static_cast<int64_t>(s.size()) == inner);
-    for (int64_t i = 0; i < inner; ++i) {
-      double ref = 0;
-      for (int64_t k = 0; k < 300; ++k) ref += v[static_cast<size_t>(k * inner + i)];
-      CHECK(s[static_cast<size_t>(i)] == ref);  // same order of additions: bit for bit
+    for (int64_t rows : {300, 1000}) {
+      Tensor x = randn({rows, inner}, DType::F64, &g);
+      std::vector<double> v = x.to_vector<double>(), s = sum(x, {0}).to_vector<double>();
+      const int threads = omp_get_max_threads();
+      omp_set_num_threads(1);
+      const std::vector<double> one_thread = sum(x, {0}).to_vector<double>();
+      omp_set_num_threads(threads);
+      REQUIRE(static_cast<int64_t>(s.size()) == inner);
+      CHECK(s == one_thread);  // bit for bit
+      for (int64_t i = 0; i < inner; ++i) {
+        double ref = 0;
+        for (int64_t c0 = 0; c0 < rows; c0 += 256) {
+          double chunk = 0;
+          for (int64_t k = c0; k < std::min(rows, c0 + 256); ++k) chunk += v[static_cast<size_t>(k * inner + i)];
+          ref += chunk;
+        }
+        CHECK(s[static_cast<size_t>(i)] == ref);  // same order of additions: bit for bit
+      }
     }
   }
 }
