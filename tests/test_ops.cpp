@@ -215,3 +215,20 @@ TEST_CASE("ops: column sums of a tall matrix (bias gradients) split over threads
     }
   }
 }
+
+TEST_CASE("ops: linear with empty sizes: no out features, no in features (bias and residual alone)") {
+  Generator g(5);
+  Tensor x = randn({3, 4}, DType::F32, &g), w0 = randn({0, 4}, DType::F32, &g), b0 = randn({0}, DType::F32, &g);
+  CHECK(linear(x, w0, b0).shape() == Shape{3, 0});
+  // K = 0: the product is empty, so y = bias + residual.
+  Tensor xk = randn({2, 3, 0}, DType::F32, &g), wk = randn({5, 0}, DType::F32, &g), b = randn({5}, DType::F32, &g);
+  Tensor r = randn({2, 3, 5}, DType::F32, &g);
+  const std::vector<double> y = linear(xk, wk, b, r).to_vector<double>(), bv = b.to_vector<double>(),
+                            rv = r.to_vector<double>();
+  REQUIRE(y.size() == 30);
+  for (size_t i = 0; i < y.size(); ++i) CHECK(y[i] == doctest::Approx(rv[i] + bv[i % 5]));
+  const std::vector<double> yb = linear(xk, wk, b).to_vector<double>();
+  for (size_t i = 0; i < yb.size(); ++i) CHECK(yb[i] == bv[i % 5]);
+  const std::vector<double> yz = linear(xk, wk).to_vector<double>();
+  for (double v : yz) CHECK(v == 0.0);
+}

@@ -4,8 +4,6 @@
 //   gB = op(A)^T @ g          (or g^T @ op(A) when B is stored transposed)
 // then summed over broadcast batch dims. A matrix whose last two dims are column-major (e.g. x.transpose(-1,-2))
 // is passed to the GEMM with the flag flipped instead of being copied.
-#include <algorithm>
-
 #include "tensor/ops/common.h"
 
 namespace sg {
@@ -143,7 +141,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor
     SG_CHECK(residual.shape() == ys, "linear: residual {} does not match the output {} of input {} and weight {}",
              residual.shape_str(), shape_str(ys), x.shape_str(), w.shape_str());
   }
-  const int64_t rows = shape_numel(ys) / std::max<int64_t>(N, 1);
+  const int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));  // R: every dim but the last
   Tensor x2 = x.detach().reshape({rows, K}), wd = w.detach();  // x2: [R, in], wd: [out, in]
   Tensor y;  // y: [..., out], a fresh buffer holding bias + residual before the GEMM
   if (residual.defined() && bias.defined()) {
