@@ -118,9 +118,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 }
 
 // linear: y = x @ w^T + bias + residual as one node, bias and residual optional. The bias (plus the residual)
-// is written into the output first and the GEMM adds its product to it (beta = 1): no pass over [.., out] and no
-// buffer of its own for either add, where matmul then add(bias) then add(residual) read and wrote the output
-// twice more. A pre-LN block's residual stream uses it: h = x + out_proj(a) is linear(a, W, b, x).
+// is written into the output first and the GEMM adds its product to it (beta = 1): one writing pass and one
+// buffer, where matmul, then add(bias), then add(residual) made three buffers and read the output twice more.
+// A pre-LN block's residual stream uses it: h = x + out_proj(a) is linear(a, W, b, x).
 // Backward, with gy: [R, out] and x as [R, in]:  gx = gy w,  gw = gy^T x,  gbias = sum_rows(gy),  gresidual = gy.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& residual) {
   const char* op = "linear";
