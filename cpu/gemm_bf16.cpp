@@ -126,8 +126,10 @@ double bf16_gemm_speedup() {
     }
     return best;
   };
-  const double f32 = best_seconds([&] { gemm<float>(false, false, M, N, K, 1.0f, af.data(), K, bf.data(), N, 0.0f, cf.data(), N); });
-  const double b16 = best_seconds([&] { gemm<bf16>(false, false, M, N, K, 1.0f, ab.data(), K, bb.data(), N, 0.0f, cb.data(), N); });
+  const double f32 = best_seconds(
+      [&] { gemm<float>(false, false, M, N, K, 1.0f, af.data(), K, bf.data(), N, 0.0f, cf.data(), N); });
+  const double b16 = best_seconds(
+      [&] { gemm<bf16>(false, false, M, N, K, 1.0f, ab.data(), K, bb.data(), N, 0.0f, cb.data(), N); });
   return f32 / b16;
 }
 

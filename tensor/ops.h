@@ -53,8 +53,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans
 // One node: bias and residual (both optional) are added by the GEMM itself (h = x + out_proj(a) in a pre-LN block).
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor(), const Tensor& residual = Tensor());
 // The MLP's second half, gelu(h + b1) @ w2^T + b2 + residual (tensor/ops/mlp.cpp): h: [..., F], b1: [F],
-// w2: [D, F], b2: [D] and residual: [..., D] (both optional) -> [..., D]. Keeps only h for the backward and recomputes the GELU there, so a layer
-// stores one [..., F] activation instead of two.
+// w2: [D, F], b2: [D] and residual: [..., D] (both optional) -> [..., D]. Keeps only h for the backward and
+// recomputes the GELU there, so a layer stores one [..., F] activation instead of two.
 Tensor bias_gelu_linear(const Tensor& h, const Tensor& b1, const Tensor& w2, const Tensor& b2 = Tensor(),
                         const Tensor& residual = Tensor());
 

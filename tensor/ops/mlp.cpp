@@ -9,7 +9,8 @@
 
 namespace sg {
 
-Tensor bias_gelu_linear(const Tensor& h_in, const Tensor& b1, const Tensor& w2, const Tensor& b2, const Tensor& residual) {
+Tensor bias_gelu_linear(const Tensor& h_in, const Tensor& b1, const Tensor& w2, const Tensor& b2,
+                        const Tensor& residual) {
   const char* op = "bias_gelu_linear";
   check_pair(op, h_in, b1);
   check_pair(op, h_in, w2);
@@ -33,8 +34,7 @@ Tensor bias_gelu_linear(const Tensor& h_in, const Tensor& b1, const Tensor& w2, 
   Tensor y;
   {
     NoGradGuard ng;
-    // a = gelu(h + b1) lives only until the GEMM has read it
-    y = linear(bias_gelu(h, b1d), w2d, b2d, residual.defined() ? residual.detach() : residual);
+    y = linear(bias_gelu(h, b1d), w2d, b2d, residual);  // a = gelu(h + b1) lives only until the GEMM has read it
   }
   auto replay = [](const std::vector<Tensor>& in) {
     return bias_gelu_linear(in[0], in[1], in[2], in.size() > 3 ? in[3] : Tensor(), in.size() > 4 ? in[4] : Tensor());
