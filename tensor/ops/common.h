@@ -26,6 +26,14 @@ inline void check_pair(const char* op, const Tensor& a, const Tensor& b) {
 inline void check_dim(const char* op, const Tensor& t, int64_t d, const char* what) {
   SG_CHECK(t.dim() == d, "{}: {} must be {}-d, got shape {}", op, what, d, t.shape_str());
 }
+// A residual added to a product x @ w^T (w: [out, in]) must have the product's shape [..., out].
+inline void check_residual(const char* op, const Tensor& residual, const Tensor& x, const Tensor& w) {
+  check_pair(op, x, residual);
+  Shape ys = x.shape();
+  ys.back() = w.size(0);
+  SG_CHECK(residual.shape() == ys, "{}: residual {} does not match the output {} of {} and {}", op,
+           residual.shape_str(), shape_str(ys), x.shape_str(), w.shape_str());
+}
 
 // [outer, r, inner] around dim d of a shape.
 struct DimSplit {

@@ -136,11 +136,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor
     SG_CHECK(bias.dim() == 1 && bias.size(0) == N, "linear: bias {} does not match weight {}", bias.shape_str(),
              w.shape_str());
   }
-  if (residual.defined()) {
-    check_pair(op, x, residual);
-    SG_CHECK(residual.shape() == ys, "linear: residual {} does not match the output {} of input {} and weight {}",
-             residual.shape_str(), shape_str(ys), x.shape_str(), w.shape_str());
-  }
+  if (residual.defined()) check_residual(op, residual, x, w);
   const int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));  // R: every dim but the last
   Tensor x2 = x.detach().reshape({rows, K}), wd = w.detach();  // x2: [R, in], wd: [out, in]
   Tensor y;  // y: [..., out], a fresh buffer holding bias + residual before the GEMM

@@ -23,13 +23,7 @@ Tensor bias_gelu_linear(const Tensor& h_in, const Tensor& b1, const Tensor& w2, 
     SG_CHECK(b2.dim() == 1 && b2.size(0) == w2.size(0), "bias_gelu_linear: b2 {} does not match w2 {} (need [{}])",
              b2.shape_str(), w2.shape_str(), w2.size(0));
   }
-  if (residual.defined()) {
-    check_pair(op, h_in, residual);
-    Shape ys = h_in.shape();
-    ys.back() = w2.size(0);
-    SG_CHECK(residual.shape() == ys, "bias_gelu_linear: residual {} does not match the output {} of h {} and w2 {}",
-             residual.shape_str(), shape_str(ys), h_in.shape_str(), w2.shape_str());
-  }
+  if (residual.defined()) check_residual(op, residual, h_in, w2);
   Tensor h = h_in.detach().contiguous(), b1d = b1.detach().contiguous(), w2d = w2.detach(), b2d = b2.defined() ? b2.detach() : b2;
   Tensor y;
   {
