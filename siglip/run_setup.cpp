@@ -243,8 +243,9 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
     opt.precision = Precision::F32;
   } else if (opt.precision == Precision::BF16 && opt.device == Device::CPU) {
     // With bf16 dot products that are slower than f32 FMAs (Sapphire Rapids-class Xeons without AMX), bf16
-    // still halves activation memory but costs time: said, with the measured rates, and run as asked.
-    if (const double speedup = cpu::bf16_gemm_speedup(); speedup < 1.0)
+    // still halves activation memory but costs time: said, with the measured rates, and run as asked. Rank 0
+    // alone measures (about 0.1 s), since it alone prints and under mpirun the ranks share the cores.
+    if (const double speedup = dist::world().rank() == 0 ? cpu::bf16_gemm_speedup() : 1.0; speedup < 1.0)
       fmt::print("precision: on this CPU a bf16 GEMM runs at {:.2f}x the f32 rate ([1024, 768] x [768, 768]): "
                  "--precision bf16 halves activation memory here but is expected to be slower than f32\n",
                  speedup);
