@@ -115,20 +115,21 @@ struct GemmShape {
   const char* what;
 };
 
-// oneDNN's bf16 matmul called directly: bf16 A and B (strides express the transposes), f32 accumulation,
-// bf16 C. The primitive is built once, outside the timing: the library's own speed at this shape.
-double onednn_bf16_seconds(int reps, const GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c) {
+// oneDNN's matmul primitive called directly, in f32 or bf16 (strides express the transposes; bf16 sums in f32
+// and stores bf16). The primitive is built once, outside the timing: the library's own speed at this shape.
+double onednn_matmul_seconds(int reps, const GemmShape& s, const Tensor& a, const Tensor& b, Tensor& c) {
   using dims = dnnl::memory::dims;
   using dt = dnnl::memory::data_type;
+  const dt type = a.dtype() == DType::BF16 ? dt::bf16 : dt::f32;
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(eng);
   const int64_t lda = s.ta ? s.M : s.K, ldb = s.tb ? s.K : s.N;
-  const dnnl::memory::desc ad({s.M, s.K}, dt::bf16, s.ta ? dims{1, lda} : dims{lda, 1});
-  const dnnl::memory::desc bd({s.K, s.N}, dt::bf16, s.tb ? dims{1, ldb} : dims{ldb, 1});
-  const dnnl::memory::desc cd({s.M, s.N}, dt::bf16, dims{s.N, 1});
+  const dnnl::memory::desc ad({s.M, s.K}, type, s.ta ? dims{1, lda} : dims{lda, 1});
+  const dnnl::memory::desc bd({s.K, s.N}, type, s.tb ? dims{1, ldb} : dims{ldb, 1});
+  const dnnl::memory::desc cd({s.M, s.N}, type, dims{s.N, 1});
   const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(ad, bd, cd), eng);
   const dnnl::matmul mm(pd);
-  dnnl::memory am(ad, eng, a.data<bf16>()), bm(bd, eng, b.data<bf16>()), cm(cd, eng, c.data<bf16>());
+  dnnl::memory am(ad, eng, a.data_ptr()), bm(bd, eng, b.data_ptr()), cm(cd, eng, c.data_ptr());
   return median_seconds(reps, [&] {
     mm.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
     stream.wait();
@@ -137,11 +138,11 @@ double onednn_bf16_seconds(int reps, const GemmShape& s, const Tensor& a, const 
 
 void bench_gemm(int reps) {
   fmt::print("\nGEMM, C[M,N] = op(A) @ op(B), {} threads, median of {} (GFLOP/s)\n", omp_get_max_threads(), reps);
-  fmt::print("f32: matmul() (backend {}), dnnl_sgemm, cblas_sgemm; bf16: matmul(), oneDNN bf16 matmul (f32 "
-             "accumulation, bf16 out; CPU bf16 dot products: {})\n",
+  fmt::print("f32: matmul() (backend {}), dnnl_sgemm, cblas_sgemm, oneDNN's f32 matmul primitive; bf16: matmul(), "
+             "oneDNN bf16 matmul (f32 accumulation, bf16 out; CPU bf16 dot products: {})\n",
              cpu::gemm_backend(), cpu::cpu_has_bf16() ? "yes" : "no");
-  fmt::print("{:>22} {:>5} {:>10} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}  {}\n", "(M, N, K)", "op", "f32 api",
-             "onednn", "openblas", "api/best", "bf16 api", "onednn", "bf16/f32", "where");
+  fmt::print("{:>22} {:>5} {:>10} {:>10} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}  {}\n", "(M, N, K)", "op",
+             "f32 api", "onednn", "openblas", "f32 prim", "api/best", "bf16 api", "onednn", "bf16/f32", "where");
   // tiny: 256 images x 64 tokens, width 192, MLP 768; small: 128 x 64 tokens, width 384, MLP 1536. The backward
   // reads the same products transposed: gX = g W^T (B^T), gW = x^T g (A^T, K = tokens).
   const GemmShape shapes[] = {
@@ -173,12 +174,13 @@ void bench_gemm(int reps) {
                   static_cast<int>(N));
     });
     double t_api16 = median_seconds(reps, [&] { Tensor y = matmul(a16, b16, s.ta, s.tb); });
-    double t_dnnl16 = onednn_bf16_seconds(reps, s, a16, b16, c16);
+    double t_prim = onednn_matmul_seconds(reps, s, a, b, c);
+    double t_dnnl16 = onednn_matmul_seconds(reps, s, a16, b16, c16);
     double best = std::min(t_dnnl, t_blas);
     const std::string op = s.ta ? "A^T B" : s.tb ? "A B^T" : "A B";
-    fmt::print("{:>22} {:>5} {:>10.1f} {:>10.1f} {:>10.1f} {:>8.0f}% {:>10.1f} {:>10.1f} {:>8.2f}x  {}\n",
+    fmt::print("{:>22} {:>5} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f} {:>8.0f}% {:>10.1f} {:>10.1f} {:>8.2f}x  {}\n",
                fmt::format("({}, {}, {})", M, N, K), op, flop / t_api / 1e9, flop / t_dnnl / 1e9, flop / t_blas / 1e9,
-               100 * best / t_api, flop / t_api16 / 1e9, flop / t_dnnl16 / 1e9, t_dnnl / t_dnnl16, s.what);
+               flop / t_prim / 1e9, 100 * best / t_api, flop / t_api16 / 1e9, flop / t_dnnl16 / 1e9, t_dnnl / t_dnnl16, s.what);
   }
   fmt::print("api/best: f32 matmul() against the faster library; bf16/f32: oneDNN bf16 matmul against dnnl_sgemm\n");
 }
