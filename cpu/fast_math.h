@@ -56,11 +56,32 @@ inline T fast_tanh(T x) {
   else return std::tanh(x);
 }
 
+// The largest of row[0..M), M >= 1. One running maximum chains every compare through one register (about 4
+// cycles each), and GCC vectorises no float max reduction without -ffast-math; so in float, 16 running maxima
+// (one AVX-512 register, or two AVX2 ones) and a tree at the end: a softmax row of 64 in half the time. A NaN in
+// the row may or may not be returned (what follows a row max, exp(x - max), is NaN for a NaN x either way).
+inline float row_max(const float* row, int64_t M) {
+  float lanes[16];
+  for (float& l : lanes) l = row[0];
+  int64_t j = 0;
+  for (; j + 16 <= M; j += 16)
+#pragma omp simd
+    for (int l = 0; l < 16; ++l) lanes[l] = row[j + l] > lanes[l] ? row[j + l] : lanes[l];
+  for (int64_t l = 0; l < M - j; ++l) lanes[l] = row[j + l] > lanes[l] ? row[j + l] : lanes[l];  // the last M % 16
+  for (int w = 8; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) lanes[l] = lanes[l + w] > lanes[l] ? lanes[l + w] : lanes[l];
+  return lanes[0];
+}
+inline double row_max(const double* row, int64_t M) {
+  double mx = row[0];
+  for (int64_t j = 1; j < M; ++j) mx = row[j] > mx ? row[j] : mx;
+  return mx;
+}
+
 // row[0..M) <- softmax(row) in place; returns the row's log-sum-exp (what attention's backward recomputes P from).
 template <typename T>
 inline T softmax_row_lse(T* row, int64_t M) {
-  T mx = row[0];
-  for (int64_t j = 1; j < M; ++j) mx = row[j] > mx ? row[j] : mx;
+  const T mx = row_max(row, M);
   T s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t j = 0; j < M; ++j) {

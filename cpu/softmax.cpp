@@ -16,9 +16,7 @@ void softmax_forward(const T* x, T* y, int64_t outer, int64_t r, int64_t inner, 
     for (int64_t o = 0; o < outer; ++o) {
       const T* xr = x + o * r;
       T* yr = y + o * r;
-      T m = xr[0];
-#pragma omp simd reduction(max : m)
-      for (int64_t k = 0; k < r; ++k) m = std::max(m, xr[k]);
+      const T m = row_max(xr, r);
       T s = 0;
       if (log) {
 #pragma omp simd reduction(+ : s)
