@@ -18,6 +18,7 @@ namespace {
 struct Row {
   int64_t calls = 0;
   int64_t ns = 0;
+  double flops = 0;
 };
 
 struct State {
@@ -65,21 +66,26 @@ std::string report(int64_t steps) {
   int64_t total = 0;
   for (const auto& e : v) total += e.second.ns;
   const double per = static_cast<double>(std::max<int64_t>(steps, 1));
-  std::string out = fmt::format("{:<28} {:>6} {:>10} {:>12} {:>10} {:>7}\n", "kernel", "device", "calls/step",
-                                "ms/step", "mean us", "share");
-  for (const auto& [key, row] : v)
-    out += fmt::format("{:<28} {:>6} {:>10.1f} {:>12.3f} {:>10.1f} {:>6.1f}%\n", key.first, device_name(key.second),
-                       static_cast<double>(row.calls) / per, static_cast<double>(row.ns) * 1e-6 / per,
+  std::string out = fmt::format("{:<28} {:>6} {:>10} {:>12} {:>10} {:>7} {:>9}\n", "kernel", "device", "calls/step",
+                                "ms/step", "mean us", "share", "GFLOP/s");
+  for (const auto& [key, row] : v) {
+    const std::string rate =
+        row.flops > 0 && row.ns > 0 ? fmt::format("{:.1f}", row.flops / static_cast<double>(row.ns)) : "";
+    out += fmt::format("{:<28} {:>6} {:>10.1f} {:>12.3f} {:>10.1f} {:>6.1f}% {:>9}\n", key.first,
+                       device_name(key.second), static_cast<double>(row.calls) / per,
+                       static_cast<double>(row.ns) * 1e-6 / per,
                        static_cast<double>(row.ns) * 1e-3 / static_cast<double>(std::max<int64_t>(row.calls, 1)),
-                       total > 0 ? 100.0 * static_cast<double>(row.ns) / static_cast<double>(total) : 0.0);
+                       total > 0 ? 100.0 * static_cast<double>(row.ns) / static_cast<double>(total) : 0.0, rate);
+  }
   out += fmt::format("{:<28} {:>6} {:>10} {:>12.3f}\n", "all kernels", "", "", static_cast<double>(total) * 1e-6 / per);
   return out;
 }
 
-KernelScope::KernelScope(const char* kernel, Device device) {
+KernelScope::KernelScope(const char* kernel, Device device, double flops) {
   if (!state().on) return;
   kernel_ = kernel;
   device_ = device;
+  flops_ = flops;
   sync(device_);  // time this kernel alone, not the queue in front of it
   t0_ns_ = now_ns();
 }
@@ -100,6 +106,7 @@ KernelScope::~KernelScope() {
   Row& r = state().rows[{name, device_}];
   r.calls += 1;
   r.ns += dt;
+  r.flops += flops_;
 }
 
 }  // namespace sg::profile

@@ -2,6 +2,8 @@
 // Every kernel call through SG_KERNEL (tensor/dispatch.h) is timed by a KernelScope. On CUDA the scope
 // synchronises the stream before and after the kernel, so each row is that kernel's own GPU time plus its
 // launch; the time of a step outside all scopes is the host's own work (autograd, allocation, the loader).
+// Kernels that do matrix products (GEMM, attention) also count their multiply-add FLOPs, so the table gives
+// their rate in GFLOP/s (2 FLOPs per multiply-add, as `siglip bench ops` counts the FMA peak).
 // Off by default: a disabled scope costs one branch.
 #pragma once
 #include <cstdint>
@@ -16,13 +18,15 @@ void set_enabled(bool on);
 void reset();  // forget what was timed so far (e.g. after a warm-up step)
 
 // Seconds spent in kernels since reset(), and a table of the kernels, largest total first:
-// kernel, device, calls, total ms, mean us, share of the kernel time. `steps` divides totals into per-step ms.
+// kernel, device, calls, total ms, mean us, share of the kernel time, GFLOP/s where counted. `steps` divides
+// totals into per-step ms.
 double kernel_seconds();
 std::string report(int64_t steps);
 
 class KernelScope {
  public:
-  KernelScope(const char* kernel, Device device);
+  // flops: the kernel's arithmetic (2 per multiply-add) where it is a matrix product, else 0
+  KernelScope(const char* kernel, Device device, double flops = 0);
   ~KernelScope();
   KernelScope(const KernelScope&) = delete;
   KernelScope& operator=(const KernelScope&) = delete;
@@ -31,6 +35,7 @@ class KernelScope {
   const char* kernel_ = nullptr;  // null when profiling is off
   Device device_ = Device::CPU;
   int64_t t0_ns_ = 0;
+  double flops_ = 0;
 };
 
 }  // namespace sg::profile

@@ -55,8 +55,8 @@ void batched_gemm(const MatOperand& A, const MatOperand& B, T* C, const Shape& b
   bool b_shared = true;
   for (auto s : B.batch_strides) b_shared = b_shared && s == 0;
   if (nbatch > 1 && a_packed && b_shared) {
-    SG_KERNEL(dev, gemm<T>, A.trans, B.trans, nbatch * M, N, K, acc_t<T>(1), A.t.template data<T>(), A.ld,
-              B.t.template data<T>(), B.ld, acc_t<T>(0), C, N);
+    SG_KERNEL_FLOPS(dev, 2.0 * nbatch * M * N * K, gemm<T>, A.trans, B.trans, nbatch * M, N, K, acc_t<T>(1),
+                    A.t.template data<T>(), A.ld, B.t.template data<T>(), B.ld, acc_t<T>(0), C, N);
     return;
   }
   for (int64_t bi = 0; bi < nbatch; ++bi) {
@@ -67,8 +67,9 @@ void batched_gemm(const MatOperand& A, const MatOperand& B, T* C, const Shape& b
       oa += i * A.batch_strides[d];
       ob += i * B.batch_strides[d];
     }
-    SG_KERNEL(dev, gemm<T>, A.trans, B.trans, M, N, K, acc_t<T>(1), A.t.template data<T>() + oa, A.ld,
-              B.t.template data<T>() + ob, B.ld, acc_t<T>(0), C + bi * M * N, N);
+    SG_KERNEL_FLOPS(dev, 2.0 * M * N * K, gemm<T>, A.trans, B.trans, M, N, K, acc_t<T>(1),
+                    A.t.template data<T>() + oa, A.ld, B.t.template data<T>() + ob, B.ld, acc_t<T>(0), C + bi * M * N,
+                    N);
   }
 }
 
@@ -157,8 +158,9 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor
     } else {
       MatOperand A = prepare(x2, false, {}), B = prepare(wd, true, {});
       SG_FLOAT_TYPES(x.dtype(), "linear",
-                     SG_KERNEL(x.device(), gemm<T>, A.trans, B.trans, rows, N, K, acc_t<T>(1), A.t.template data<T>(),
-                               A.ld, B.t.template data<T>(), B.ld, acc_t<T>(prefilled ? 1 : 0), y.data<T>(), N));
+                     SG_KERNEL_FLOPS(x.device(), 2.0 * rows * N * K, gemm<T>, A.trans, B.trans, rows, N, K,
+                                     acc_t<T>(1), A.t.template data<T>(), A.ld, B.t.template data<T>(), B.ld,
+                                     acc_t<T>(prefilled ? 1 : 0), y.data<T>(), N));
     }
   }
   auto replay = [](const std::vector<Tensor>& in) {
