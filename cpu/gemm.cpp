@@ -27,6 +27,19 @@ void set_gemm_backend(const char* name) {
   g_use_onednn = n == "onednn";
 }
 
+std::string openblas_kernels() {
+  std::string core = openblas_get_corename();
+  if (core == "Prescott" && std::getenv("OPENBLAS_CORETYPE") == nullptr) {
+    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    const char* better = avx512 ? "SkylakeX" : __builtin_cpu_supports("avx2") ? "Haswell" : nullptr;
+    if (better != nullptr)
+      core += std::string(" (its SSE3 fall-back on a CPU this OpenBLAS does not know; OPENBLAS_CORETYPE=") + better +
+              " selects its kernels for this CPU's vector units)";
+  }
+  return core;
+}
+
 template <>
 void gemm<float>(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {

@@ -2,6 +2,7 @@
 // The functions themselves are listed once for every backend in base/kernel_api.inc.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "base/dtype.h"
@@ -32,6 +33,10 @@ template <typename T>
 void attention_backward_strided(const T* q, const T* k, const T* v, const MaskView& mask, const T* o,
                                 const acc_t<T>* lse, const T* go, T* gq, T* gk, T* gv, const AttentionLayout& layout,
                                 int64_t BH, int64_t N, int64_t M, int64_t Dh, double scale);
+
+// The kernels OpenBLAS picked for this CPU when it loaded ("SkylakeX", "Haswell", ...); where it fell back to its
+// SSE3 ones ("Prescott") on a CPU with AVX2 or AVX-512, also the OPENBLAS_CORETYPE value that selects better ones.
+std::string openblas_kernels();
 
 // Which library f32 GEMM uses ("onednn" or "openblas"); SG_GEMM=openblas|onednn overrides.
 const char* gemm_backend();

@@ -141,6 +141,7 @@ void bench_gemm(int reps) {
   fmt::print("f32: matmul() (backend {}), dnnl_sgemm, cblas_sgemm, oneDNN's f32 matmul primitive; bf16: matmul(), "
              "oneDNN bf16 matmul (f32 accumulation, bf16 out; CPU bf16 dot products: {})\n",
              cpu::gemm_backend(), cpu::cpu_has_bf16() ? "yes" : "no");
+  fmt::print("OpenBLAS kernels: {}\n", cpu::openblas_kernels());
   fmt::print("{:>22} {:>5} {:>10} {:>10} {:>10} {:>10} {:>9} {:>10} {:>10} {:>9}  {}\n", "(M, N, K)", "op",
              "f32 api", "onednn", "openblas", "f32 prim", "api/best", "bf16 api", "onednn", "bf16/f32", "where");
   // tiny: 256 images x 64 tokens, width 192, MLP 768; small: 128 x 64 tokens, width 384, MLP 1536. The backward
