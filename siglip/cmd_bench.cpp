@@ -181,7 +181,8 @@ void bench_gemm(int reps) {
     const std::string op = s.ta ? "A^T B" : s.tb ? "A B^T" : "A B";
     fmt::print("{:>22} {:>5} {:>10.1f} {:>10.1f} {:>10.1f} {:>10.1f} {:>8.0f}% {:>10.1f} {:>10.1f} {:>8.2f}x  {}\n",
                fmt::format("({}, {}, {})", M, N, K), op, flop / t_api / 1e9, flop / t_dnnl / 1e9, flop / t_blas / 1e9,
-               flop / t_prim / 1e9, 100 * best / t_api, flop / t_api16 / 1e9, flop / t_dnnl16 / 1e9, t_dnnl / t_dnnl16, s.what);
+               flop / t_prim / 1e9, 100 * best / t_api, flop / t_api16 / 1e9, flop / t_dnnl16 / 1e9,
+               t_dnnl / t_dnnl16, s.what);
   }
   fmt::print("api/best: f32 matmul() against the faster library; bf16/f32: oneDNN bf16 matmul against dnnl_sgemm\n");
 }

@@ -7,6 +7,11 @@ namespace sg {
 namespace {
 // The strides of a [B, H, rows, Dh] tensor's heads (the last dim unit-stride), for cpu::AttentionLayout.
 cpu::HeadStrides heads_of(const Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
+
+// The FLOPs the profile counts for an attention over BH heads of N queries and M keys (tensor/profile.h):
+// forward S = q k^T and o = P v; the backward recomputes S and runs three more products, 5 in all.
+double attention_forward_flops(int64_t BH, int64_t N, int64_t M, int64_t Dh) { return 4.0 * BH * N * M * Dh; }
+double attention_backward_flops(int64_t BH, int64_t N, int64_t M, int64_t Dh) { return 10.0 * BH * N * M * Dh; }
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& mask_in,
@@ -49,19 +54,18 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
   }
   Tensor o = heads_buffer(N, q);
   Tensor lse = Tensor::empty({B, H, N}, stat_dtype(q.dtype()), q.device());  // f32 for bf16
-  // S = q k^T and o = P v; the backward recomputes S and runs three more products: 2.5 times as many
-  const double forward_flops = 4.0 * B * H * N * M * Dh;
   if (o.numel() > 0) {
     if (strided) {
-      profile::KernelScope timed("attention_forward", Device::CPU, forward_flops);
+      profile::KernelScope timed("attention_forward", Device::CPU, attention_forward_flops(B * H, N, M, Dh));
       const cpu::AttentionLayout L{H, heads_of(q), heads_of(k), heads_of(v), heads_of(o), {}, {}, {}, {}};
       SG_FLOAT_TYPES(q.dtype(), op,
                      cpu::attention_forward_strided<T>(q.data<T>(), k.data<T>(), v.data<T>(), mv, o.data<T>(),
                                                        lse.data<acc_t<T>>(), L, B * H, N, M, Dh, scale));
     } else {
       SG_FLOAT_TYPES(q.dtype(), op,
-                     SG_KERNEL_FLOPS(q.device(), forward_flops, attention_forward<T>, q.data<T>(), k.data<T>(),
-                                     v.data<T>(), mv, o.data<T>(), lse.data<acc_t<T>>(), B * H, N, M, Dh, scale));
+                     SG_KERNEL_FLOPS(q.device(), attention_forward_flops(B * H, N, M, Dh), attention_forward<T>,
+                                     q.data<T>(), k.data<T>(), v.data<T>(), mv, o.data<T>(), lse.data<acc_t<T>>(),
+                                     B * H, N, M, Dh, scale));
     }
   }
   // replay: the same attention (resolved scale, the mask in the inputs' dtype and on their device)
@@ -70,18 +74,16 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
                                         scale);
   };
   return record(o, op, {q_in, k_in, v_in}, replay,
-                [q, k, v, mask, mv, o, lse, B, H, N, M, Dh, scale, strided, operand, heads_buffer,
-                 forward_flops](const Node&) {
+                [q, k, v, mask, mv, o, lse, B, H, N, M, Dh, scale, strided, operand, heads_buffer](const Node&) {
     Tensor os = o.detach();
-    return [q, k, v, mask, mv, os, lse, B, H, N, M, Dh, scale, strided, operand, heads_buffer,
-            forward_flops](const Tensor& g_in) {
+    return [q, k, v, mask, mv, os, lse, B, H, N, M, Dh, scale, strided, operand, heads_buffer](const Tensor& g_in) {
       Tensor g = operand(g_in);
       Tensor gq = heads_buffer(N, q), gk = heads_buffer(M, k), gv = heads_buffer(M, v);
       if (g.numel() == 0) {
         gk.fill_(0);
         gv.fill_(0);
       } else if (strided) {
-        profile::KernelScope timed("attention_backward", Device::CPU, 2.5 * forward_flops);
+        profile::KernelScope timed("attention_backward", Device::CPU, attention_backward_flops(B * H, N, M, Dh));
         const cpu::AttentionLayout L{H,           heads_of(q),  heads_of(k),  heads_of(v), heads_of(os),
                                      heads_of(g), heads_of(gq), heads_of(gk), heads_of(gv)};
         SG_FLOAT_TYPES(q.dtype(), "attention",
@@ -90,9 +92,9 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
                                                           gk.data<T>(), gv.data<T>(), L, B * H, N, M, Dh, scale));
       } else {
         SG_FLOAT_TYPES(q.dtype(), "attention",
-                       SG_KERNEL_FLOPS(q.device(), 2.5 * forward_flops, attention_backward<T>, q.data<T>(),
-                                       k.data<T>(), v.data<T>(), mv, os.data<T>(), lse.data<acc_t<T>>(), g.data<T>(),
-                                       gq.data<T>(), gk.data<T>(), gv.data<T>(), B * H, N, M, Dh, scale));
+                       SG_KERNEL_FLOPS(q.device(), attention_backward_flops(B * H, N, M, Dh), attention_backward<T>,
+                                       q.data<T>(), k.data<T>(), v.data<T>(), mv, os.data<T>(), lse.data<acc_t<T>>(),
+                                       g.data<T>(), gq.data<T>(), gk.data<T>(), gv.data<T>(), B * H, N, M, Dh, scale));
       }
       return std::vector<Tensor>{gq, gk, gv};
     };
@@ -128,9 +130,8 @@ Tensor self_attention_qkv(const Tensor& qkv_in, int64_t heads) {
   Tensor o = Tensor::empty({B, N, D}, qkv.dtype(), qkv.device());
   Tensor lse = Tensor::empty({B, H, N}, stat_dtype(qkv.dtype()), qkv.device());  // f32 for bf16
   const cpu::HeadStrides part{N * D3, Dh, D3}, merged{N * D, Dh, D};  // (b, h, i) strides
-  const double forward_flops = 4.0 * B * H * N * N * Dh;  // as in scaled_dot_product_attention
   {
-    profile::KernelScope timed("attention_forward", Device::CPU, forward_flops);
+    profile::KernelScope timed("attention_forward", Device::CPU, attention_forward_flops(B * H, N, N, Dh));
     const cpu::AttentionLayout L{H, part, part, part, merged, {}, {}, {}, {}};
     SG_FLOAT_TYPES(qkv.dtype(), op,
                    cpu::attention_forward_strided<T>(qkv.data<T>(), qkv.data<T>() + D, qkv.data<T>() + 2 * D,
@@ -138,13 +139,12 @@ Tensor self_attention_qkv(const Tensor& qkv_in, int64_t heads) {
                                                      Dh, scale));
   }
   auto replay = [heads](const std::vector<Tensor>& in) { return self_attention_qkv(in[0], heads); };
-  return record(o, op, {qkv_in}, replay,
-                [qkv, o, lse, B, H, N, D, D3, Dh, scale, part, merged, forward_flops](const Node&) {
+  return record(o, op, {qkv_in}, replay, [qkv, o, lse, B, H, N, D, D3, Dh, scale, part, merged](const Node&) {
     Tensor os = o.detach();
-    return [qkv, os, lse, B, H, N, D, D3, Dh, scale, part, merged, forward_flops](const Tensor& g_in) {
+    return [qkv, os, lse, B, H, N, D, D3, Dh, scale, part, merged](const Tensor& g_in) {
       Tensor g = g_in.contiguous();  // [B, N, D]
       Tensor gqkv = Tensor::empty({B, N, D3}, qkv.dtype(), qkv.device());
-      profile::KernelScope timed("attention_backward", Device::CPU, 2.5 * forward_flops);
+      profile::KernelScope timed("attention_backward", Device::CPU, attention_backward_flops(B * H, N, N, Dh));
       const cpu::AttentionLayout L{H, part, part, part, merged, merged, part, part, part};
       SG_FLOAT_TYPES(qkv.dtype(), "self_attention_qkv", {
         const T* p = qkv.data<T>();
