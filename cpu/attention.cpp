@@ -8,18 +8,19 @@
 
 #include "cpu/fast_math.h"
 #include "cpu/kernels.h"
+#include "cpu/small_gemm.h"
 
 namespace sg::cpu {
 namespace {
 
 // C[m, n] = alpha * op(A) op(B) with leading dims: single-threaded, called inside the per-(b, h) parallel
-// loop. f32 uses oneDNN (serial inside an OpenMP region; a register-blocked AVX-512 loop measured slower
-// here, 62 vs 35 ms of forward per tiny step); f64 (gradient checks only) a plain loop.
+// loop with the calling thread's `pack` (small_sgemm_pack_floats of the largest inner dimension). f32 uses
+// small_sgemm (cpu/small_gemm.h); f64 (gradient checks only) a plain loop.
 template <typename T>
 void small_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
-                int64_t ldb, T* C, int64_t ldc) {
+                int64_t ldb, T* C, int64_t ldc, float* pack) {
   if constexpr (std::is_same_v<T, float>) {
-    gemm<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.f, C, ldc);
+    small_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, pack);
   } else {
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) {
@@ -39,8 +40,8 @@ T* head(T* p, const HeadStrides& s, int64_t bh, int64_t H) {
 // S (N x M) = scale * q k^T + mask, q and k rows `sq` and `sk` apart.
 template <typename T>
 void scores(const T* q, int64_t sq, const T* k, int64_t sk, const MaskView& mask, int64_t bh, int64_t N, int64_t M,
-            int64_t Dh, double scale, T* S) {
-  small_gemm<T>(false, true, N, M, Dh, static_cast<T>(scale), q, sq, k, sk, S, M);
+            int64_t Dh, double scale, T* S, float* pack) {
+  small_gemm<T>(false, true, N, M, Dh, static_cast<T>(scale), q, sq, k, sk, S, M, pack);
   if (mask.data) {
     const T* m = static_cast<const T*>(mask.data) + (bh / mask.H) * mask.sb + (bh % mask.H) * mask.sh;
     for (int64_t i = 0; i < N; ++i)
@@ -61,12 +62,14 @@ void attention_forward_strided(const T* q, const T* k, const T* v, const MaskVie
 #pragma omp parallel
   {
     std::vector<T> S(static_cast<size_t>(N * M));
+    std::vector<float> pack(static_cast<size_t>(small_sgemm_pack_floats(Dh)));
 #pragma omp for schedule(static)
     for (int64_t bh = 0; bh < BH; ++bh) {
-      scores(head(q, L.q, bh, L.H), L.q.sn, head(k, L.k, bh, L.H), L.k.sn, mask, bh, N, M, Dh, scale, S.data());
+      scores(head(q, L.q, bh, L.H), L.q.sn, head(k, L.k, bh, L.H), L.k.sn, mask, bh, N, M, Dh, scale, S.data(),
+             pack.data());
       for (int64_t i = 0; i < N; ++i) lse[bh * N + i] = softmax_row_lse(S.data() + i * M, M);
       small_gemm<T>(false, false, N, Dh, M, T(1), S.data(), M, head(v, L.v, bh, L.H), L.v.sn, head(o, L.o, bh, L.H),
-                    L.o.sn);
+                    L.o.sn, pack.data());
     }
   }
 }
@@ -78,6 +81,7 @@ void attention_backward_strided(const T* q, const T* k, const T* v, const MaskVi
 #pragma omp parallel
   {
     std::vector<T> P(static_cast<size_t>(N * M)), gP(static_cast<size_t>(N * M));
+    std::vector<float> pack(static_cast<size_t>(small_sgemm_pack_floats(Dh)));
 #pragma omp for schedule(static)
     for (int64_t bh = 0; bh < BH; ++bh) {
       const int64_t H = L.H;
@@ -86,15 +90,16 @@ void attention_backward_strided(const T* q, const T* k, const T* v, const MaskVi
       const T* vb = head(v, L.v, bh, H);
       const T* ob = head(o, L.o, bh, H);
       const T* gob = head(go, L.go, bh, H);
-      scores(qb, L.q.sn, kb, L.k.sn, mask, bh, N, M, Dh, scale, P.data());
+      scores(qb, L.q.sn, kb, L.k.sn, mask, bh, N, M, Dh, scale, P.data(), pack.data());
       for (int64_t i = 0; i < N; ++i) {
         const T l = lse[bh * N + i];
         T* row = P.data() + i * M;
 #pragma omp simd
         for (int64_t j = 0; j < M; ++j) row[j] = fast_exp(row[j] - l);
       }
-      small_gemm<T>(true, false, M, Dh, N, T(1), P.data(), M, gob, L.go.sn, head(gv, L.gv, bh, H), L.gv.sn);  // gv = P^T go
-      small_gemm<T>(false, true, N, M, Dh, T(1), gob, L.go.sn, vb, L.v.sn, gP.data(), M);                   // gP = go v^T
+      small_gemm<T>(true, false, M, Dh, N, T(1), P.data(), M, gob, L.go.sn, head(gv, L.gv, bh, H), L.gv.sn,
+                    pack.data());                                                            // gv = P^T go
+      small_gemm<T>(false, true, N, M, Dh, T(1), gob, L.go.sn, vb, L.v.sn, gP.data(), M, pack.data());  // gP = go v^T
       for (int64_t i = 0; i < N; ++i) {
         T d = 0;
 #pragma omp simd reduction(+ : d)
@@ -103,8 +108,10 @@ void attention_backward_strided(const T* q, const T* k, const T* v, const MaskVi
         for (int64_t j = 0; j < M; ++j) gP[i * M + j] = P[i * M + j] * (gP[i * M + j] - d);  // gS
       }
       const T s = static_cast<T>(scale);
-      small_gemm<T>(false, false, N, Dh, M, s, gP.data(), M, kb, L.k.sn, head(gq, L.gq, bh, H), L.gq.sn);  // gq = scale gS k
-      small_gemm<T>(true, false, M, Dh, N, s, gP.data(), M, qb, L.q.sn, head(gk, L.gk, bh, H), L.gk.sn);   // gk = scale gS^T q
+      small_gemm<T>(false, false, N, Dh, M, s, gP.data(), M, kb, L.k.sn, head(gq, L.gq, bh, H), L.gq.sn,
+                    pack.data());  // gq = scale gS k
+      small_gemm<T>(true, false, M, Dh, N, s, gP.data(), M, qb, L.q.sn, head(gk, L.gk, bh, H), L.gk.sn,
+                    pack.data());  // gk = scale gS^T q
     }
   }
 }
