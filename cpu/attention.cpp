@@ -49,6 +49,15 @@ void scores(const T* q, int64_t sq, const T* k, int64_t sk, const MaskView& mask
   }
 }
 
+// Asks for the rows [0, rows) x [0, cols) of a head (rows `ld` apart) to be brought into cache: called for the
+// next head while the current one computes, since each head's rows lie far apart in the projections' output.
+template <typename T>
+void prefetch_rows(const T* p, int64_t rows, int64_t ld, int64_t cols) {
+  constexpr int64_t line = 64 / sizeof(T);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; c += line) __builtin_prefetch(p + r * ld + c, 0, 3);
+}
+
 template <typename T>
 AttentionLayout packed_layout(int64_t N, int64_t M, int64_t Dh) {
   const HeadStrides qs{N * Dh, 0, Dh}, ks{M * Dh, 0, Dh};  // H = 1: bh indexes the heads directly
@@ -65,6 +74,11 @@ void attention_forward_strided(const T* q, const T* k, const T* v, const MaskVie
     std::vector<float> pack(static_cast<size_t>(small_sgemm_pack_floats(Dh)));
 #pragma omp for schedule(static)
     for (int64_t bh = 0; bh < BH; ++bh) {
+      if (bh + 1 < BH) {
+        prefetch_rows(head(q, L.q, bh + 1, L.H), N, L.q.sn, Dh);
+        prefetch_rows(head(k, L.k, bh + 1, L.H), M, L.k.sn, Dh);
+        prefetch_rows(head(v, L.v, bh + 1, L.H), M, L.v.sn, Dh);
+      }
       scores(head(q, L.q, bh, L.H), L.q.sn, head(k, L.k, bh, L.H), L.k.sn, mask, bh, N, M, Dh, scale, S.data(),
              pack.data());
       for (int64_t i = 0; i < N; ++i) lse[bh * N + i] = softmax_row_lse(S.data() + i * M, M);
@@ -90,6 +104,13 @@ void attention_backward_strided(const T* q, const T* k, const T* v, const MaskVi
       const T* vb = head(v, L.v, bh, H);
       const T* ob = head(o, L.o, bh, H);
       const T* gob = head(go, L.go, bh, H);
+      if (bh + 1 < BH) {
+        prefetch_rows(head(q, L.q, bh + 1, H), N, L.q.sn, Dh);
+        prefetch_rows(head(k, L.k, bh + 1, H), M, L.k.sn, Dh);
+        prefetch_rows(head(v, L.v, bh + 1, H), M, L.v.sn, Dh);
+        prefetch_rows(head(o, L.o, bh + 1, H), N, L.o.sn, Dh);
+        prefetch_rows(head(go, L.go, bh + 1, H), N, L.go.sn, Dh);
+      }
       scores(qb, L.q.sn, kb, L.k.sn, mask, bh, N, M, Dh, scale, P.data(), pack.data());
       for (int64_t i = 0; i < N; ++i) {
         const T l = lse[bh * N + i];
