@@ -122,9 +122,10 @@ void bias_gelu_forward<bf16>(const bf16* x, const bf16* b, bf16* y, int64_t rows
   });
 }
 
-// gx = gy * gelu'(x + b); gx may be gy (each run is read before it is written).
+// gx = gy * gelu'(x + b); gx may be gy (each run is read before it is written); gb (unless null) by sum_dim.
 template <>
-void bias_gelu_backward<bf16>(const bf16* x, const bf16* b, const bf16* gy, bf16* gx, int64_t rows, int64_t D) {
+void bias_gelu_backward<bf16>(const bf16* x, const bf16* b, const bf16* gy, bf16* gx, bf16* gb, int64_t rows,
+                              int64_t D) {
   for_blocks(rows, rows_per_block(D), [&](int64_t r0, int64_t r1) {
     float* bf = scratch(D);
     widen(b, bf, D);
@@ -141,6 +142,7 @@ void bias_gelu_backward<bf16>(const bf16* x, const bf16* b, const bf16* gy, bf16
       }
     }
   });
+  if (gb != nullptr) sum_dim(gx, gb, 1, rows, D);
 }
 
 // [outer, r, inner] ops that reduce over r: blocks of whole outer slices.

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "base/elementwise_ops.h"
+#include "cpu/column_sums.h"
 #include "cpu/fast_math.h"
 #include "cpu/gelu.h"  // ew_gelu, ew_gelu_grad
 #include "cpu/kernels.h"
@@ -93,15 +94,22 @@ void bias_gelu_forward(const T* x, const T* b, T* y, int64_t rows, int64_t D) {
 }
 
 template <typename T>
-void bias_gelu_backward(const T* x, const T* b, const T* gy, T* gx, int64_t rows, int64_t D) {
-#pragma omp parallel for if (rows * D > (1 << 15))
-  for (int64_t r = 0; r < rows; ++r) {
+void bias_gelu_backward(const T* x, const T* b, const T* gy, T* gx, T* gb, int64_t rows, int64_t D) {
+  auto gx_row = [x, b, gy, gx, D](int64_t r) {  // gx[r] = gy[r] * gelu'(x[r] + b)
     const T* xr = x + r * D;
     const T* gr = gy + r * D;
     T* gxr = gx + r * D;
 #pragma omp simd
     for (int64_t i = 0; i < D; ++i) gxr[i] = gr[i] * ew_gelu_grad(xr[i] + b[i]);
+    return gxr;
+  };
+  if (gb != nullptr && D >= 128) {  // each row summed into gb as it is made, as sum_dim sums it (cpu/reduce.cpp)
+    chunked_column_sums(rows, D, gb, gx_row);
+    return;
   }
+#pragma omp parallel for if (rows * D > (1 << 15))
+  for (int64_t r = 0; r < rows; ++r) gx_row(r);
+  if (gb != nullptr) sum_dim(gx, gb, 1, rows, D);
 }
 
 template <typename T>
@@ -139,7 +147,7 @@ void binary(Binary op, const T* a, const Dims& as, const T* b, const Dims& bs, T
   template void unary_backward<T>(Unary, const T*, const T*, const T*, T*, int64_t, double);       \
   template void binary<T>(Binary, const T*, const Dims&, const T*, const Dims&, T*, const Dims&);      \
   template void bias_gelu_forward<T>(const T*, const T*, T*, int64_t, int64_t);                    \
-  template void bias_gelu_backward<T>(const T*, const T*, const T*, T*, int64_t, int64_t);
+  template void bias_gelu_backward<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t);
 SG_INSTANTIATE(float)
 SG_INSTANTIATE(double)
 

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "cpu/column_sums.h"
 #include "cpu/kernels.h"
 
 namespace sg::cpu {
@@ -22,27 +23,8 @@ void sum_dim(const T* x, T* y, int64_t outer, int64_t r, int64_t inner) {
     }
     return;
   }
-  if (outer == 1 && inner >= 128) {
-    // [1, r, inner] (a bias gradient: the rows of a [B*N, D] matrix). The rows are cut into chunks of a fixed
-    // size that the threads share (the work splits evenly whatever D is), each chunk summed over whole rows
-    // into its own partial sums, and the partials added in chunk order: the same result for any thread count.
-    constexpr int64_t kRows = 256;
-    const int64_t chunks = (r + kRows - 1) / kRows;
-    std::vector<double> partial(static_cast<size_t>(chunks * inner), 0.0);
-#pragma omp parallel for schedule(static) if (r * inner > (1 << 15))
-    for (int64_t c = 0; c < chunks; ++c) {
-      double* acc = partial.data() + c * inner;
-      for (int64_t k = c * kRows; k < std::min(r, (c + 1) * kRows); ++k) {
-        const T* row = x + k * inner;
-#pragma omp simd
-        for (int64_t i = 0; i < inner; ++i) acc[i] += static_cast<double>(row[i]);
-      }
-    }
-    for (int64_t i = 0; i < inner; ++i) {
-      double total = 0;
-      for (int64_t c = 0; c < chunks; ++c) total += partial[static_cast<size_t>(c * inner + i)];
-      y[i] = static_cast<T>(total);
-    }
+  if (outer == 1 && inner >= 128) {  // [1, r, inner]: a bias gradient, the rows of a [B*N, D] matrix
+    chunked_column_sums(r, inner, y, [x, inner](int64_t k) { return x + k * inner; });
     return;
   }
 #pragma omp parallel for if (outer * r * inner > (1 << 15))

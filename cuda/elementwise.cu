@@ -212,7 +212,7 @@ void bias_gelu_forward(const T* x, const T* b, T* y, int64_t rows, int64_t D) {
 }
 
 template <typename T>
-void bias_gelu_backward(const T* x, const T* b, const T* gy, T* gx, int64_t rows, int64_t D) {
+void bias_gelu_backward(const T* x, const T* b, const T* gy, T* gx, T* gb, int64_t rows, int64_t D) {
   const int64_t n = rows * D;
   if (n <= 0) return;
   if (n < (int64_t{1} << 31)) {
@@ -222,6 +222,7 @@ void bias_gelu_backward(const T* x, const T* b, const T* gy, T* gx, int64_t rows
     bias_gelu_backward_kernel<T, int64_t><<<grid_for(n), kThreads, 0, stream()>>>(x, b, gy, gx, n, D);
   }
   check_launch("bias_gelu_backward (bias_gelu_backward_kernel)");
+  if (gb != nullptr) sum_dim(gx, gb, 1, rows, D);  // the bias gradient: column sums of gx (cuda/reduce.cu)
 }
 
 template <typename T>
@@ -246,7 +247,7 @@ void binary(Binary op, const T* a, const Dims& as, const T* b, const Dims& bs, T
   template void unary_backward<T>(Unary, const T*, const T*, const T*, T*, int64_t, double);       \
   template void binary<T>(Binary, const T*, const Dims&, const T*, const Dims&, T*, const Dims&);      \
   template void bias_gelu_forward<T>(const T*, const T*, T*, int64_t, int64_t);                    \
-  template void bias_gelu_backward<T>(const T*, const T*, const T*, T*, int64_t, int64_t);
+  template void bias_gelu_backward<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t);
 SG_INSTANTIATE(float)
 SG_INSTANTIATE(double)
 SG_INSTANTIATE(bf16)

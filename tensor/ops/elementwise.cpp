@@ -143,11 +143,11 @@ Tensor bias_gelu(const Tensor& x_in, const Tensor& bias) {
     return [xs, bs, rows, D](const Tensor& g_in) {
       Tensor g = g_in.contiguous();
       Tensor gx = Tensor::empty(xs.shape(), xs.dtype(), xs.device());
-      if (gx.numel() > 0)
-        SG_FLOAT_TYPES(xs.dtype(), "bias_gelu",
-                       SG_KERNEL(xs.device(), bias_gelu_backward<T>, xs.data<T>(), bs.data<T>(), g.data<T>(),
-                                 gx.data<T>(), rows, D));
-      Tensor gb = rows == 0 ? zeros_like(bs) : sum(gx.reshape({rows, D}), {0});  // gb: [D]
+      if (gx.numel() == 0) return std::vector<Tensor>{gx, zeros_like(bs)};
+      Tensor gb = Tensor::empty(bs.shape(), bs.dtype(), bs.device());  // gb: [D], the column sums of gx
+      SG_FLOAT_TYPES(xs.dtype(), "bias_gelu",
+                     SG_KERNEL(xs.device(), bias_gelu_backward<T>, xs.data<T>(), bs.data<T>(), g.data<T>(),
+                               gx.data<T>(), gb.data<T>(), rows, D));
       return std::vector<Tensor>{gx, gb};
     };
   });

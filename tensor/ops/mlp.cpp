@@ -48,13 +48,14 @@ Tensor bias_gelu_linear(const Tensor& h_in, const Tensor& b1, const Tensor& w2, 
       if (need_h || need_b1) {
         // ga = gy w2: [R, F], then gh = ga * gelu'(h + b1) written over ga (the kernel reads each element
         // before writing it), so the backward holds one [R, F] buffer at a time besides h.
+        // gb1 = sum_rows(gh): [F], summed in the same pass.
         Tensor ga = matmul(gy, w2d);
+        if (need_b1) gb1 = ga.numel() > 0 ? Tensor::empty(b1d.shape(), b1d.dtype(), b1d.device()) : zeros_like(b1d);
         if (ga.numel() > 0)
           SG_FLOAT_TYPES(h.dtype(), "bias_gelu_linear",
                          SG_KERNEL(h.device(), bias_gelu_backward<T>, h.data<T>(), b1d.data<T>(), ga.data<T>(),
-                                   ga.data<T>(), rows, F));
+                                   ga.data<T>(), need_b1 ? gb1.data<T>() : nullptr, rows, F));
         gh = ga.reshape(h.shape());
-        if (need_b1) gb1 = rows == 0 ? zeros_like(b1d) : sum(gh.reshape({rows, F}), {0});  // [F]
       }
       std::vector<Tensor> grads{need_h ? gh : Tensor(), gb1, gw2, gb2, need_r ? gy_in : Tensor()};
       grads.resize(n_in);
