@@ -38,6 +38,12 @@ void attention_backward_strided(const T* q, const T* k, const T* v, const MaskVi
 // SSE3 ones ("Prescott") on a CPU with AVX2 or AVX-512, also the OPENBLAS_CORETYPE value that selects better ones.
 std::string openblas_kernels();
 
+// y [M, N] (contiguous) = op(A) op(B) + bias [N] + residual [M, N] (contiguous), bias and residual optional (null),
+// A and B as gemm's: one oneDNN matmul with the bias and the residual added in its epilogue (cpu/linear_f32.cpp).
+// False, computing nothing, where the f32 GEMM is not oneDNN's or oneDNN has no JIT kernel for these strides.
+bool linear_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                int64_t ldb, const float* bias, const float* residual, float* C);
+
 // Which library f32 GEMM uses ("onednn" or "openblas"); SG_GEMM=openblas|onednn overrides.
 const char* gemm_backend();
 void set_gemm_backend(const char* name);

@@ -11,6 +11,7 @@
 #include <regex>
 #include <set>
 
+#include "cpu/kernels.h"
 #include "tensor/op_registry.h"
 #include "tests/gpu.h"
 
@@ -231,4 +232,32 @@ TEST_CASE("ops: linear with empty sizes: no out features, no in features (bias a
   for (size_t i = 0; i < yb.size(); ++i) CHECK(yb[i] == bv[i % 5]);
   const std::vector<double> yz = linear(xk, wk).to_vector<double>();
   for (double v : yz) CHECK(v == 0.0);
+}
+
+TEST_CASE("ops: linear in f32 on the CPU is one oneDNN matmul with bias and residual in its epilogue, as f64 gives") {
+  // The shapes of a model layer, where oneDNN has JIT kernels (cpu::linear_f32 takes the call), for x as stored
+  // and x transposed in memory; f64 runs the general way (bias and residual written first, then the GEMM).
+  Generator g(17);
+  const int64_t R = 96, K = 48, N = 40;
+  Tensor w = randn({N, K}, DType::F32, &g), b = randn({N}, DType::F32, &g), r = randn({R, N}, DType::F32, &g);
+  for (bool transposed_x : {false, true}) {
+    Tensor x = transposed_x ? randn({K, R}, DType::F32, &g).transpose(0, 1) : randn({R, K}, DType::F32, &g);
+    std::vector<float> probe(static_cast<size_t>(R * N));
+    Tensor xc = x.contiguous();
+    CHECK(cpu::linear_f32(false, true, R, N, K, xc.data<float>(), K, w.data<float>(), K, b.data<float>(),
+                          r.data<float>(), probe.data()));
+    for (int variant = 0; variant < 4; ++variant) {
+      const Tensor bias = variant & 1 ? b : Tensor(), residual = variant & 2 ? r : Tensor();
+      const std::vector<double> got = linear(x, w, bias, residual).to_vector<double>();
+      const std::vector<double> want =
+          linear(x.to(DType::F64), w.to(DType::F64), bias.defined() ? bias.to(DType::F64) : Tensor(),
+                 residual.defined() ? residual.to(DType::F64) : Tensor())
+              .to_vector<double>();
+      REQUIRE(got.size() == want.size());
+      double worst = 0;
+      for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
+      INFO("x transposed ", transposed_x, ", bias ", bias.defined(), ", residual ", residual.defined());
+      CHECK(worst < 1e-4);
+    }
+  }
 }

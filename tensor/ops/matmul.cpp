@@ -118,9 +118,10 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   });
 }
 
-// linear: y = x @ w^T + bias + residual as one node, bias and residual optional. The bias (plus the residual)
-// is written into the output first and the GEMM adds its product to it (beta = 1): one writing pass and one
-// buffer, where matmul, then add(bias), then add(residual) made three buffers and read the output twice more.
+// linear: y = x @ w^T + bias + residual as one node, bias and residual optional. On the CPU in f32 one oneDNN
+// matmul adds bias and residual in its epilogue; elsewhere the bias (plus the residual) is written into the
+// output first and the GEMM adds its product to it (beta = 1): one writing pass and one buffer, where matmul,
+// then add(bias), then add(residual) made three buffers and read the output twice more.
 // A pre-LN block's residual stream uses it: h = x + out_proj(a) is linear(a, W, b, x).
 // Backward, with gy: [R, out] and x as [R, in]:  gx = gy w,  gw = gy^T x,  gbias = sum_rows(gy),  gresidual = gy.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& residual) {
@@ -140,27 +141,41 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor
   if (residual.defined()) check_residual(op, residual, x, w);
   const int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));  // R: every dim but the last
   Tensor x2 = x.detach().reshape({rows, K}), wd = w.detach();  // x2: [R, in], wd: [out, in]
-  Tensor y;  // y: [..., out], a fresh buffer holding bias + residual before the GEMM
-  if (residual.defined() && bias.defined()) {
-    NoGradGuard ng;
-    y = add(residual.detach(), bias.detach());
-  } else if (residual.defined()) {
-    y = residual.detach().clone();
-  } else if (bias.defined()) {
-    y = bias.detach().expand(ys).clone();  // one pass of row copies
-  } else {
+  Tensor y;  // y: [..., out]
+  // On the CPU in f32: one oneDNN matmul that adds bias and residual in its epilogue (cpu::linear_f32).
+  const bool cpu_f32 = x.device() == Device::CPU && x.dtype() == DType::F32 && rows > 0 && N > 0 && K > 0 &&
+                       (!bias.defined() || bias.is_contiguous()) && (!residual.defined() || residual.is_contiguous());
+  if (cpu_f32) {
     y = Tensor::empty(ys, x.dtype(), x.device());
+    MatOperand A = prepare(x2, false, {}), B = prepare(wd, true, {});
+    profile::KernelScope timed("gemm", Device::CPU, 2.0 * rows * N * K);
+    if (!cpu::linear_f32(A.trans, B.trans, rows, N, K, A.t.data<float>(), A.ld, B.t.data<float>(), B.ld,
+                         bias.defined() ? bias.data<float>() : nullptr,
+                         residual.defined() ? residual.data<float>() : nullptr, y.data<float>()))
+      y = Tensor();  // not taken: the general way below
   }
-  const bool prefilled = residual.defined() || bias.defined();
-  if (y.numel() > 0) {
-    if (K == 0) {
-      if (!prefilled) y.fill_(0);
+  if (!y.defined()) {  // a fresh buffer holding bias + residual before the GEMM adds its product (beta = 1)
+    if (residual.defined() && bias.defined()) {
+      NoGradGuard ng;
+      y = add(residual.detach(), bias.detach());
+    } else if (residual.defined()) {
+      y = residual.detach().clone();
+    } else if (bias.defined()) {
+      y = bias.detach().expand(ys).clone();  // one pass of row copies
     } else {
-      MatOperand A = prepare(x2, false, {}), B = prepare(wd, true, {});
-      SG_FLOAT_TYPES(x.dtype(), "linear",
-                     SG_KERNEL_FLOPS(x.device(), 2.0 * rows * N * K, gemm<T>, A.trans, B.trans, rows, N, K,
-                                     acc_t<T>(1), A.t.template data<T>(), A.ld, B.t.template data<T>(), B.ld,
-                                     acc_t<T>(prefilled ? 1 : 0), y.data<T>(), N));
+      y = Tensor::empty(ys, x.dtype(), x.device());
+    }
+    const bool prefilled = residual.defined() || bias.defined();
+    if (y.numel() > 0) {
+      if (K == 0) {
+        if (!prefilled) y.fill_(0);
+      } else {
+        MatOperand A = prepare(x2, false, {}), B = prepare(wd, true, {});
+        SG_FLOAT_TYPES(x.dtype(), "linear",
+                       SG_KERNEL_FLOPS(x.device(), 2.0 * rows * N * K, gemm<T>, A.trans, B.trans, rows, N, K,
+                                       acc_t<T>(1), A.t.template data<T>(), A.ld, B.t.template data<T>(), B.ld,
+                                       acc_t<T>(prefilled ? 1 : 0), y.data<T>(), N));
+      }
     }
   }
   auto replay = [](const std::vector<Tensor>& in) {
