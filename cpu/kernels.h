@@ -40,7 +40,8 @@ std::string openblas_kernels();
 
 // y [M, N] (contiguous) = op(A) op(B) + bias [N] + residual [M, N] (contiguous), bias and residual optional (null),
 // A and B as gemm's: one oneDNN matmul with the bias and the residual added in its epilogue (cpu/linear_f32.cpp).
-// False, computing nothing, where the f32 GEMM is not oneDNN's or oneDNN has no JIT kernel for these strides.
+// False, computing nothing, where oneDNN has no JIT kernel for these strides. The caller takes it only where the
+// f32 GEMM backend is oneDNN (gemm_backend()).
 bool linear_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                 int64_t ldb, const float* bias, const float* residual, float* C);
 

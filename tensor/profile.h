@@ -28,6 +28,8 @@ class KernelScope {
   // flops: the kernel's arithmetic (2 per multiply-add) where it is a matrix product, else 0
   KernelScope(const char* kernel, Device device, double flops = 0);
   ~KernelScope();
+  // The kernel did not run after all (a fast path that declined the call): nothing is recorded.
+  void cancel() { kernel_ = nullptr; }
   KernelScope(const KernelScope&) = delete;
   KernelScope& operator=(const KernelScope&) = delete;
 

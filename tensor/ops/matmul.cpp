@@ -4,6 +4,8 @@
 //   gB = op(A)^T @ g          (or g^T @ op(A) when B is stored transposed)
 // then summed over broadcast batch dims. A matrix whose last two dims are column-major (e.g. x.transpose(-1,-2))
 // is passed to the GEMM with the flag flipped instead of being copied.
+#include <cstring>
+
 #include "tensor/ops/common.h"
 
 namespace sg {
@@ -141,18 +143,22 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor
   if (residual.defined()) check_residual(op, residual, x, w);
   const int64_t rows = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));  // R: every dim but the last
   Tensor x2 = x.detach().reshape({rows, K}), wd = w.detach();  // x2: [R, in], wd: [out, in]
+  const bool product = rows > 0 && N > 0 && K > 0;  // else y is bias + residual alone (or empty, or zeros)
+  MatOperand A, B;
+  if (product) A = prepare(x2, false, {}), B = prepare(wd, true, {});
   Tensor y;  // y: [..., out]
   // On the CPU in f32: one oneDNN matmul that adds bias and residual in its epilogue (cpu::linear_f32).
-  const bool cpu_f32 = x.device() == Device::CPU && x.dtype() == DType::F32 && rows > 0 && N > 0 && K > 0 &&
-                       (!bias.defined() || bias.is_contiguous()) && (!residual.defined() || residual.is_contiguous());
-  if (cpu_f32) {
-    y = Tensor::empty(ys, x.dtype(), x.device());
-    MatOperand A = prepare(x2, false, {}), B = prepare(wd, true, {});
+  if (product && x.device() == Device::CPU && x.dtype() == DType::F32 &&
+      std::strcmp(cpu::gemm_backend(), "onednn") == 0 && (!bias.defined() || bias.is_contiguous()) &&
+      (!residual.defined() || residual.is_contiguous())) {
+    Tensor out = Tensor::empty(ys, x.dtype(), x.device());
     profile::KernelScope timed("gemm", Device::CPU, 2.0 * rows * N * K);
-    if (!cpu::linear_f32(A.trans, B.trans, rows, N, K, A.t.data<float>(), A.ld, B.t.data<float>(), B.ld,
-                         bias.defined() ? bias.data<float>() : nullptr,
-                         residual.defined() ? residual.data<float>() : nullptr, y.data<float>()))
-      y = Tensor();  // not taken: the general way below
+    if (cpu::linear_f32(A.trans, B.trans, rows, N, K, A.t.data<float>(), A.ld, B.t.data<float>(), B.ld,
+                        bias.defined() ? bias.data<float>() : nullptr,
+                        residual.defined() ? residual.data<float>() : nullptr, out.data<float>()))
+      y = out;
+    else
+      timed.cancel();  // no JIT kernel for these strides: the general way below
   }
   if (!y.defined()) {  // a fresh buffer holding bias + residual before the GEMM adds its product (beta = 1)
     if (residual.defined() && bias.defined()) {
@@ -166,16 +172,13 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor
       y = Tensor::empty(ys, x.dtype(), x.device());
     }
     const bool prefilled = residual.defined() || bias.defined();
-    if (y.numel() > 0) {
-      if (K == 0) {
-        if (!prefilled) y.fill_(0);
-      } else {
-        MatOperand A = prepare(x2, false, {}), B = prepare(wd, true, {});
-        SG_FLOAT_TYPES(x.dtype(), "linear",
-                       SG_KERNEL_FLOPS(x.device(), 2.0 * rows * N * K, gemm<T>, A.trans, B.trans, rows, N, K,
-                                       acc_t<T>(1), A.t.template data<T>(), A.ld, B.t.template data<T>(), B.ld,
-                                       acc_t<T>(prefilled ? 1 : 0), y.data<T>(), N));
-      }
+    if (product) {
+      SG_FLOAT_TYPES(x.dtype(), "linear",
+                     SG_KERNEL_FLOPS(x.device(), 2.0 * rows * N * K, gemm<T>, A.trans, B.trans, rows, N, K,
+                                     acc_t<T>(1), A.t.template data<T>(), A.ld, B.t.template data<T>(), B.ld,
+                                     acc_t<T>(prefilled ? 1 : 0), y.data<T>(), N));
+    } else if (y.numel() > 0 && !prefilled) {
+      y.fill_(0);  // K = 0: no products
     }
   }
   auto replay = [](const std::vector<Tensor>& in) {
