@@ -11,6 +11,9 @@
 // The same for a matrix-product kernel, counting its FLOPs (2 per multiply-add) for the profile's GFLOP/s.
 #define SG_KERNEL_FLOPS(dev, flops, fn, ...) \
   (::sg::profile::KernelScope(#fn, (dev), (flops)), SG_KERNEL_CALL(dev, fn, __VA_ARGS__))
+// The same for a GEMM, `shape` a profile::GemmShape: its FLOPs, and a row per shape in the profile.
+#define SG_KERNEL_GEMM(dev, shape, fn, ...) \
+  (::sg::profile::KernelScope(#fn, (dev), (shape)), SG_KERNEL_CALL(dev, fn, __VA_ARGS__))
 
 // SG_FLOAT_TYPES(dtype, op, body): runs body with `T` = float, double or bf16; other dtypes are an error naming op.
 #define SG_FLOAT_TYPES(dtype, op, ...)                                            \

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <vector>
 
 #include "tensor/backends.h"
@@ -21,6 +22,9 @@ struct Row {
   double flops = 0;
 };
 
+// A GEMM shape's row: the kernel, its device and the shape.
+using ShapeKey = std::tuple<std::string, Device, int64_t, int64_t, int64_t, bool, bool>;
+
 struct State {
   bool on = [] {
     const char* e = std::getenv("SG_PROFILE");
@@ -28,6 +32,7 @@ struct State {
   }();
   std::mutex mu;
   std::map<std::pair<std::string, Device>, Row> rows;
+  std::map<ShapeKey, Row> shapes;
 };
 
 State& state() {
@@ -50,6 +55,7 @@ void set_enabled(bool on) { state().on = on; }
 void reset() {
   std::lock_guard<std::mutex> lock(state().mu);
   state().rows.clear();
+  state().shapes.clear();
 }
 
 double kernel_seconds() {
@@ -78,6 +84,34 @@ std::string report(int64_t steps) {
                        total > 0 ? 100.0 * static_cast<double>(row.ns) / static_cast<double>(total) : 0.0, rate);
   }
   out += fmt::format("{:<28} {:>6} {:>10} {:>12.3f}\n", "all kernels", "", "", static_cast<double>(total) * 1e-6 / per);
+  if (state().shapes.empty()) return out;
+  // The GEMM calls by shape, largest total first; the shapes past the 24th are summed in one row.
+  std::vector<std::pair<ShapeKey, Row>> g(state().shapes.begin(), state().shapes.end());
+  std::sort(g.begin(), g.end(), [](const auto& a, const auto& b) { return a.second.ns > b.second.ns; });
+  out += fmt::format("\nby shape: C[M, N] = op(A) @ op(B), (M, N, K) and op as `siglip bench ops` writes them\n");
+  out += fmt::format("{:<24} {:>7} {:>6} {:>10} {:>12} {:>10} {:>9}\n", "kernel (M, N, K)", "op", "device",
+                     "calls/step", "ms/step", "mean us", "GFLOP/s");
+  auto line = [&](const std::string& what, const std::string& op, const std::string& dev, const Row& r) {
+    const std::string rate = r.ns > 0 ? fmt::format("{:.1f}", r.flops / static_cast<double>(r.ns)) : "";
+    out += fmt::format("{:<24} {:>7} {:>6} {:>10.1f} {:>12.3f} {:>10.1f} {:>9}\n", what, op, dev,
+                       static_cast<double>(r.calls) / per, static_cast<double>(r.ns) * 1e-6 / per,
+                       static_cast<double>(r.ns) * 1e-3 / static_cast<double>(std::max<int64_t>(r.calls, 1)), rate);
+  };
+  const size_t shown = std::min<size_t>(g.size(), 24);
+  for (size_t i = 0; i < shown; ++i) {
+    const auto& [name, device, M, N, K, ta, tb] = g[i].first;
+    line(fmt::format("{} ({}, {}, {})", name, M, N, K), fmt::format("{} {}", ta ? "A^T" : "A", tb ? "B^T" : "B"),
+         device_name(device), g[i].second);
+  }
+  if (g.size() > shown) {
+    Row rest;
+    for (size_t i = shown; i < g.size(); ++i) {
+      rest.calls += g[i].second.calls;
+      rest.ns += g[i].second.ns;
+      rest.flops += g[i].second.flops;
+    }
+    line(fmt::format("{} more shapes", g.size() - shown), "", "", rest);
+  }
   return out;
 }
 
@@ -88,6 +122,12 @@ KernelScope::KernelScope(const char* kernel, Device device, double flops) {
   flops_ = flops;
   sync(device_);  // time this kernel alone, not the queue in front of it
   t0_ns_ = now_ns();
+}
+
+KernelScope::KernelScope(const char* kernel, Device device, const GemmShape& shape)
+    : KernelScope(kernel, device, shape.flops()) {
+  shape_ = shape;
+  has_shape_ = true;
 }
 
 KernelScope::~KernelScope() {
@@ -107,6 +147,12 @@ KernelScope::~KernelScope() {
   r.calls += 1;
   r.ns += dt;
   r.flops += flops_;
+  if (has_shape_) {
+    Row& sr = state().shapes[{name, device_, shape_.M, shape_.N, shape_.K, shape_.trans_a, shape_.trans_b}];
+    sr.calls += 1;
+    sr.ns += dt;
+    sr.flops += flops_;
+  }
 }
 
 }  // namespace sg::profile

@@ -57,8 +57,9 @@ void batched_gemm(const MatOperand& A, const MatOperand& B, T* C, const Shape& b
   bool b_shared = true;
   for (auto s : B.batch_strides) b_shared = b_shared && s == 0;
   if (nbatch > 1 && a_packed && b_shared) {
-    SG_KERNEL_FLOPS(dev, 2.0 * nbatch * M * N * K, gemm<T>, A.trans, B.trans, nbatch * M, N, K, acc_t<T>(1),
-                    A.t.template data<T>(), A.ld, B.t.template data<T>(), B.ld, acc_t<T>(0), C, N);
+    SG_KERNEL_GEMM(dev, (profile::GemmShape{nbatch * M, N, K, A.trans, B.trans}), gemm<T>, A.trans, B.trans,
+                   nbatch * M, N, K, acc_t<T>(1), A.t.template data<T>(), A.ld, B.t.template data<T>(), B.ld,
+                   acc_t<T>(0), C, N);
     return;
   }
   for (int64_t bi = 0; bi < nbatch; ++bi) {
@@ -69,9 +70,9 @@ void batched_gemm(const MatOperand& A, const MatOperand& B, T* C, const Shape& b
       oa += i * A.batch_strides[d];
       ob += i * B.batch_strides[d];
     }
-    SG_KERNEL_FLOPS(dev, 2.0 * M * N * K, gemm<T>, A.trans, B.trans, M, N, K, acc_t<T>(1),
-                    A.t.template data<T>() + oa, A.ld, B.t.template data<T>() + ob, B.ld, acc_t<T>(0), C + bi * M * N,
-                    N);
+    SG_KERNEL_GEMM(dev, (profile::GemmShape{M, N, K, A.trans, B.trans}), gemm<T>, A.trans, B.trans, M, N, K,
+                   acc_t<T>(1), A.t.template data<T>() + oa, A.ld, B.t.template data<T>() + ob, B.ld, acc_t<T>(0),
+                   C + bi * M * N, N);
   }
 }
 
@@ -152,7 +153,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor
       std::strcmp(cpu::gemm_backend(), "onednn") == 0 && (!bias.defined() || bias.is_contiguous()) &&
       (!residual.defined() || residual.is_contiguous())) {
     Tensor out = Tensor::empty(ys, x.dtype(), x.device());
-    profile::KernelScope timed("gemm", Device::CPU, 2.0 * rows * N * K);
+    profile::KernelScope timed("gemm", Device::CPU, profile::GemmShape{rows, N, K, A.trans, B.trans});
     if (cpu::linear_f32(A.trans, B.trans, rows, N, K, A.t.data<float>(), A.ld, B.t.data<float>(), B.ld,
                         bias.defined() ? bias.data<float>() : nullptr,
                         residual.defined() ? residual.data<float>() : nullptr, out.data<float>()))
@@ -174,9 +175,9 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor
     const bool prefilled = residual.defined() || bias.defined();
     if (product) {
       SG_FLOAT_TYPES(x.dtype(), "linear",
-                     SG_KERNEL_FLOPS(x.device(), 2.0 * rows * N * K, gemm<T>, A.trans, B.trans, rows, N, K,
-                                     acc_t<T>(1), A.t.template data<T>(), A.ld, B.t.template data<T>(), B.ld,
-                                     acc_t<T>(prefilled ? 1 : 0), y.data<T>(), N));
+                     SG_KERNEL_GEMM(x.device(), (profile::GemmShape{rows, N, K, A.trans, B.trans}), gemm<T>,
+                                    A.trans, B.trans, rows, N, K, acc_t<T>(1), A.t.template data<T>(), A.ld,
+                                    B.t.template data<T>(), B.ld, acc_t<T>(prefilled ? 1 : 0), y.data<T>(), N));
     } else if (y.numel() > 0 && !prefilled) {
       y.fill_(0);  // K = 0: no products
     }
