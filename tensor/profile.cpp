@@ -20,6 +20,11 @@ struct Row {
   int64_t calls = 0;
   int64_t ns = 0;
   double flops = 0;
+  void add(int64_t n_calls, int64_t n_ns, double n_flops) {
+    calls += n_calls;
+    ns += n_ns;
+    flops += n_flops;
+  }
 };
 
 // A GEMM shape's row: the kernel, its device and the shape.
@@ -105,11 +110,7 @@ std::string report(int64_t steps) {
   }
   if (g.size() > shown) {
     Row rest;
-    for (size_t i = shown; i < g.size(); ++i) {
-      rest.calls += g[i].second.calls;
-      rest.ns += g[i].second.ns;
-      rest.flops += g[i].second.flops;
-    }
+    for (size_t i = shown; i < g.size(); ++i) rest.add(g[i].second.calls, g[i].second.ns, g[i].second.flops);
     line(fmt::format("{} more shapes", g.size() - shown), "", "", rest);
   }
   return out;
@@ -127,7 +128,6 @@ KernelScope::KernelScope(const char* kernel, Device device, double flops) {
 KernelScope::KernelScope(const char* kernel, Device device, const GemmShape& shape)
     : KernelScope(kernel, device, shape.flops()) {
   shape_ = shape;
-  has_shape_ = true;
 }
 
 KernelScope::~KernelScope() {
@@ -143,15 +143,10 @@ KernelScope::~KernelScope() {
   std::string name(kernel_);
   if (auto lt = name.find('<'); lt != std::string::npos) name.resize(lt);
   std::lock_guard<std::mutex> lock(state().mu);
-  Row& r = state().rows[{name, device_}];
-  r.calls += 1;
-  r.ns += dt;
-  r.flops += flops_;
-  if (has_shape_) {
-    Row& sr = state().shapes[{name, device_, shape_.M, shape_.N, shape_.K, shape_.trans_a, shape_.trans_b}];
-    sr.calls += 1;
-    sr.ns += dt;
-    sr.flops += flops_;
+  state().rows[{name, device_}].add(1, dt, flops_);
+  if (shape_) {
+    const GemmShape& sh = *shape_;
+    state().shapes[{name, device_, sh.M, sh.N, sh.K, sh.trans_a, sh.trans_b}].add(1, dt, flops_);
   }
 }
 

@@ -9,6 +9,7 @@
 // Off by default: a disabled scope costs one branch.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "base/dtype.h"
@@ -49,8 +50,7 @@ class KernelScope {
   Device device_ = Device::CPU;
   int64_t t0_ns_ = 0;
   double flops_ = 0;
-  GemmShape shape_;
-  bool has_shape_ = false;
+  std::optional<GemmShape> shape_;  // a GEMM's, for the by-shape table
 };
 
 }  // namespace sg::profile
