@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -104,6 +105,46 @@ inline double difference_over_largest(const std::string& a_file, const std::stri
     for (size_t i = 0; i < x.size(); ++i) {
       scale = std::max(scale, std::abs(x[i]));
       if (leave_out == nullptr || !leave_out(name)) diff = std::max(diff, std::abs(x[i] - y[i]));
+    }
+  }
+  return diff / scale;
+}
+
+// As difference_over_largest of two runs' parameters after `steps` steps (run_a/step-N/model.safetensors against
+// run_b's), comparing only the elements whose gradient in run_a (its --dump-grads '*' --dump-every 1 files,
+// run_a/grads/step-K.safetensors) was at least `floor` of that step's largest gradient at every step. Below that the
+// sign of an element's gradient is decided by rounding (two ways of summing the same gradient differ by about 1e-6
+// of the largest), and AdamW's step for it is about the learning rate in that sign: the tensors of
+// gradient_is_exactly_zero, and single elements elsewhere, such as a weight column behind a GELU that is off for
+// every token of a small batch.
+inline double difference_over_largest_where_gradients_decide(const std::string& run_a, const std::string& run_b,
+                                                             int steps, double floor = 1e-6) {
+  const auto a = sg::load_safetensors(fmt::format("{}/step-{:06d}/model.safetensors", run_a, steps));
+  const auto b = sg::load_safetensors(fmt::format("{}/step-{:06d}/model.safetensors", run_b, steps));
+  REQUIRE(a.size() == b.size());
+  std::map<std::string, std::vector<bool>> decided;  // per element: its gradient was above the floor at every step
+  for (const auto& [name, t] : a) decided[name].assign(static_cast<size_t>(t.numel()), true);
+  for (int step = 1; step <= steps; ++step) {
+    const auto grads = sg::load_safetensors(fmt::format("{}/grads/step-{:06d}.safetensors", run_a, step));
+    double largest = 0;
+    std::map<std::string, std::vector<double>> g;
+    for (const auto& [name, t] : grads) {
+      g[name] = t.to_vector<double>();
+      for (double v : g[name]) largest = std::max(largest, std::abs(v));
+    }
+    for (auto& [name, keep] : decided) {
+      REQUIRE_MESSAGE(g.count(name), name << " has no gradient at step " << step);
+      for (size_t i = 0; i < keep.size(); ++i) keep[i] = keep[i] && std::abs(g[name][i]) >= floor * largest;
+    }
+  }
+  double scale = 0, diff = 0;
+  for (const auto& [name, ta] : a) {
+    REQUIRE_MESSAGE(b.count(name), name);
+    const std::vector<double> x = ta.to_vector<double>(), y = b.at(name).to_vector<double>();
+    REQUIRE(x.size() == y.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      scale = std::max(scale, std::abs(x[i]));
+      if (decided[name][i]) diff = std::max(diff, std::abs(x[i] - y[i]));
     }
   }
   return diff / scale;
