@@ -28,7 +28,8 @@ x FLOP/cycle, 64 with AVX-512 (16 f32 lanes x 2 FMA units x 2 FLOP), 32 with AVX
 else /proc/cpuinfo's "cpu MHz" (or --ghz). Percentages are of the measured peak. The achieved GFLOP/s of the tiny
 f32 step is torch_reference.py's model FLOPs per step (matmul work, 6 N D plus attention) over the step time; the
 "f32 ceiling" line is PyTorch's step time over the time those FLOPs take at the measured peak: the most any f32
-implementation could gain over PyTorch on this machine.
+implementation could gain over PyTorch on this machine. The "inference" lines do the same for the image tower's
+forward (torch_reference.vision_forward_flops: patch embedding, encoder, attention-pooling head).
 """
 import argparse
 import datetime
@@ -123,6 +124,16 @@ def torch_infer(a, cfg, images, dtype, work, env, name):
                              "--images", str(images), "--batch", str(a.infer_batch), "--dtype", dtype, "--threads",
                              str(a.threads)], work, env), name)
     return {"images_s": j["images_per_s"], "rss_mib": j["peak_rss_mib"]}
+
+
+def cpu_has_bf16_dot():
+    """True where /proc/cpuinfo lists bf16 dot-product instructions (AVX512_BF16 or AMX)."""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                return "avx512_bf16" in flags or "amx_bf16" in flags
+    return False
 
 
 def cpu_info():
@@ -228,15 +239,21 @@ def main():
         ghz, ghz_source = a.ghz, "--ghz"
 
     configs = [("tiny", a.tiny_batch, a.images)] + ([] if a.no_small else [("small", a.small_batch, a.small_images)])
+    # Without bf16 dot products the bf16 rows would time our f32 again and PyTorch's bf16 emulation (minutes for
+    # the 10,000 images of one inference row): they are left out, and the table says why.
+    bf16_dot = cpu_has_bf16_dot()
+    precisions = ("f32", "bf16") if bf16_dot else ("f32",)
     # (row key, our function, PyTorch's function or None); each returns a dict of measurements
     jobs = []
     for cfg, batch, images in configs:
         jobs.append((f"train {cfg} f32", lambda n, c=cfg, b=batch: ours_train(a, c, b, "f32", work, env, n),
                      lambda n, c=cfg, b=batch: torch_train(a, c, b, "f32", work, env, n)))
-        jobs.append((f"train {cfg} bf16", lambda n, c=cfg, b=batch: ours_train(a, c, b, "bf16", work, env, n),
-                     (lambda n, c=cfg, b=batch: torch_train(a, c, b, "bf16", work, env, n)) if a.torch_bf16 else None))
+        if bf16_dot:
+            jobs.append((f"train {cfg} bf16", lambda n, c=cfg, b=batch: ours_train(a, c, b, "bf16", work, env, n),
+                         (lambda n, c=cfg, b=batch: torch_train(a, c, b, "bf16", work, env, n)) if a.torch_bf16
+                         else None))
     for cfg, batch, images in configs:
-        for prec in ("f32", "bf16"):
+        for prec in precisions:
             jobs.append((f"infer {cfg} {prec}", lambda n, c=cfg, i=images, p=prec: ours_infer(a, c, i, p, work, env, n),
                          lambda n, c=cfg, i=images, p=prec: torch_infer(a, c, i, p, work, env, n)))
 
@@ -283,30 +300,30 @@ def main():
         o, t = med(f"train {cfg} f32", "ours", "s_step"), med(f"train {cfg} f32", "pytorch", "s_step")
         rows.append((f"train {cfg} f32, B={batch} (s/step)", fmt(o, 3), fmt(t, 3), ratio(t, o),
                      "PyTorch/ours: > 1 ours faster"))
-    for cfg, batch, _ in configs:
+    for cfg, batch, _ in configs if bf16_dot else []:
         o = med(f"train {cfg} bf16", "ours", "s_step")
         t = med(f"train {cfg} bf16", "pytorch", "s_step")
         of32, tf32 = med(f"train {cfg} f32", "ours", "s_step"), med(f"train {cfg} f32", "pytorch", "s_step")
         rows.append((f"train {cfg} bf16, B={batch} (s/step)", fmt(o, 3), fmt(t, 3) if t else "not run",
                      ratio(t, o), f"vs our f32 {ratio(of32, o)}, vs PyTorch f32 {ratio(tf32, o)}"))
     for cfg, batch, _ in configs:
-        for prec in ("f32", "bf16"):
+        for prec in precisions:
             o, t = med(f"train {cfg} {prec}", "ours", "rss_mib"), med(f"train {cfg} {prec}", "pytorch", "rss_mib")
             if o is None:
                 continue
             rows.append((f"peak RSS, train {cfg} {prec} (MiB)", fmt(o, 0), fmt(t, 0), ratio(o, t),
                          "ours/PyTorch: < 1 ours smaller" if t else "ours only"))
     for cfg, batch, _ in configs:
-        for prec in ("f32", "bf16"):
+        for prec in precisions:
             rows.append((f"peak tensor memory, train {cfg} {prec} (MiB)", fmt(med(f"train {cfg} {prec}", "ours",
                          "tensor_mib"), 0), "-", "-", "ours: host memory held in tensors"))
     for cfg, _, images in configs:
-        for prec in ("f32", "bf16"):
+        for prec in precisions:
             o, t = med(f"infer {cfg} {prec}", "ours", "images_s"), med(f"infer {cfg} {prec}", "pytorch", "images_s")
             how = "; PyTorch under autocast(bfloat16)" if prec == "bf16" else ""
             rows.append((f"inference {cfg} {prec}, B={a.infer_batch} (images/s)", fmt(o, 1), fmt(t, 1), ratio(o, t),
                          f"ours/PyTorch: > 1 ours faster; {images} images{how}"))
-        for prec in ("f32", "bf16"):
+        for prec in precisions:
             o, t = med(f"infer {cfg} {prec}", "ours", "rss_mib"), med(f"infer {cfg} {prec}", "pytorch", "rss_mib")
             rows.append((f"peak RSS, inference {cfg} {prec} (MiB)", fmt(o, 0), fmt(t, 0), ratio(o, t),
                          "ours/PyTorch: < 1 ours smaller"))
@@ -341,6 +358,22 @@ def main():
         floor = flops / (peak * 1e9)
         head.append(f"f32 ceiling: those FLOPs take {floor:.3f} s at the peak, so no f32 step can beat PyTorch's "
                     f"{t:.3f} s by more than {t / floor:.2f}x here")
+    if not bf16_dot:
+        head.append("bf16 rows not run: this CPU has no bf16 dot products (AVX512_BF16 or AMX), where our "
+                    "--precision bf16 says so and runs in f32 (siglip/cpu_precision.h) and PyTorch's autocast "
+                    "emulates bf16 at a fraction of its f32 speed")
+    for cfg, _, _ in configs:  # the same for the image tower's forward (inference)
+        per_image = torch_reference.vision_forward_flops(torch_reference._preset(cfg)["vision_config"], 1)[0]
+        oi, ti = med(f"infer {cfg} f32", "ours", "images_s"), med(f"infer {cfg} f32", "pytorch", "images_s")
+        gi = lambda n: per_image * n / 1e9 if n else None  # noqa: E731
+        pi = lambda n: f" ({100 * gi(n) / peak:.0f}% of the {which} peak)" if n and peak else ""  # noqa: E731
+        line = (f"inference {cfg} f32: {per_image / 1e6:.0f} MFLOP per image (image tower forward); ours "
+                f"{fmt(gi(oi), 1)} GFLOP/s{pi(oi)}, PyTorch {fmt(gi(ti), 1)} GFLOP/s{pi(ti)}")
+        if peak and ti:
+            ceiling = peak * 1e9 / per_image
+            line += (f"; at the peak {ceiling:.0f} images/s, so no f32 image tower can beat PyTorch's {ti:.1f} "
+                     f"images/s by more than {ceiling / ti:.2f}x here")
+        head.append(line)
 
     cols = ("row", "ours", "PyTorch", "ratio", "")
     widths = [max(len(str(r[i])) for r in rows + [cols]) for i in range(5)]

@@ -153,9 +153,8 @@ def import_transformers(required):
 # --------------------------------------------------------------------------------------------------------
 
 
-def model_flops(cfg, B):
-    """Returns (train FLOPs per step, matmul weight params) for batch B; cfg is {"text_config", "vision_config"}."""
-    v, t = cfg["vision_config"], cfg["text_config"]
+def vision_forward_flops(v, B):
+    """Returns (forward FLOPs of the image tower for B images, its matmul weight params); v is a vision_config."""
     D, F, L = v["hidden_size"], v["intermediate_size"], v["num_hidden_layers"]
     P, C = v["patch_size"], v["num_channels"]
     N = (v["image_size"] // P) ** 2
@@ -166,6 +165,13 @@ def model_flops(cfg, B):
     if v.get("vision_use_head", True):
         mm_params += 4 * D * D + 2 * D * F
         fwd += 2.0 * B * D * D + 2.0 * B * N * 2 * D * D + 4.0 * B * N * D + 2.0 * B * D * D + 2.0 * B * 2 * D * F
+    return fwd, mm_params
+
+
+def model_flops(cfg, B):
+    """Returns (train FLOPs per step, matmul weight params) for batch B; cfg is {"text_config", "vision_config"}."""
+    v, t = cfg["vision_config"], cfg["text_config"]
+    fwd, mm_params = vision_forward_flops(v, B)
     Dt, Ft, Lt, T = t["hidden_size"], t["intermediate_size"], t["num_hidden_layers"], t["max_position_embeddings"]
     Pj = t.get("projection_size", Dt)
     mm_params += Lt * (4 * Dt * Dt + 2 * Dt * Ft) + Dt * Pj

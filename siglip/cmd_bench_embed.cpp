@@ -17,6 +17,7 @@
 #include "siglip/commands.h"
 #include "tensor/profile.h"
 #include "siglip/config.h"
+#include "siglip/cpu_precision.h"
 #include "siglip/model.h"
 #include "siglip/threads.h"
 #include "tensor/allocator.h"
@@ -64,8 +65,9 @@ int run_bench_embed(const BenchEmbedOptions& o) {
   auto pixels = [&](int64_t n) {  // N(0, 1) images, made outside the timing
     return randn({n, vc.num_channels, vc.image_size, vc.image_size}, DType::F32, &gen).to(o.device);
   };
+  const Precision precision = effective_precision(o.precision, o.device, "bench embed", true);
   std::optional<nn::ComputeDTypeGuard> mixed;
-  if (o.precision == Precision::BF16) mixed.emplace(DType::BF16);
+  if (precision == Precision::BF16) mixed.emplace(DType::BF16);
   NoGradGuard no_grad;
   DeviceRuntime& rt = runtime(o.device);
 
@@ -96,16 +98,16 @@ int run_bench_embed(const BenchEmbedOptions& o) {
   if (profile::enabled())
     fmt::print("profile over {} batches (every kernel synchronised):\n{}", times.size(),
                profile::report(static_cast<int64_t>(times.size())));
-  const std::string precision = o.precision == Precision::BF16 ? "bf16" : "f32";
+  const std::string precision_name = precision == Precision::BF16 ? "bf16" : "f32";
   fmt::print("bench embed: {} B={} {} on {}, {} threads: {:.1f} images/s (median of {} batches; {:.1f} images/s over "
              "all {}), peak RSS {:.0f} MiB, peak tensor memory {:.0f} MiB\n",
-             o.config, B, precision, device_name(o.device), nthreads, per_s, times.size(), overall, o.images, rss,
+             o.config, B, precision_name, device_name(o.device), nthreads, per_s, times.size(), overall, o.images, rss,
              tensor_mib);
   const nlohmann::json j = {{"impl", "ours"},
                             {"bench", "embed"},
                             {"config", o.config},
                             {"batch", B},
-                            {"precision", precision},
+                            {"precision", precision_name},
                             {"images", o.images},
                             {"batches", times.size()},
                             {"warmup_batches", o.warmup},

@@ -6,12 +6,12 @@
 #include <set>
 #include <tuple>
 
-#include "cpu/kernels.h"
 #include "dist/communicator.h"
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
 #include "siglip/caption_stream.h"
 #include "siglip/checkpoint.h"
+#include "siglip/cpu_precision.h"
 #include "siglip/param_groups.h"
 #include "siglip/shard_loader.h"
 #include "siglip/shard_spec.h"
@@ -237,19 +237,9 @@ RunSetup::RunSetup(TrainOptions given) : opt(std::move(given)) {
              resumed_from, saved->world_size, ranks, opt.batch, ranks, opt.batch);
   }
   validate(opt, step);
-  // bf16 on a CPU without bf16 dot products would widen every GEMM to f32: slower than f32 itself.
-  if (opt.precision == Precision::BF16 && opt.device == Device::CPU && !cpu::cpu_has_bf16()) {
-    fmt::print("precision: this CPU has no bf16 dot products (AVX512_BF16 or AMX): --precision bf16 runs in f32\n");
-    opt.precision = Precision::F32;
-  } else if (opt.precision == Precision::BF16 && opt.device == Device::CPU) {
-    // With bf16 dot products that are slower than f32 FMAs (Sapphire Rapids-class Xeons without AMX), bf16
-    // still halves activation memory but costs time: said, with the measured rates, and run as asked. Rank 0
-    // alone measures (about 0.1 s), since it alone prints and under mpirun the ranks share the cores.
-    if (const double speedup = dist::world().rank() == 0 ? cpu::bf16_gemm_speedup() : 1.0; speedup < 1.0)
-      fmt::print("precision: on this CPU a bf16 GEMM runs at {:.2f}x the f32 rate ([1024, 768] x [768, 768]): "
-                 "--precision bf16 halves activation memory here but is expected to be slower than f32\n",
-                 speedup);
-  }
+  // Rank 0 alone measures the bf16 rate (about 0.1 s), since it alone prints and under mpirun the ranks share the
+  // cores.
+  opt.precision = effective_precision(opt.precision, opt.device, "train", dist::world().rank() == 0);
   run_communicator(opt);  // NCCL: this rank's GPU, before any CUDA tensor
   // --init and --lock-image matter to a fresh run only: a resumed one has every weight and its config.json.
   const std::string init_dir = opt.init.empty() || saved ? "" : resolve_checkpoint(opt.init);

@@ -4,7 +4,7 @@
 //   the blocked kernels of cpu/bf16.cpp against the whole buffer widened, run through the f32 kernel and rounded,
 //   at sizes that span many blocks with a partial one at the end;
 //   --precision bf16 on a CPU without bf16 dot products (ONEDNN_MAX_CPU_ISA=AVX512_CORE hides them): one line
-//   says so, and the run is the f32 run.
+//   says so, and the run is the f32 run; `bench embed --precision bf16` says so and measures f32.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -445,7 +445,7 @@ TEST_CASE("bf16: copies between f32 and bf16 convert as bf16(float) and float(bf
   }
 }
 
-TEST_CASE("bf16: --precision bf16 on a CPU without bf16 dot products says so and trains in f32") {
+TEST_CASE("bf16: --precision bf16 on a CPU without bf16 dot products says so and runs in f32 (train, bench embed)") {
   const std::string dir = temp_dir("bf16_fallback");
   fs::remove_all(dir);
   const std::string args = "train --data shapes:64:16 --config micro --steps 2 --batch 8 --no-eval --threads 1 --out ";
@@ -455,8 +455,16 @@ TEST_CASE("bf16: --precision bf16 on a CPU without bf16 dot products says so and
   const SiglipRun fallback = run_shell(no_bf16 + siglip_binary() + " " + args + dir + "/fallback --precision bf16");
   REQUIRE_MESSAGE(f32.status == 0, f32.output);
   REQUIRE_MESSAGE(fallback.status == 0, fallback.output);
-  const std::string line = "precision: this CPU has no bf16 dot products (AVX512_BF16 or AMX): --precision bf16 runs in f32";
+  const std::string line =
+      "precision: this CPU has no bf16 dot products (AVX512_BF16 or AMX): train --precision bf16 runs in f32";
   CHECK_MESSAGE(fallback.output.find(line) != std::string::npos, fallback.output);
+  // bench embed takes the same decision (siglip/cpu_precision.h) and reports the precision it ran.
+  const SiglipRun embed = run_shell(no_bf16 + siglip_binary() +
+                                    " bench embed --config micro --images 8 --batch 4 --warmup 0 --threads 1 --precision bf16");
+  REQUIRE_MESSAGE(embed.status == 0, embed.output);
+  CHECK_MESSAGE(embed.output.find("precision: this CPU has no bf16 dot products (AVX512_BF16 or AMX): bench embed "
+                                  "--precision bf16 runs in f32") != std::string::npos, embed.output);
+  CHECK_MESSAGE(embed.output.find("\"precision\":\"f32\"") != std::string::npos, embed.output);
   CHECK(f32.output.find(line) == std::string::npos);
   CHECK(read_file(dir + "/fallback/step-000002/trainer_state.json").find("\"precision\": \"f32\"") != std::string::npos);
   const std::vector<double> a = metric_losses(dir + "/f32/metrics.jsonl"), b = metric_losses(dir + "/fallback/metrics.jsonl");
