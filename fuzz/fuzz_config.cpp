@@ -5,6 +5,8 @@
 // to the same config.
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "base/error.h"
 #include "fuzz/fuzz_util.h"
 #include "siglip/config.h"

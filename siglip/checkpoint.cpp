@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "nn/fileio.h"
 #include "nn/safetensors.h"
 #include "siglip/position_interpolation.h"

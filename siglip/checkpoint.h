@@ -12,7 +12,6 @@
 #include <map>
 #include <string>
 
-#include <nlohmann/json.hpp>
 
 #include "siglip/image_processor.h"
 #include "siglip/model.h"

@@ -11,6 +11,8 @@
 #include <cmath>
 #include <optional>
 
+#include <nlohmann/json.hpp>
+
 #include "autograd/node.h"
 #include "nn/fileio.h"
 #include "nn/module.h"

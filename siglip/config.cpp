@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include <nlohmann/json.hpp>
+
 #include "nn/fileio.h"
 #include "base/error.h"
 

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include <nlohmann/json.hpp>
+
 #include "base/error.h"
 #include "nn/fileio.h"
 

@@ -8,6 +8,8 @@
 #include <memory>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "base/error.h"
 #include "nn/fileio.h"
 #include "nn/safetensors.h"

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
 #include "base/error.h"
 #include "nn/fileio.h"
 

@@ -1,7 +1,9 @@
-// option_value.h: one option value as text and as JSON, for each type an option can have.
+// option_value.h: one option value as text, for each type an option can have.
 //   OptionValue<T>::parse(text)    -> the value, or nullopt when the text is not a T
 //   OptionValue<T>::text(value)    -> the text that parses back to the same value ("300", "0.001", "sigmoid")
-//   OptionValue<T>::to_json/from_json, placeholder ("N", "X", "sigmoid|softmax") and expects ("an integer")
+//   OptionValue<T>::placeholder ("N", "X", "sigmoid|softmax") and expects ("an integer")
+// The JSON of a value is siglip/option_json.h's OptionJson<T>, apart so that the many files that parse command
+// lines do not compile nlohmann/json.hpp.
 // Numbers are read with strtoll/strtoull/strtod, the whole text or nothing.
 #pragma once
 #include <cerrno>
@@ -11,7 +13,6 @@
 #include <utility>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "siglip/choices.h"
 
@@ -40,11 +41,6 @@ struct OptionValue<T> {
     }
   }
   static std::string text(T x) { return std::to_string(x); }
-  static nlohmann::json to_json(T x) { return x; }
-  static std::optional<T> from_json(const nlohmann::json& j) {
-    if (!j.is_number_integer()) return std::nullopt;
-    return j.get<T>();
-  }
 };
 
 template <>
@@ -59,11 +55,6 @@ struct OptionValue<double> {
     return x;
   }
   static std::string text(double x) { return fmt::format("{}", x); }  // shortest text that reads back as x
-  static nlohmann::json to_json(double x) { return x; }
-  static std::optional<double> from_json(const nlohmann::json& j) {
-    if (!j.is_number()) return std::nullopt;
-    return j.get<double>();
-  }
 };
 
 template <>
@@ -72,11 +63,6 @@ struct OptionValue<std::string> {
   static std::string expects() { return "a text"; }
   static std::optional<std::string> parse(const std::string& s) { return s; }
   static std::string text(const std::string& s) { return s; }
-  static nlohmann::json to_json(const std::string& s) { return s; }
-  static std::optional<std::string> from_json(const nlohmann::json& j) {
-    if (!j.is_string()) return std::nullopt;
-    return j.get<std::string>();
-  }
 };
 
 // A flag: given or not. Its text is only for the JSON and the tables.
@@ -85,11 +71,6 @@ struct OptionValue<bool> {
   static std::string placeholder() { return ""; }
   static std::string expects() { return "no value"; }
   static std::string text(bool b) { return b ? "on" : "off"; }
-  static nlohmann::json to_json(bool b) { return b; }
-  static std::optional<bool> from_json(const nlohmann::json& j) {
-    if (!j.is_boolean()) return std::nullopt;
-    return j.get<bool>();
-  }
 };
 
 template <ChoiceEnum E>
@@ -98,11 +79,6 @@ struct OptionValue<E> {
   static std::string expects() { return "one of " + choice_names<E>(", "); }
   static std::optional<E> parse(const std::string& s) { return parse_choice<E>(s); }
   static std::string text(E e) { return choice_name(e); }
-  static nlohmann::json to_json(E e) { return choice_name(e); }
-  static std::optional<E> from_json(const nlohmann::json& j) {
-    if (!j.is_string()) return std::nullopt;
-    return parse_choice<E>(j.get<std::string>());
-  }
 };
 
 template <>
@@ -111,11 +87,6 @@ struct OptionValue<InitBias> {
   static std::string expects() { return "auto or a number"; }
   static std::optional<InitBias> parse(const std::string& s) { return InitBias::parse(s); }
   static std::string text(const InitBias& b) { return b.text(); }
-  static nlohmann::json to_json(const InitBias& b) { return b.text(); }  // a string, as trainer_state.json always had
-  static std::optional<InitBias> from_json(const nlohmann::json& j) {
-    if (!j.is_string()) return std::nullopt;
-    return InitBias::parse(j.get<std::string>());
-  }
 };
 
 // An option whose default depends on the machine or on other options: absent means "not given".
@@ -129,13 +100,6 @@ struct OptionValue<std::optional<T>> {
     return std::optional<T>(*v);
   }
   static std::string text(const std::optional<T>& v) { return v ? OptionValue<T>::text(*v) : ""; }
-  static nlohmann::json to_json(const std::optional<T>& v) { return v ? OptionValue<T>::to_json(*v) : nullptr; }
-  static std::optional<std::optional<T>> from_json(const nlohmann::json& j) {
-    if (j.is_null()) return std::optional<T>();
-    auto v = OptionValue<T>::from_json(j);
-    if (!v) return std::nullopt;
-    return std::optional<T>(*v);
-  }
 };
 
 }  // namespace sg

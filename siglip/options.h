@@ -16,8 +16,8 @@
 //
 // The field gives the type, the line the name, default, placeholder (empty: from the type, e.g.
 // "sigmoid|softmax" for an enum) and help. From this list come: the defaults (set_defaults), the command-line
-// parser and --help (option_slots, siglip/cli.h), the JSON of the options (options_to_json / options_from_json;
-// the key is the name with '-' -> '_') and the markdown table in README.md.
+// parser and --help (option_slots, siglip/cli.h), the JSON of the options (options_to_json / options_from_json in
+// siglip/option_json.h; the key is the name with '-' -> '_') and the markdown table in README.md.
 // A bool option is a flag: default false is given as --NAME, default true as --no-NAME (the JSON key stays NAME).
 // v.positional(field, "NAME", "help") declares the words that are not options (a std::vector<std::string>).
 #pragma once
@@ -94,29 +94,6 @@ struct CollectSlots {
   }
 };
 
-struct ToJson {
-  nlohmann::json& out;
-  template <class T, class D>
-  void option(T& field, const char* name, const D&, const char*, const char*) {
-    out[json_key(name)] = OptionValue<T>::to_json(field);
-  }
-  void positional(std::vector<std::string>&, const char*, const char*) {}
-};
-
-struct FromJson {
-  const nlohmann::json& in;
-  const std::string& where;
-  template <class T, class D>
-  void option(T& field, const char* name, const D&, const char*, const char*) {
-    const std::string key = json_key(name);
-    if (!in.contains(key)) return;  // an older file: the option keeps its default
-    auto v = OptionValue<T>::from_json(in[key]);
-    SG_CHECK(v.has_value(), "{}: option '{}' is {}, expected {}", where, key, in[key].dump(), OptionValue<T>::expects());
-    field = *v;
-  }
-  void positional(std::vector<std::string>&, const char*, const char*) {}
-};
-
 }  // namespace detail
 
 template <class Options>
@@ -131,24 +108,6 @@ std::vector<OptionSlot> option_slots(Options& o) {
   detail::CollectSlots v;
   describe(o, v);
   return std::move(v.slots);
-}
-
-template <class Options>
-nlohmann::json options_to_json(Options o) {
-  nlohmann::json j = nlohmann::json::object();
-  detail::ToJson v{j};
-  describe(o, v);
-  return j;
-}
-
-// Keys missing from `j` keep the defaults; `where` names the source in errors ("run/trainer_state.json").
-template <class Options>
-Options options_from_json(const nlohmann::json& j, const std::string& where) {
-  SG_CHECK(j.is_object(), "{}: the options are not a JSON object", where);
-  Options o;
-  detail::FromJson v{j, where};
-  describe(o, v);
-  return o;
 }
 
 }  // namespace sg

@@ -121,7 +121,7 @@ SentencePieceTokenizer SentencePieceTokenizer::load_from_memory(const std::strin
                     json_path = dir + "/tokenizer.json", model_config_path = dir + "/config.json";
   const nlohmann::json config = parse_json_object(config_path, tokenizer_config_json),
                        special = parse_json_object(map_path, special_tokens_map_json);
-  t.config_ = config;
+  t.config_ = std::make_shared<const nlohmann::json>(config);
   const nlohmann::json model_config = parse_json_object(model_config_path, read_file_if_present(model_config_path));
   // AutoTokenizer: model_type "siglip2" loads Siglip2Tokenizer whatever tokenizer_class says.
   if (string_field(model_config, "model_type", "", model_config_path) == "siglip2") {
@@ -546,7 +546,7 @@ std::string SentencePieceTokenizer::decode(const std::vector<int64_t>& ids) cons
 void SentencePieceTokenizer::save(const std::string& dir) const {
   make_dirs(dir);
   write_file_atomic(dir + "/" + model_file_, serialized_);
-  nlohmann::json config = config_;
+  nlohmann::json config = config_ ? *config_ : nlohmann::json::object();
   for (const char* stale : {"add_bos_token", "add_eos_token", "additional_special_tokens", "extra_special_tokens",
                             "added_tokens_decoder", "legacy", "do_lower_case"})
     config.erase(stale);

@@ -32,7 +32,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "siglip/added_tokens.h"
 
@@ -97,7 +97,9 @@ class SentencePieceTokenizer {
   std::shared_ptr<const sentencepiece::SentencePieceProcessor> sp_;
   std::string model_file_;    // "spiece.model" or "tokenizer.model"
   std::string serialized_;    // the model file's bytes
-  nlohmann::json config_;     // tokenizer_config.json as read (save() keeps its other fields)
+  // tokenizer_config.json as read (save() keeps its other fields); held through a pointer so that this header,
+  // which tokenizer.h and so most of the program include, needs only json_fwd.hpp
+  std::shared_ptr<const nlohmann::json> config_;
   std::string tokenizer_class_;
   Style style_ = Style::siglip;
   bool lower_ = true;

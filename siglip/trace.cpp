@@ -10,6 +10,8 @@
 
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "nn/fileio.h"
 #include "nn/optim.h"
 #include "nn/unfused.h"

@@ -1,6 +1,7 @@
 #include "siglip/trainer_state.h"
 
 #include "nn/fileio.h"
+#include "siglip/option_json.h"
 
 namespace sg {
 

@@ -12,6 +12,7 @@
 
 #include "nn/fileio.h"
 #include "siglip/cli.h"
+#include "siglip/option_json.h"
 #include "siglip/commands.h"
 #include "siglip/threads.h"
 #include "siglip/train_options.h"
