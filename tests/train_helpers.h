@@ -91,23 +91,31 @@ inline bool gradient_is_exactly_zero(const std::string& name) {
 }
 
 // The largest difference between two files' tensors (same names and shapes), relative to the largest magnitude
-// of any tensor in the first file; tensors for which `leave_out(name)` holds are not compared.
-inline double difference_over_largest(const std::string& a_file, const std::string& b_file,
-                                      bool (*leave_out)(const std::string&) = nullptr) {
+// of any tensor in the first file, over the elements for which compared(name, index) holds.
+template <class Compared>
+double difference_over_largest_of(const std::string& a_file, const std::string& b_file, Compared compared) {
   const auto a = sg::load_safetensors(a_file);
   const auto b = sg::load_safetensors(b_file);
   REQUIRE(a.size() == b.size());
   double scale = 0, diff = 0;
   for (const auto& [name, ta] : a) {
     REQUIRE_MESSAGE(b.count(name), name);
-    const std::vector<double> x = ta.to_vector<double>(), y = b.at(name).to_vector<double>();
+    const std::vector<double> x = ta.template to_vector<double>(), y = b.at(name).template to_vector<double>();
     REQUIRE(x.size() == y.size());
     for (size_t i = 0; i < x.size(); ++i) {
       scale = std::max(scale, std::abs(x[i]));
-      if (leave_out == nullptr || !leave_out(name)) diff = std::max(diff, std::abs(x[i] - y[i]));
+      if (compared(name, i)) diff = std::max(diff, std::abs(x[i] - y[i]));
     }
   }
   return diff / scale;
+}
+
+// The same over every element, or where `leave_out(name)` does not hold.
+inline double difference_over_largest(const std::string& a_file, const std::string& b_file,
+                                      bool (*leave_out)(const std::string&) = nullptr) {
+  return difference_over_largest_of(a_file, b_file, [leave_out](const std::string& name, size_t) {
+    return leave_out == nullptr || !leave_out(name);
+  });
 }
 
 // As difference_over_largest of two runs' parameters after `steps` steps (run_a/step-N/model.safetensors against
@@ -119,11 +127,9 @@ inline double difference_over_largest(const std::string& a_file, const std::stri
 // every token of a small batch.
 inline double difference_over_largest_where_gradients_decide(const std::string& run_a, const std::string& run_b,
                                                              int steps, double floor = 1e-6) {
-  const auto a = sg::load_safetensors(fmt::format("{}/step-{:06d}/model.safetensors", run_a, steps));
-  const auto b = sg::load_safetensors(fmt::format("{}/step-{:06d}/model.safetensors", run_b, steps));
-  REQUIRE(a.size() == b.size());
+  const std::string params = fmt::format("{}/step-{:06d}/model.safetensors", run_a, steps);
   std::map<std::string, std::vector<bool>> decided;  // per element: its gradient was above the floor at every step
-  for (const auto& [name, t] : a) decided[name].assign(static_cast<size_t>(t.numel()), true);
+  for (const auto& [name, t] : sg::load_safetensors(params)) decided[name].assign(static_cast<size_t>(t.numel()), true);
   for (int step = 1; step <= steps; ++step) {
     const auto grads = sg::load_safetensors(fmt::format("{}/grads/step-{:06d}.safetensors", run_a, step));
     double largest = 0;
@@ -137,15 +143,6 @@ inline double difference_over_largest_where_gradients_decide(const std::string& 
       for (size_t i = 0; i < keep.size(); ++i) keep[i] = keep[i] && std::abs(g[name][i]) >= floor * largest;
     }
   }
-  double scale = 0, diff = 0;
-  for (const auto& [name, ta] : a) {
-    REQUIRE_MESSAGE(b.count(name), name);
-    const std::vector<double> x = ta.to_vector<double>(), y = b.at(name).to_vector<double>();
-    REQUIRE(x.size() == y.size());
-    for (size_t i = 0; i < x.size(); ++i) {
-      scale = std::max(scale, std::abs(x[i]));
-      if (decided[name][i]) diff = std::max(diff, std::abs(x[i] - y[i]));
-    }
-  }
-  return diff / scale;
+  return difference_over_largest_of(params, fmt::format("{}/step-{:06d}/model.safetensors", run_b, steps),
+                                    [&decided](const std::string& name, size_t i) { return bool(decided[name][i]); });
 }
