@@ -28,10 +28,12 @@ endif
 # test-case functions (at -O1 under the sanitizers, 80% of a test file's compile time); TEST_OPT halves it.
 
 # -fno-trapping-math: no code here reads floating-point exception flags, and the flag allows no reassociation (a
-# loop it lets vectorise sums its `omp simd reduction` in vector lanes, as AVX-512 builds already did). Without it GCC keeps a loop scalar when it would have to execute a float compare or multiply that
-# the source reaches only through a branch: on AVX2 (no AVX-512 masks) that left the GELU, softmax and exp loops of
-# cpu/ unvectorised (docs/design-notes.md).
-CXXFLAGS += -std=c++20 $(OPT) -fno-trapping-math -fopenmp -Wall -Wextra -Wshadow -Wno-unknown-pragmas -Wno-stringop-overflow -I. -MMD -MP
+# loop it lets vectorise sums its `omp simd reduction` in vector lanes, as AVX-512 builds already did). Without it
+# GCC keeps a loop scalar when it would have to execute a float compare or multiply that the source reaches only
+# through a branch: on AVX2 (no AVX-512 masks) that left the GELU, softmax and exp loops of cpu/ unvectorised
+# (docs/design-notes.md).
+CXXFLAGS += -std=c++20 $(OPT) -fno-trapping-math -fopenmp -Wall -Wextra -Wshadow -Wno-unknown-pragmas \
+  -Wno-stringop-overflow -I. -MMD -MP
 LDLIBS := -ldnnl -lopenblas -lfmt -lstb -lturbojpeg -larchive -lz -lsentencepiece -lpthread
 SAN_LD := -fsanitize=address,undefined
 LDFLAGS += -fopenmp $(if $(filter 1,$(SANITIZE)),$(SAN_LD))

@@ -126,19 +126,25 @@ def torch_infer(a, cfg, images, dtype, work, env, name):
     return {"images_s": j["images_per_s"], "rss_mib": j["peak_rss_mib"]}
 
 
-def cpu_has_bf16_dot():
-    """True where /proc/cpuinfo lists bf16 dot-product instructions (AVX512_BF16 or AMX)."""
+def cpu_flags():
+    """The first "flags" line of /proc/cpuinfo, as a list."""
     with open("/proc/cpuinfo") as f:
         for line in f:
-            if line.startswith("flags"):
-                flags = line.split(":", 1)[1].split()
-                return "avx512_bf16" in flags or "amx_bf16" in flags
-    return False
+            key, _, value = line.partition(":")
+            if key.strip() == "flags":
+                return value.split()
+    return []
+
+
+def cpu_has_bf16_dot():
+    """True where the CPU has bf16 dot-product instructions (AVX512_BF16 or AMX)."""
+    flags = cpu_flags()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def cpu_info():
     """(model name, physical cores or None, GHz, how the GHz was found, FLOP/cycle per core, why)."""
-    name, mhz, flags, cores = "unknown", None, "", None
+    name, mhz, flags, cores = "unknown", None, cpu_flags(), None
     with open("/proc/cpuinfo") as f:
         for line in f:
             key, _, value = line.partition(":")
@@ -147,8 +153,6 @@ def cpu_info():
                 name = value
             elif key == "cpu MHz" and mhz is None:
                 mhz, source = float(value), "/proc/cpuinfo cpu MHz"
-            elif key == "flags" and not flags:
-                flags = value.split()
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
         m = re.search(r"^CPU max MHz:\s*([0-9.]+)", lscpu, re.M)
