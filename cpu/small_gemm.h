@@ -5,7 +5,8 @@
 // kernel with no set-up: C is computed in tiles of up to 6 rows x 64 columns held in 24 AVX-512 registers, each
 // step of k broadcasting 6 values of A against 4 vectors of B. A is read in place through its strides either
 // way; B is read in place when stored [k, n], and transposed into `pack` (at least k * 64 floats) when stored
-// [n, k]. Without AVX-512 it is gemm<float> (oneDNN).
+// [n, k]. With AVX2 and no AVX-512 the tiles are 6 x 16 (cpu/small_gemm_avx2.cpp) and products above 32^3
+// multiply-adds go to gemm<float> (oneDNN); without either it is gemm<float>.
 #pragma once
 #include <cstdint>
 
