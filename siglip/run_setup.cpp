@@ -73,8 +73,8 @@ CropAugment crop_augment(const TrainOptions& o) {
 }
 
 // The model config: --init's (a checkpoint's own), else the preset or config.json; with --lock-image its image
-// tower's config (the text head then projects to that width); at --image-size. The rest (channels, vocabulary,
-// t', b) is known later.
+// tower's config (the text head then projects to that width); at --image-size, --patch-size and --text-layers.
+// The rest (channels, vocabulary, t', b) is known later.
 SiglipConfig base_config(const TrainOptions& o, const std::string& init_dir, const std::string& lock_dir) {
   const std::string name = o.config.empty() ? "tiny" : o.config;  // "" in the state of older runs meant tiny
   SiglipConfig cfg = !init_dir.empty() ? SiglipConfig::load(init_dir + "/config.json")
@@ -93,6 +93,13 @@ SiglipConfig base_config(const TrainOptions& o, const std::string& init_dir, con
              "train: --patch-size {} applies to a new image tower; --init and --lock-image keep their checkpoint's ({})",
              o.patch_size, cfg.vision.patch_size);
     cfg.vision.patch_size = o.patch_size;
+  }
+  if (o.text_layers != -1) {
+    SG_CHECK(o.text_layers >= 0, "train: --text-layers {}: a layer count is 0 or more (-1: the config's)",
+             o.text_layers);
+    SG_CHECK(init_dir.empty(), "train: --text-layers {} applies to a new text tower; --init keeps its checkpoint's ({})",
+             o.text_layers, cfg.text.num_hidden_layers);
+    cfg.text.num_hidden_layers = o.text_layers;
   }
   return cfg;
 }

@@ -35,7 +35,7 @@ struct TrainOptions {
   Freeze freeze;
   int64_t log_every, ckpt_every, eval_limit, eval_every, dump_every, check_params_every;
   bool eval;
-  int image_size, patch_size, channels;
+  int image_size, patch_size, text_layers, channels;
   int64_t vocab, vocab_captions;
   int threads;
   bool profile;
@@ -78,6 +78,7 @@ void describe(TrainOptions& o, V& v) {
            "kept unless --init-temp/--init-bias are given, and a new optimizer");
   v.option(o.image_size, "image-size", 0, "N", "image side in pixels (0: the config's)");
   v.option(o.patch_size, "patch-size", 0, "N", "a new model's patch side in pixels (0: the config's)");
+  v.option(o.text_layers, "text-layers", -1, "N", "a new text tower's Transformer layers (-1: the config's)");
   v.option(o.channels, "channels", 0, "N", "image channels (0: the data set's own)");
   v.option(o.vocab, "vocab", 0, "N", "rows of the token table (0: the tokenizer's size; more: padded, for benchmarks)");
   v.option(o.vocab_captions, "vocab-captions", 20000, "N",

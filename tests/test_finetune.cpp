@@ -223,6 +223,23 @@ TEST_CASE("finetune: --patch-size sets a new model's patch; --init keeps its che
   CHECK(odd.output.find("image_size 24 is not a multiple of patch_size 5") != std::string::npos);
 }
 
+TEST_CASE("finetune: --text-layers sets a new text tower's depth; --init keeps its checkpoint's") {
+  const std::string out = temp_dir("text_layers");
+  const SiglipRun r = run_siglip("train --data shapes:64:8 --config micro --text-layers 1 --steps 1 --batch 8 --no-eval "
+                                 "--out " + out);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("width 96, 3+1 layers") != std::string::npos);
+  const SiglipConfig saved = SiglipConfig::load(resolve_checkpoint(out) + "/config.json");
+  CHECK(saved.text.num_hidden_layers == 1);
+  CHECK(saved.vision.num_hidden_layers == 3);
+  const SiglipRun bad = run_siglip("train --init " + pretrained_run() + " --text-layers 1 --steps 1");
+  CHECK(bad.status == 1);
+  CHECK(bad.output.find("--text-layers 1 applies to a new text tower") != std::string::npos);
+  const SiglipRun negative = run_siglip("train --data shapes:64:8 --config micro --text-layers -2 --steps 1");
+  CHECK(negative.status == 1);
+  CHECK(negative.output.find("--text-layers -2: a layer count is 0 or more") != std::string::npos);
+}
+
 TEST_CASE("finetune: interpolate_position_table: constant stays constant, same size is the identity, errors") {
   Generator gen(5);
   const Tensor t = randn({16, 3}, DType::F32, &gen);
