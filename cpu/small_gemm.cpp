@@ -144,7 +144,14 @@ void small_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   }
 }
 
-#elif !(defined(__AVX2__) && defined(__FMA__))  // AVX2 without AVX-512: cpu/small_gemm_avx2.cpp
+#elif defined(__AVX2__) && defined(__FMA__) && defined(__x86_64__)
+
+void small_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float* C, int64_t ldc, float* pack) {
+  small_sgemm_avx2(ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, pack);
+}
+
+#else
 
 void small_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float* C, int64_t ldc, float*) {

@@ -18,4 +18,13 @@ void small_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
 // Floats small_sgemm needs in `pack` for a product with inner dimension K.
 inline int64_t small_sgemm_pack_floats(int64_t K) { return K * 64; }
 
+#if defined(__x86_64__)
+// The AVX2 form (6 x 16 tiles; products above 32^3 multiply-adds to gemm<float>): small_sgemm itself on CPUs with
+// AVX2 and FMA and no AVX-512. Callable only where the CPU has AVX2 and FMA (cpu_has_avx2_fma()), whatever the
+// build's -march: the tests check it on every such CPU.
+void small_sgemm_avx2(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                      const float* B, int64_t ldb, float* C, int64_t ldc, float* pack);
+inline bool cpu_has_avx2_fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+#endif
+
 }  // namespace sg::cpu

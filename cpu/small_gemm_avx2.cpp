@@ -1,19 +1,24 @@
-// small_gemm_avx2.cpp: small_sgemm (cpu/small_gemm.h) on CPUs with AVX2 and FMA and without AVX-512.
+// small_gemm_avx2.cpp: small_sgemm_avx2 (cpu/small_gemm.h), small_sgemm's form for CPUs with AVX2 and FMA and
+// without AVX-512. It is compiled for AVX2 and FMA whatever -march says (a target pragma), so that the tests run it
+// on any such CPU, AVX-512 ones included.
 // C is computed in tiles of up to 6 rows x 16 columns held in 12 AVX registers, each step of k broadcasting 6
 // values of A against 2 vectors of B (the 6 x 16 shape of the BLIS Haswell kernel: 12 accumulators, 2 B vectors
 // and 1 broadcast fill 15 of the 16 registers). A is read in place through its strides; B in place when stored
 // [k, n], and transposed into `pack` 8 x 8 blocks at a time when stored [n, k].
 // Products of more than kLargestInline multiply-adds go to gemm<float> (oneDNN): at 64 x 64 x 64 (the tiny
-// model's heads) dnnl_sgemm's blocking beats this kernel, at 16 x 16 x 48 (the micro model's) its set-up costs
+// model's heads) dnnl_sgemm's blocking matches this kernel, at 16 x 16 x 48 (the micro model's) its set-up costs
 // more than the arithmetic.
 #include "cpu/small_gemm.h"
 
-#if defined(__AVX2__) && defined(__FMA__) && !defined(__AVX512F__)
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 #include <algorithm>
 
 #include "cpu/kernels.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
 
 namespace sg::cpu {
 namespace {
@@ -123,8 +128,8 @@ constexpr int64_t kLargestInline = 32 * 32 * 32;
 
 }  // namespace
 
-void small_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float* C, int64_t ldc, float* pack) {
+void small_sgemm_avx2(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                      const float* B, int64_t ldb, float* C, int64_t ldc, float* pack) {
   if (M * N * K > kLargestInline) {
     gemm<float>(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.f, C, ldc);
     return;
@@ -151,4 +156,5 @@ void small_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
 
 }  // namespace sg::cpu
 
+#pragma GCC pop_options
 #endif

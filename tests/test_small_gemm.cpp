@@ -1,5 +1,5 @@
-// test_small_gemm.cpp: small_sgemm (cpu/small_gemm.h), the per-head product of the CPU attention kernels, against
-// an f64 reference: every transpose combination, sizes that leave partial tiles (rows not a multiple of 6,
+// test_small_gemm.cpp: small_sgemm and its AVX2 form (cpu/small_gemm.h), the per-head product of the CPU
+// attention kernels, against an f64 reference: every transpose combination, sizes that leave partial tiles (rows not a multiple of 6,
 // columns not a multiple of 16 or 64, inner dimensions not a multiple of 16), leading dimensions wider than the
 // matrices, and the columns of C beyond N left as they were.
 #include <doctest/doctest.h>
@@ -13,7 +13,13 @@
 
 using namespace sg;
 
-TEST_CASE("small_sgemm: C = alpha op(A) op(B) for every transpose, partial tiles and wide leading dims") {
+namespace {
+
+using SmallGemm = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                          float*, int64_t, float*);
+
+// Every transpose, partial tiles and wide leading dims of one form of the product, against f64.
+void check_small_gemm(SmallGemm product) {
   std::mt19937_64 rng(5);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
   const float alpha = 0.37f, sentinel = 12345.f;
@@ -32,7 +38,7 @@ TEST_CASE("small_sgemm: C = alpha op(A) op(B) for every transpose, partial tiles
             for (float& x : B) x = u(rng);
             std::vector<float> C(static_cast<size_t>(M * ldc), sentinel);
             std::vector<float> pack(static_cast<size_t>(cpu::small_sgemm_pack_floats(K)));
-            cpu::small_sgemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, C.data(), ldc, pack.data());
+            product(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, C.data(), ldc, pack.data());
             double worst = 0;
             bool untouched = true;
             for (int64_t i = 0; i < M; ++i) {
@@ -51,4 +57,22 @@ TEST_CASE("small_sgemm: C = alpha op(A) op(B) for every transpose, partial tiles
             ++checked;
           }
   CHECK(checked > 300);
+}
+
+}  // namespace
+
+TEST_CASE("small_sgemm: C = alpha op(A) op(B) for every transpose, partial tiles and wide leading dims") {
+  check_small_gemm(cpu::small_sgemm);
+}
+
+TEST_CASE("small_sgemm_avx2: the AVX2 form on any CPU with AVX2 and FMA, AVX-512 ones included") {
+#if defined(__x86_64__)
+  if (!cpu::cpu_has_avx2_fma()) {
+    MESSAGE("skipped: this CPU has no AVX2 and FMA");
+    return;
+  }
+  check_small_gemm(cpu::small_sgemm_avx2);
+#else
+  MESSAGE("skipped: not an x86-64 build");
+#endif
 }
