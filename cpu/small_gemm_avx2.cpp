@@ -1,6 +1,6 @@
 // small_gemm_avx2.cpp: small_sgemm_avx2 (cpu/small_gemm.h), small_sgemm's form for CPUs with AVX2 and FMA and
-// without AVX-512. It is compiled for AVX2 and FMA whatever -march says (a target pragma), so that the tests run it
-// on any such CPU, AVX-512 ones included.
+// without AVX-512. It is compiled for AVX2 and FMA whatever -march says (GCC's target pragma, clang's target
+// attribute on every function: the fuzz build), so that the tests run it on any such CPU, AVX-512 ones included.
 // C is computed in tiles of up to 6 rows x 16 columns held in 12 AVX registers, each step of k broadcasting 6
 // values of A against 2 vectors of B (the 6 x 16 shape of the BLIS Haswell kernel: 12 accumulators, 2 B vectors
 // and 1 broadcast fill 15 of the 16 registers). A is read in place through its strides; B in place when stored
@@ -17,8 +17,12 @@
 
 #include "cpu/kernels.h"
 
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 
 namespace sg::cpu {
 namespace {
@@ -156,5 +160,9 @@ void small_sgemm_avx2(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
 
 }  // namespace sg::cpu
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #endif
